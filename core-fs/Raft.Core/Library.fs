@@ -1,0 +1,2 @@
+namespace Raft.Core
+module Placeholder = let x = 1

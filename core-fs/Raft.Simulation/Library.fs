@@ -1,0 +1,2 @@
+namespace Raft.Simulation
+module Placeholder = let x = 1

@@ -1,0 +1,3 @@
+module Raft.Simulator.Program
+[<EntryPoint>]
+let main _ = 0

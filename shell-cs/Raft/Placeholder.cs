@@ -1,0 +1,2 @@
+namespace Raft;
+internal static class Placeholder { }

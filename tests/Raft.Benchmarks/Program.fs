@@ -1,0 +1,3 @@
+module Raft.Benchmarks.Program
+[<EntryPoint>]
+let main _ = 0

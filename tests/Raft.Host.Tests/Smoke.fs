@@ -1,0 +1,5 @@
+module Raft.Host.Tests.Smoke
+open Xunit
+open FsUnit.Xunit
+[<Fact>]
+let ``smoke`` () = 1 |> should equal 1
