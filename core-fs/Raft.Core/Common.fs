@@ -1,0 +1,52 @@
+namespace Raft.Core
+
+/// Helpers shared by the per-role step functions: membership queries, sending, role transitions.
+module internal Common =
+    /// Every member that receives the log (voters of both halves and learners).
+    let members (m: Membership) = Set.unionMany [ m.Voters; m.Outgoing; m.Learners ]
+
+    /// True when `id` votes in either half of the configuration.
+    let isVoter (m: Membership) (id: NodeId) = m.Voters.Contains id || m.Outgoing.Contains id
+
+    /// Voters of both halves.
+    let voters (m: Membership) = Set.union m.Voters m.Outgoing
+
+    /// True when this node may campaign: it votes in the current configuration.
+    let promotable (s: State<'T>) = isVoter s.Config.Current s.Options.Id
+
+    let message (s: State<'T>) (target: NodeId) (body: MessageBody<'T>) =
+        { From = s.Options.Id; To = target; Term = s.Term; Body = body }
+
+    /// The hard state the node is in now.
+    let hardState (s: State<'T>) =
+        { Term = s.Term; Vote = s.Vote; Commit = s.Log.Committed; Config = s.Config }
+
+    /// Draws a new randomized election timeout in [T, 2T) and restarts the election timer.
+    let resetElectionTimer (s: State<'T>) =
+        let t = s.Options.ElectionTicks
+        let struct (timeout, prng) = Prng.range t (2 * t) s.Prng
+        { s with ElectionElapsed = 0; RandomizedTimeout = timeout; Prng = prng }
+
+    /// Moves to `term` (clearing the vote when the term changes) and resets the timer.
+    let private enterTerm (term: Term) (s: State<'T>) =
+        if term < s.Term then invalidOp $"term moving backwards from {s.Term} to {term}"
+        let s = if term > s.Term then { s with Term = term; Vote = Ids.none } else s
+        resetElectionTimer s
+
+    /// Becomes a follower of `leader` (0 when unknown) in `term`.
+    let becomeFollower (term: Term) (leader: NodeId) (s: State<'T>) =
+        { enterTerm term s with Role = Follower; Leader = leader }
+
+    /// The RoleKind of a state, for RoleChanged effects.
+    let roleKind (s: State<'T>) =
+        match s.Role with
+        | Follower -> FollowerRole
+        | PreCandidate _ -> PreCandidateRole
+        | Candidate _ -> CandidateRole
+        | Leader _ -> LeaderRole
+
+    /// The leader state of a state known to be a leader.
+    let leaderState (s: State<'T>) =
+        match s.Role with
+        | Leader l -> l
+        | _ -> invalidOp "not a leader"

@@ -1,2 +1,0 @@
-namespace Raft.Core
-module Placeholder = let x = 1

@@ -1,0 +1,148 @@
+namespace Raft.Core
+
+/// What a restarting node reads back from its disk.
+type RestoreInfo<'T> =
+    {
+        HardState: HardState
+        /// The newest snapshot, when one was taken or installed.
+        Snapshot: SnapshotMeta voption
+        /// Index of the last durable entry (the snapshot's index when the log after it is empty).
+        LastIndex: Index
+        /// Terms of (snapshot index, LastIndex] as runs of (first index, term), oldest first.
+        TermRuns: struct (Index * Term)[]
+        /// The newest entries, contiguous and ending at LastIndex (may be empty; older ones are loaded on demand).
+        Tail: Entry<'T>[]
+        /// Index up to which the state machine already holds the effects (at least the snapshot's index).
+        Applied: Index
+    }
+
+/// The public face of the core: create a node, feed it inputs, read its state.
+/// `step` is pure and total: the same state and input always give the same next state and effects.
+[<RequireQualifiedAccess>]
+module Node =
+    let private fresh (options: RaftOptions) (config: ConfigState) (log: RaftLog<'T>) (term: Term) (vote: NodeId) : State<'T> =
+        let s =
+            {
+                Options = options
+                Term = term
+                Vote = vote
+                Leader = Ids.none
+                Role = Follower
+                Log = log
+                Config = config
+                PersistedHardState = { Term = term; Vote = vote; Commit = log.Committed; Config = config }
+                Prng = Prng.create options.Seed
+                ElectionElapsed = 0
+                RandomizedTimeout = options.ElectionTicks
+                ApplyLoading = false
+                PlantedBugs = Set.empty
+            }
+
+        Common.resetElectionTimer s
+
+    /// The configuration of a brand-new cluster of `voters`.
+    let initialConfig (voters: NodeId seq) : ConfigState =
+        let m = { Voters = Set.ofSeq voters; Outgoing = Set.empty; Learners = Set.empty; LearnersNext = Set.empty; AutoLeave = false }
+        { Current = m; CurrentIndex = 0L<index>; Previous = m }
+
+    /// A node of a brand-new cluster whose members are `voters` (every node must be given the same set).
+    let bootstrap (options: RaftOptions) (voters: NodeId seq) : Result<State<'T>, string> =
+        match RaftOptions.validate options with
+        | Error e -> Error e
+        | Ok options ->
+            let config = initialConfig voters
+
+            if config.Current.Voters.IsEmpty then Error "voters must not be empty"
+            else Ok(fresh options config (RaftLog.afterSnapshot 0L<index> 0L<term>) 0L<term> Ids.none)
+
+    /// A node restarting from what its disk holds.
+    let restore (options: RaftOptions) (r: RestoreInfo<'T>) : Result<State<'T>, string> =
+        match RaftOptions.validate options with
+        | Error e -> Error e
+        | Ok options ->
+            let snapIndex, snapTerm, snapConfig =
+                match r.Snapshot with
+                | ValueSome m -> m.Index, m.Term, ValueSome m.Config
+                | ValueNone -> 0L<index>, 0L<term>, ValueNone
+
+            let tailOk =
+                r.Tail.Length = 0
+                || (r.Tail[r.Tail.Length - 1].Index = r.LastIndex
+                    && r.Tail |> Array.pairwise |> Array.forall (fun (a, b) -> b.Index = a.Index + 1L<index>)
+                    && r.Tail[0].Index > snapIndex)
+
+            if r.LastIndex < snapIndex then Error $"LastIndex {r.LastIndex} is below the snapshot index {snapIndex}"
+            elif not tailOk then Error "Tail must be contiguous entries after the snapshot ending at LastIndex"
+            elif r.Applied < snapIndex || r.Applied > r.LastIndex then Error $"Applied {r.Applied} must be in [{snapIndex}, {r.LastIndex}]"
+            else
+                let runs = TermRuns.ofPairs r.TermRuns |> fun runs -> TermRuns.dropBefore runs (snapIndex + 1L<index>)
+                let first = if r.Tail.Length > 0 then r.Tail[0].Index else r.LastIndex + 1L<index>
+                let window = r.Tail |> Array.fold EntryWindow.append (EntryWindow.empty first)
+                let committed = max snapIndex (min r.HardState.Commit r.LastIndex)
+
+                let log =
+                    { RaftLog.afterSnapshot snapIndex snapTerm with
+                        LastIndex = r.LastIndex
+                        Runs = runs
+                        Window = window
+                        Stable = r.LastIndex
+                        Committed = max committed r.Applied
+                        Applying = r.Applied
+                        Applied = r.Applied }
+
+                let config =
+                    match snapConfig with
+                    | ValueSome c when c.CurrentIndex > r.HardState.Config.CurrentIndex -> c
+                    | _ -> r.HardState.Config
+
+                Ok(fresh options config log r.HardState.Term r.HardState.Vote)
+
+    /// Processes one input, returning the next state and the effects the host must carry out.
+    let step (state: State<'T>) (input: Input<'T>) : State<'T> * Effect<'T> list = Step.step state input
+
+    /// This node's id.
+    let id (s: State<'T>) = s.Options.Id
+    /// Current term.
+    let term (s: State<'T>) = s.Term
+    /// Known leader (0 when none).
+    let leader (s: State<'T>) = s.Leader
+    /// Current role.
+    let role (s: State<'T>) = Common.roleKind s
+    /// Index of the last entry.
+    let lastIndex (s: State<'T>) = s.Log.LastIndex
+    /// Commit index.
+    let commitIndex (s: State<'T>) = s.Log.Committed
+    /// Highest index the host reported applied.
+    let appliedIndex (s: State<'T>) = s.Log.Applied
+    /// Highest index durable on this node.
+    let stableIndex (s: State<'T>) = s.Log.Stable
+    /// First retained index (after the snapshot).
+    let firstIndex (s: State<'T>) = RaftLog.firstIndex s.Log
+    /// The term of a retained index (ValueNone when compacted or beyond the log).
+    let termAt (s: State<'T>) (index: Index) = RaftLog.termAt s.Log index
+    /// The configuration in effect.
+    let membership (s: State<'T>) = s.Config.Current
+    /// The hard state as last handed to the host.
+    let hardState (s: State<'T>) = s.PersistedHardState
+
+    /// Plants deliberate bugs (tests of the simulator only).
+    let withPlantedBugs (bugs: PlantedBug seq) (s: State<'T>) = { s with PlantedBugs = Set.ofSeq bugs }
+
+/// A C#-friendly facade over <see cref="Node"/>: methods instead of curried functions.
+type RaftNode =
+    /// A node of a new cluster; throws ArgumentException naming the bad field.
+    static member Bootstrap<'T>(options: RaftOptions, voters: NodeId seq) : State<'T> =
+        match Node.bootstrap options voters with
+        | Ok s -> s
+        | Error e -> invalidArg "options" e
+
+    /// A node restarting from disk; throws ArgumentException naming the bad field.
+    static member Restore<'T>(options: RaftOptions, restore: RestoreInfo<'T>) : State<'T> =
+        match Node.restore options restore with
+        | Ok s -> s
+        | Error e -> invalidArg "restore" e
+
+    /// Processes one input; returns the next state and the effects.
+    static member Step<'T>(state: State<'T>, input: Input<'T>) : struct (State<'T> * Effect<'T> list) =
+        let s, effects = Node.step state input
+        struct (s, effects)

@@ -1,0 +1,152 @@
+namespace Raft.Core
+
+open Common
+
+/// The leader's side of log replication (§5.3): sending AppendEntries under flow control, handling
+/// acknowledgements and rejections, advancing the commit index (§5.4.2) and heartbeats.
+module internal Replication =
+    let withProgress (peer: NodeId) (p: Progress) (s: State<'T>) =
+        let l = leaderState s
+        { s with Role = Leader { l with Progress = Map.add peer p l.Progress } }
+
+    let private entriesBytes (entries: Entry<'T>[]) =
+        let mutable total = 0L
+        for e in entries do total <- total + int64 e.Size
+        total
+
+    /// Sends one AppendEntries to `peer` when flow control allows. An empty one (commit only, or a probe)
+    /// is sent only with `sendIfEmpty`. Returns whether a message left.
+    let sendAppend (fx: Fx<'T>) (sendIfEmpty: bool) (peer: NodeId) (s: State<'T>) : struct (State<'T> * bool) =
+        let o = s.Options
+        let l = leaderState s
+
+        match Map.tryFind peer l.Progress with
+        | None -> struct (s, false)
+        | Some p when Progress.isPaused o.MaxInflightMsgs o.MaxInflightBytes p -> struct (s, false)
+        | Some p ->
+            let prevIndex = p.Next - 1L<index>
+
+            match RaftLog.termAt s.Log prevIndex with
+            | ValueNone ->
+                // The peer needs entries we compacted: it must be sent a snapshot.
+                invalidOp "snapshot transfer is not implemented yet"
+                
+            | ValueSome prevTerm ->
+                let budget =
+                    if o.MaxInflightBytes > 0L then max 1L (min o.MaxSizePerMsg (o.MaxInflightBytes - p.Inflights.Bytes))
+                    else o.MaxSizePerMsg
+
+                match RaftLog.entries s.Log p.Next s.Log.LastIndex budget with
+                | ValueNone ->
+                    let upTo = min s.Log.LastIndex (p.Next + int64 o.MaxWindowEntries * 1L<index> - 1L<index>)
+                    fx.Emit(LoadEntries(ForPeer peer, p.Next, upTo))
+                    struct (withProgress peer { p with Loading = true } s, false)
+                | ValueSome entries when entries.Length = 0 && not sendIfEmpty -> struct (s, false)
+                | ValueSome entries ->
+                    fx.Send(
+                        message s peer (AppendEntries { PrevIndex = prevIndex; PrevTerm = prevTerm; Entries = entries; Commit = s.Log.Committed })
+                    )
+
+                    let last = if entries.Length = 0 then prevIndex else entries[entries.Length - 1].Index
+                    struct (withProgress peer (Progress.sentEntries last (entriesBytes entries) p) s, true)
+
+    /// Sends to `peer` everything flow control allows (one message in Probe, a pipeline in Replicate).
+    let replicate (fx: Fx<'T>) (sendIfEmpty: bool) (peer: NodeId) (s: State<'T>) =
+        let mutable struct (s, sent) = sendAppend fx sendIfEmpty peer s
+
+        while sent
+              && (match Map.tryFind peer (leaderState s).Progress with
+                  | Some p -> p.Mode = Replicate && p.Next <= s.Log.LastIndex
+                  | None -> false) do
+            let struct (s', sent') = sendAppend fx false peer s
+            s <- s'
+            sent <- sent'
+
+        s
+
+    /// Replicates to every peer; with `sendIfEmpty` every unpaused peer hears the new commit index.
+    let broadcast (fx: Fx<'T>) (sendIfEmpty: bool) (s: State<'T>) =
+        (leaderState s).Progress |> Map.fold (fun s peer _ -> replicate fx sendIfEmpty peer s) s
+
+    /// Appends entries to the leader's own log and asks for them to be persisted; the leader counts itself
+    /// toward a quorum only once they are durable (thesis §10.2.1).
+    let appendLocal (fx: Fx<'T>) (entries: Entry<'T>[]) (s: State<'T>) =
+        fx.PersistEntries entries
+        { s with Log = RaftLog.append s.Log entries }
+
+    /// Advances the commit index to what a quorum holds, counting only an entry of the current term (§5.4.2).
+    /// Returns whether it advanced.
+    let maybeCommit (s: State<'T>) : struct (State<'T> * bool) =
+        let l = leaderState s
+        let self = s.Options.Id
+
+        let acked id =
+            if id = self then s.Log.Stable
+            else
+                match Map.tryFind id l.Progress with
+                | Some p -> p.Match
+                | None -> 0L<index>
+
+        let index = Quorum.committedIndex s.Config.Current acked
+
+        let countsOldTerms = s.PlantedBugs.Contains CommitOldTermByCounting
+
+        if index > s.Log.Committed && (countsOldTerms || RaftLog.termAt s.Log index = ValueSome s.Term) then
+            // Committed entries of this term no longer count against the uncommitted-bytes cap.
+            let mutable freed = 0L
+            let mutable i = max (s.Log.Committed + 1L<index>) s.Log.Window.First
+
+            while i <= index do
+                let e = EntryWindow.get s.Log.Window i
+                if e.Term = s.Term then freed <- freed + int64 e.Size
+                i <- i + 1L<index>
+
+            let l = { l with UncommittedBytes = max 0L (l.UncommittedBytes - freed) }
+            struct ({ s with Log = RaftLog.commitTo s.Log index; Role = Leader l }, true)
+        else
+            struct (s, false)
+
+    /// Commits what can be committed and, when the index moved, tells the followers.
+    let commitAndBroadcast (fx: Fx<'T>) (s: State<'T>) =
+        let struct (s, advanced) = maybeCommit s
+        if advanced then broadcast fx true s else s
+
+    /// Sends a heartbeat carrying the commit index each follower can safely learn, and a read context.
+    let broadcastHeartbeat (fx: Fx<'T>) (context: int64) (s: State<'T>) =
+        for KeyValue(peer, p) in (leaderState s).Progress do
+            fx.Send(message s peer (Heartbeat { Commit = min p.Match s.Log.Committed; Context = context }))
+
+    /// Handles an AppendEntries answer from `peer`.
+    let onAppendResponse (fx: Fx<'T>) (peer: NodeId) (r: AppendResponse) (s: State<'T>) =
+        match Map.tryFind peer (leaderState s).Progress with
+        | None -> s
+        | Some p ->
+            let p = { p with RecentActive = true }
+
+            if not r.Success then
+                let agreed = RaftLog.findConflictByTerm s.Log r.HintIndex r.HintTerm
+
+                match Progress.reject r.Index (agreed + 1L<index>) p with
+                | ValueNone -> withProgress peer p s
+                | ValueSome p -> withProgress peer p s |> replicate fx true peer
+            else
+                let struct (updated, p) = Progress.acknowledge r.Index p
+
+                let p =
+                    match p.Mode with
+                    | Probe -> Progress.becomeReplicate p
+                    | SnapshotTransfer(_, meta, _) when p.Match >= meta.Index -> Progress.becomeProbe p
+                    | _ -> p
+
+                let s = withProgress peer p s
+                let s = if updated then commitAndBroadcast fx s else s
+                replicate fx false peer s
+
+    /// Handles a heartbeat answer: the peer is alive; a lagging or probing peer is sent entries.
+    let onHeartbeatResponse (fx: Fx<'T>) (peer: NodeId) (s: State<'T>) =
+        match Map.tryFind peer (leaderState s).Progress with
+        | None -> s
+        | Some p ->
+            let p = { p with RecentActive = true; ProbeSent = false }
+            let s = withProgress peer p s
+            if p.Match < s.Log.LastIndex then replicate fx true peer s else s

@@ -1,0 +1,244 @@
+namespace Raft.Core
+
+open Common
+
+/// The state transition function: dispatch of every input, then the bookkeeping every step ends with.
+module internal Step =
+    /// Adopts a message's term (§5.1) or rejects a stale one. Returns None when the message is dropped.
+    let private checkTerm (fx: Fx<'T>) (m: Message<'T>) (s: State<'T>) : State<'T> voption =
+        if m.Term > s.Term then
+            match m.Body with
+            | RequestVote r when not r.Transfer && Election.inLease s ->
+                // Leader-lease vote suppression: a live leader exists, so this candidate is disruptive
+                // (partitioned, or removed from the cluster); ignore it without adopting its term.
+                ValueNone
+            | RequestVote r when r.PreVote -> ValueSome s
+            | RequestVoteResponse r when r.PreVote && r.Granted -> ValueSome s
+            | AppendEntries _
+            | Heartbeat _
+            | InstallSnapshot _ -> ValueSome(becomeFollower m.Term m.From s)
+            | _ -> ValueSome(becomeFollower m.Term Ids.none s)
+        elif m.Term < s.Term then
+            match m.Body with
+            | AppendEntries _
+            | Heartbeat _ when s.Options.CheckQuorum || s.Options.PreVote ->
+                // A stale leader that cannot hear our term would never step down (it ignores votes and
+                // we ignore it): answer with our term. The timer is not touched.
+                fx.Send(message s m.From (AppendEntriesResponse { Success = false; Index = 0L<index>; HintIndex = 0L<index>; HintTerm = 0L<term> }))
+                ValueNone
+            | RequestVote r when r.PreVote ->
+                fx.Send(message s m.From (RequestVoteResponse { PreVote = true; Granted = false }))
+                ValueNone
+            | _ -> ValueNone
+        else
+            ValueSome s
+
+    let private onMessage (fx: Fx<'T>) (m: Message<'T>) (s: State<'T>) =
+        match s.Role, m.Body with
+        | _, RequestVote r -> Election.onVoteRequest fx m r s
+        | _, RequestVoteResponse r -> Election.onVoteResponse fx m r s
+        | Leader _, AppendEntriesResponse r -> Replication.onAppendResponse fx m.From r s
+        | Leader _, HeartbeatResponse _ -> Replication.onHeartbeatResponse fx m.From s
+        | Leader _, (AppendEntries _ | Heartbeat _) ->
+            invalidOp $"two leaders in term {s.Term}: {s.Options.Id} received {m.Body} from {m.From}"
+        | (PreCandidate _ | Candidate _), (AppendEntries _ | Heartbeat _) ->
+            // A leader of our term exists (§5.2): follow it, then handle the message as a follower.
+            let s = becomeFollower s.Term m.From s
+
+            match m.Body with
+            | AppendEntries req -> StepFollower.onAppend fx m req s
+            | Heartbeat req -> StepFollower.onHeartbeat fx m req s
+            | _ -> s
+        | Follower, AppendEntries req ->
+            StepFollower.onAppend fx m req { s with ElectionElapsed = 0; Leader = m.From }
+        | Follower, Heartbeat req ->
+            StepFollower.onHeartbeat fx m req { s with ElectionElapsed = 0; Leader = m.From }
+        | Follower, TimeoutNow when promotable s -> Election.campaign fx Election.TransferElection s
+        | _ -> s
+
+    let private onTick (fx: Fx<'T>) (s: State<'T>) =
+        match s.Role with
+        | Leader l ->
+            let o = s.Options
+            let l = { l with HeartbeatElapsed = l.HeartbeatElapsed + 1 }
+            let s = { s with Role = Leader l; ElectionElapsed = s.ElectionElapsed + 1 }
+
+            let s =
+                if s.ElectionElapsed >= o.ElectionTicks then
+                    let s = { s with ElectionElapsed = 0 }
+
+                    if o.CheckQuorum
+                       && not (Quorum.isActiveQuorum s.Config.Current (fun id -> id = o.Id || (match Map.tryFind id l.Progress with Some p -> p.RecentActive | None -> false))) then
+                        // CheckQuorum: no quorum heard from us within an election timeout; step down.
+                        becomeFollower s.Term Ids.none s
+                    else
+                        { s with Role = Leader { l with Progress = l.Progress |> Map.map (fun _ p -> { p with RecentActive = false }) } }
+                else
+                    s
+
+            match s.Role with
+            | Leader l when l.HeartbeatElapsed >= o.HeartbeatTicks ->
+                let s = { s with Role = Leader { l with HeartbeatElapsed = 0 } }
+                Replication.broadcastHeartbeat fx 0L s
+                s
+            | _ -> s
+        | _ ->
+            let s = { s with ElectionElapsed = s.ElectionElapsed + 1 }
+
+            if promotable s && s.ElectionElapsed >= s.RandomizedTimeout then
+                Election.campaignOnTimeout fx s
+            else
+                s
+
+    let private onPropose (fx: Fx<'T>) (p: Proposal<'T>) (s: State<'T>) =
+        match s.Role with
+        | Leader l ->
+            let mutable bytes = 0L
+
+            for struct (_, size) in p.Commands do
+                bytes <- bytes + int64 size
+
+            let limit = s.Options.MaxUncommittedBytes
+
+            if limit > 0L && l.UncommittedBytes > 0L && l.UncommittedBytes + bytes > limit then
+                fx.Emit(ProposalDropped(p.Tag, UncommittedLimit, s.Options.Id))
+                s
+            elif p.Commands.Length = 0 then
+                s
+            else
+                let first = s.Log.LastIndex + 1L<index>
+
+                let entries =
+                    p.Commands
+                    |> Array.mapi (fun i (struct (command, size)) ->
+                        { Index = first + int64 i * 1L<index>; Term = s.Term; Payload = Command command; Size = size })
+
+                let s = { s with Role = Leader { l with UncommittedBytes = l.UncommittedBytes + bytes } }
+                let s = Replication.appendLocal fx entries s
+                fx.Emit(ProposalAccepted(p.Tag, first, s.Term))
+                Replication.broadcast fx false s
+        | _ ->
+            fx.Emit(ProposalDropped(p.Tag, NotLeader, s.Leader))
+            s
+
+    let private onPersisted (fx: Fx<'T>) (position: LogPosition) (s: State<'T>) =
+        let s = { s with Log = RaftLog.stableTo s.Log position }
+
+        match s.Role with
+        | Leader _ -> Replication.commitAndBroadcast fx s
+        | _ -> s
+
+    let private onEntriesLoaded (fx: Fx<'T>) (loaded: LoadedEntries<'T>) (s: State<'T>) =
+        // Loaded entries are used only when every one still matches our log (the ABA guard).
+        let current =
+            loaded.Entries |> Array.forall (fun e -> RaftLog.matchTerm s.Log e.Index e.Term)
+
+        match loaded.Purpose, s.Role with
+        | ForApply, _ ->
+            let s = { s with ApplyLoading = false }
+            let next = s.Log.Applying + 1L<index>
+
+            if current && loaded.Entries.Length > 0 && loaded.Entries[0].Index = next then
+                let upTo = RaftLog.applicableUpTo s.Log
+                let usable = loaded.Entries |> Array.filter (fun e -> e.Index <= upTo)
+
+                if usable.Length > 0 then
+                    fx.Emit(Apply usable)
+                    { s with Log = { s.Log with Applying = usable[usable.Length - 1].Index } }
+                else
+                    s
+            else
+                s
+        | ForPeer peer, Leader l ->
+            match Map.tryFind peer l.Progress with
+            | Some p when p.Loading ->
+                let p = { p with Loading = false }
+                let s = Replication.withProgress peer p s
+
+                if current && loaded.Entries.Length > 0 && loaded.Entries[0].Index = p.Next then
+                    let prevIndex = p.Next - 1L<index>
+
+                    match RaftLog.termAt s.Log prevIndex with
+                    | ValueSome prevTerm ->
+                        let entries = loaded.Entries
+                        fx.Send(message s peer (AppendEntries { PrevIndex = prevIndex; PrevTerm = prevTerm; Entries = entries; Commit = s.Log.Committed }))
+                        let bytes = entries |> Array.sumBy (fun e -> int64 e.Size)
+                        Replication.withProgress peer (Progress.sentEntries entries[entries.Length - 1].Index bytes p) s
+                    | ValueNone -> s
+                else
+                    s
+            | _ -> s
+        | ForPeer _, _ -> s
+
+    let private dispatch (fx: Fx<'T>) (input: Input<'T>) (s: State<'T>) =
+        match input with
+        | Tick -> onTick fx s
+        | Receive m when m.To <> s.Options.Id -> s
+        | Receive m ->
+            match checkTerm fx m s with
+            | ValueSome s -> onMessage fx m s
+            | ValueNone -> s
+        | Propose p -> onPropose fx p s
+        | Campaign ->
+            match s.Role with
+            | Leader _ -> s
+            | _ when promotable s -> Election.campaignOnTimeout fx s
+            | _ -> s
+        | Persisted position -> onPersisted fx position s
+        | Applied index ->
+            let applied = min index s.Log.Applying
+            { s with Log = { s.Log with Applied = max s.Log.Applied applied } }
+        | EntriesLoaded loaded -> onEntriesLoaded fx loaded s
+        | Unreachable peer ->
+            match s.Role with
+            | Leader l ->
+                match Map.tryFind peer l.Progress with
+                | Some p when p.Mode = Replicate -> Replication.withProgress peer (Progress.becomeProbe p) s
+                | _ -> s
+            | _ -> s
+        | ProposeConfChange(tag, _) ->
+            fx.Emit(ProposalDropped(tag, InvalidConfigChange "configuration changes are not supported yet", s.Leader))
+            s
+        | ReadIndex tag ->
+            fx.Emit(ReadDropped(tag, NotLeader, s.Leader))
+            s
+        | TransferLeadership target ->
+            fx.Emit(TransferDropped(target, InvalidTransfer "leadership transfer is not supported yet"))
+            s
+        | SnapshotSaved _
+        | SnapshotChunkLoaded _ -> s
+
+    /// Hands committed, durable entries to the host in order, loading them first when evicted.
+    let private emitApply (fx: Fx<'T>) (s: State<'T>) =
+        let upTo = RaftLog.applicableUpTo s.Log
+
+        if s.ApplyLoading || upTo <= s.Log.Applying then
+            s
+        else
+            let from = s.Log.Applying + 1L<index>
+
+            match RaftLog.entries s.Log from upTo System.Int64.MaxValue with
+            | ValueSome entries ->
+                fx.Emit(Apply entries)
+                { s with Log = { s.Log with Applying = upTo } }
+            | ValueNone ->
+                fx.Emit(LoadEntries(ForApply, from, upTo))
+                { s with ApplyLoading = true }
+
+    /// Processes one input: the only way a node changes.
+    let step (s: State<'T>) (input: Input<'T>) : State<'T> * Effect<'T> list =
+        let fx = Fx<'T>()
+        let before = s
+        let s = dispatch fx input s
+        let s = emitApply fx s
+        let s = { s with Log = RaftLog.evict s.Log s.Options.MaxWindowEntries }
+
+        let hard = hardState s
+        let old = s.PersistedHardState
+        let hardChanged = hard.Term <> old.Term || hard.Vote <> old.Vote || hard.Config <> old.Config
+        let s = if hardChanged then { s with PersistedHardState = hard } else s
+
+        if roleKind before <> roleKind s || before.Term <> s.Term || before.Leader <> s.Leader then
+            fx.Emit(RoleChanged(roleKind s, s.Term, s.Leader))
+
+        s, fx.Build(if hardChanged then ValueSome hard else ValueNone)

@@ -1,0 +1,39 @@
+namespace Raft.Core
+
+open Common
+
+/// Follower-side message handling: AppendEntries (§5.3) and heartbeats.
+module internal StepFollower =
+    let private respond (fx: Fx<'T>) (s: State<'T>) (leader: NodeId) (r: AppendResponse) =
+        // Acceptances and rejections alike leave only after everything written before them is durable.
+        fx.SendAfterDurable(message s leader (AppendEntriesResponse r))
+
+    /// Handles AppendEntries from the leader of the current term.
+    let onAppend (fx: Fx<'T>) (m: Message<'T>) (req: AppendRequest<'T>) (s: State<'T>) =
+        let log = s.Log
+
+        if req.PrevIndex < log.Committed then
+            // Everything up to our commit index is already agreed; tell the leader where we are.
+            respond fx s m.From { Success = true; Index = log.Committed; HintIndex = 0L<index>; HintTerm = 0L<term> }
+            s
+        else
+            match RaftLog.tryAppendAfter log req.PrevIndex req.PrevTerm req.Entries with
+            | ValueSome(struct (log, firstWritten)) ->
+                if firstWritten > 0L<index> then
+                    fx.PersistEntries(req.Entries |> Array.skip (int (firstWritten - req.Entries[0].Index)))
+
+                let lastNew = req.PrevIndex + int64 req.Entries.Length * 1L<index>
+                let log = RaftLog.commitTo log (min req.Commit lastNew)
+                respond fx s m.From { Success = true; Index = lastNew; HintIndex = 0L<index>; HintTerm = 0L<term> }
+                { s with Log = log }
+            | ValueNone ->
+                let hintIndex = RaftLog.findConflictByTerm log req.PrevIndex req.PrevTerm
+                let hintTerm = RaftLog.termAt log hintIndex |> ValueOption.defaultValue 0L<term>
+                respond fx s m.From { Success = false; Index = req.PrevIndex; HintIndex = hintIndex; HintTerm = hintTerm }
+                s
+
+    /// Handles a heartbeat: learns the commit index (the leader never sends one beyond our match) and answers.
+    let onHeartbeat (fx: Fx<'T>) (m: Message<'T>) (req: HeartbeatRequest) (s: State<'T>) =
+        let s = { s with Log = RaftLog.commitTo s.Log (min req.Commit s.Log.LastIndex) }
+        fx.Send(message s m.From (HeartbeatResponse { Context = req.Context }))
+        s
