@@ -1,0 +1,195 @@
+/// Round trips and failure modes of the hand-written MessagePack formatters for Raft messages,
+/// entries and hard state (shell-cs/Raft/Serialization).
+module Raft.Host.Tests.CodecTests
+
+open System
+open System.Buffers
+open FsCheck
+open FsCheck.FSharp
+open MessagePack
+open Xunit
+open FsUnit.Xunit
+open Raft.Core
+open Raft.Serialization
+
+/// A user command type encoded by the user's resolver (attribute-based, not known to the Raft codec).
+[<MessagePackObject>]
+type KvCommand =
+    { [<Key 0>] Key: string
+      [<Key 1>] Value: int64 }
+
+let private codec = RaftMessageCodec<string>()
+let private batchCodec = RaftBatchCodec<string>(codec)
+
+let private config = Config.QuickThrowOnFailure.WithMaxTest(200)
+
+let private encodeBatch (batch: RaftEnvelope<string>[]) =
+    let buffer = ArrayBufferWriter<byte>()
+    batchCodec.Encode(batch, buffer)
+    buffer.WrittenMemory.ToArray()
+
+let private encodeMessage (m: Message<'T>) (c: RaftMessageCodec<'T>) =
+    let buffer = ArrayBufferWriter<byte>()
+    c.Serialize(buffer, m)
+    buffer.WrittenMemory.ToArray()
+
+/// Runs `f` and returns the RaftCodecException it raised; fails on any other outcome.
+let private codecError (f: unit -> 'a) : RaftCodecException =
+    try
+        f () |> ignore
+        failwith "expected RaftCodecException, decode succeeded"
+    with
+    | :? RaftCodecException as ex -> ex
+    | ex -> failwithf "expected RaftCodecException, got %s: %s" (ex.GetType().Name) ex.Message
+
+let private emptyMembership =
+    { Voters = Set.empty; Outgoing = Set.empty; Learners = Set.empty; LearnersNext = Set.empty; AutoLeave = false }
+
+let private heartbeat : Message<string> =
+    { From = Ids.node 1L; To = Ids.node 2L; Term = Ids.term 3L
+      Body = Heartbeat { Commit = Ids.index 7L; Context = 9L } }
+
+[<Fact>]
+let ``every generated batch of messages round-trips through the batch codec`` () =
+    Check.One(config, fun (batch: (int64 * Message<string>) list) ->
+        let envelopes = batch |> List.map RaftEnvelope |> Array.ofList
+        batchCodec.Decode(ReadOnlySequence(encodeBatch envelopes)) = envelopes)
+
+[<Fact>]
+let ``every generated message round-trips through Serialize and Deserialize`` () =
+    Check.One(config, fun (m: Message<string>) ->
+        codec.Deserialize(ReadOnlyMemory(encodeMessage m codec)) = m)
+
+[<Fact>]
+let ``every generated entry round-trips as storage bytes`` () =
+    Check.One(config, fun (e: Entry<string>) -> codec.DecodeEntry(ReadOnlyMemory(codec.EncodeEntry e)) = e)
+
+[<Fact>]
+let ``every generated hard state and snapshot meta round-trips as storage bytes`` () =
+    Check.One(config, fun (h: HardState) (s: SnapshotMeta) ->
+        RaftStateCodec.DecodeHardState(ReadOnlyMemory(RaftStateCodec.EncodeHardState h)) = h
+        && RaftStateCodec.DecodeSnapshotMeta(ReadOnlyMemory(RaftStateCodec.EncodeSnapshotMeta s)) = s)
+
+[<Fact>]
+let ``every strict prefix of an encoded batch raises RaftCodecException Truncated`` () =
+    Check.One(config.WithMaxTest(60), fun (batch: (int64 * Message<string>) list) ->
+        let bytes = batch |> List.map RaftEnvelope |> Array.ofList |> encodeBatch
+        for cut in 0 .. bytes.Length - 1 do
+            let ex = codecError (fun () -> batchCodec.Decode(ReadOnlySequence(bytes, 0, cut)))
+            ex.Reason |> should equal RaftCodecError.Truncated)
+
+[<Fact>]
+let ``every strict prefix of a stored entry or hard state raises RaftCodecException`` () =
+    Check.One(config.WithMaxTest(60), fun (e: Entry<string>) (h: HardState) ->
+        let entry = codec.EncodeEntry e
+        for cut in 0 .. entry.Length - 1 do
+            codecError (fun () -> codec.DecodeEntry(ReadOnlyMemory(entry, 0, cut))) |> ignore
+        let hs = RaftStateCodec.EncodeHardState h
+        for cut in 0 .. hs.Length - 1 do
+            codecError (fun () -> RaftStateCodec.DecodeHardState(ReadOnlyMemory(hs, 0, cut))) |> ignore)
+
+[<Fact>]
+let ``random garbage either decodes or raises RaftCodecException, never anything else`` () =
+    Check.One(config.WithMaxTest(2000), fun (garbage: byte[]) ->
+        let attempt f =
+            try f () |> ignore with
+            | :? RaftCodecException -> ()
+        attempt (fun () -> batchCodec.Decode(ReadOnlySequence garbage))
+        attempt (fun () -> codec.DecodeEntry(ReadOnlyMemory garbage))
+        attempt (fun () -> RaftStateCodec.DecodeHardState(ReadOnlyMemory garbage)))
+
+[<Fact>]
+let ``random byte flips in a valid batch either decode or raise RaftCodecException`` () =
+    Check.One(config.WithMaxTest(500), fun (batch: (int64 * Message<string>) list) (flips: (int * byte) list) ->
+        let bytes = batch |> List.map RaftEnvelope |> Array.ofList |> encodeBatch
+        for (pos, value) in flips do
+            bytes[abs (pos % bytes.Length)] <- value
+        try batchCodec.Decode(ReadOnlySequence bytes) |> ignore with
+        | :? RaftCodecException -> ())
+
+[<Fact>]
+let ``a payload that the user's formatter cannot read raises PayloadDecodeFailed`` () =
+    let m : Message<string> =
+        { heartbeat with
+            Body = AppendEntries
+                { PrevIndex = Ids.index 1L; PrevTerm = Ids.term 1L; Commit = Ids.index 1L
+                  Entries = [| { Index = Ids.index 2L; Term = Ids.term 3L; Payload = Command "not a number"; Size = 12 } |] } }
+    let bytes = encodeMessage m codec
+    let ex = codecError (fun () -> RaftMessageCodec<int64>().Deserialize(ReadOnlyMemory bytes))
+    ex.Reason |> should equal RaftCodecError.PayloadDecodeFailed
+
+[<Fact>]
+let ``a user record payload round-trips with the caller's resolver`` () =
+    let kv = RaftMessageCodec<KvCommand>(MessagePackSerializerOptions.Standard)
+    let entry = { Index = Ids.index 5L; Term = Ids.term 2L; Payload = Command { Key = "k"; Value = 42L }; Size = 8 }
+    kv.DecodeEntry(ReadOnlyMemory(kv.EncodeEntry entry)) |> should equal entry
+    let config = { Index = Ids.index 6L; Term = Ids.term 2L; Size = 0
+                   Payload = Config { emptyMembership with Voters = set [ Ids.node 1L; Ids.node 2L ]; AutoLeave = true } }
+    kv.DecodeEntry(ReadOnlyMemory(kv.EncodeEntry config)) |> should equal config
+
+[<Fact>]
+let ``a newer format version is refused with UnsupportedVersion`` () =
+    let bytes = encodeMessage heartbeat codec
+    bytes[1] <- byte (WireFormat.Version + 1) // [0x92, version, ...]: version is a positive fixint
+    (codecError (fun () -> codec.Deserialize(ReadOnlyMemory bytes))).Reason |> should equal RaftCodecError.UnsupportedVersion
+
+/// One MessagePack token of a hand-made body.
+type private Tok =
+    | Arr of int
+    | I of int64
+    | U8 of byte
+    | S of string
+
+/// Hand-writes [version, [from=1, to=2, term=3, body]] where the body is the given token stream.
+let private handMade (body: Tok list) =
+    let buffer = ArrayBufferWriter<byte>()
+    let mutable w = MessagePackWriter(buffer)
+    w.WriteArrayHeader 2
+    w.Write WireFormat.Version
+    w.WriteArrayHeader 4
+    w.Write 1L
+    w.Write 2L
+    w.Write 3L
+    for t in body do
+        match t with
+        | Arr n -> w.WriteArrayHeader n
+        | I v -> w.Write v
+        | U8 v -> w.Write v
+        | S v -> w.Write v
+    w.Flush()
+    buffer.WrittenMemory
+
+[<Fact>]
+let ``an unknown message kind is refused with UnknownKind`` () =
+    let bytes = handMade [ Arr 1; U8 200uy ]
+    (codecError (fun () -> codec.Deserialize bytes)).Reason |> should equal RaftCodecError.UnknownKind
+
+[<Fact>]
+let ``fields appended by a newer writer are skipped`` () =
+    let bytes = handMade [ Arr 5; U8 5uy (* Heartbeat *); I 7L; I 9L; S "a field from the future"; Arr 2; I 1L; I 2L ]
+    codec.Deserialize bytes |> should equal heartbeat
+
+[<Fact>]
+let ``a body with too few fields is refused with Malformed`` () =
+    let bytes = handMade [ Arr 2; U8 5uy; I 7L ]
+    (codecError (fun () -> codec.Deserialize bytes)).Reason |> should equal RaftCodecError.Malformed
+
+[<Fact>]
+let ``trailing bytes after a stored entry are refused with Malformed`` () =
+    let bytes = Array.append (codec.EncodeEntry { Index = Ids.index 1L; Term = Ids.term 1L; Payload = Noop; Size = 0 }) [| 0xC0uy |]
+    (codecError (fun () -> codec.DecodeEntry(ReadOnlyMemory bytes))).Reason |> should equal RaftCodecError.Malformed
+
+[<Fact>]
+let ``a huge element count with few bytes is refused before allocating`` () =
+    let bytes = handMade [ Arr 5; U8 3uy (* AppendEntries *); I 1L; I 1L; Arr Int32.MaxValue ]
+    codecError (fun () -> codec.Deserialize bytes) |> ignore
+
+[<Fact>]
+let ``the single-envelope codec shares the batch wire shape`` () =
+    let single = RaftEnvelopeCodec<string>(codec)
+    let buffer = ArrayBufferWriter<byte>()
+    single.Encode(RaftEnvelope(42L, heartbeat), buffer)
+    single.Decode(ReadOnlySequence(buffer.WrittenMemory)) |> should equal (RaftEnvelope(42L, heartbeat))
+    batchCodec.Decode(ReadOnlySequence(buffer.WrittenMemory)) |> should equal [| RaftEnvelope(42L, heartbeat) |]
+    let two = encodeBatch [| RaftEnvelope(1L, heartbeat); RaftEnvelope(2L, heartbeat) |]
+    (codecError (fun () -> single.Decode(ReadOnlySequence two))).Reason |> should equal RaftCodecError.Malformed
