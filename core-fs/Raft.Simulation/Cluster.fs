@@ -1,0 +1,387 @@
+namespace Raft.Simulation
+
+open System.Collections.Generic
+open Raft.Core
+
+/// What the simulator's clock delivers next. Node events carry the node's incarnation: events scheduled
+/// before a crash are void afterwards.
+type internal SimEvent<'T> =
+    | TickNode of node: int * incarnation: int
+    | Deliver of Message<'T>
+    | DiskDone of node: int * incarnation: int
+    | Feed of node: int * incarnation: int * Input<'T>
+    | Restart of node: int
+    | Heal
+    | FaultTick
+    | ClientTick
+
+/// One node as its host sees it: the core state (none while crashed), its disk and state machine, and the
+/// proposals it accepted, by the last index of each, waiting to be acknowledged.
+type internal Host<'T> =
+    {
+        Id: int
+        Disk: Disk<'T>
+        mutable State: State<'T> voption
+        mutable Machine: IStateMachine<'T>
+        mutable Incarnation: int
+        Accepted: Dictionary<Index, struct (Term * Index)>
+    }
+
+/// A whole simulated cluster driven by one seed: the real core on every node, simulated clock, network and
+/// disks, fault injection and client proposals; the invariants run after every step. Single-threaded and
+/// deterministic: the same spec, options and seed always give the same run.
+[<Sealed>]
+type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptions, seed: uint64, trace: bool) =
+    let o = options
+    let n = o.Nodes
+    let netRng = Rng(Rng.mix seed 1UL)
+    let diskRng = Rng(Rng.mix seed 2UL)
+    let faultRng = Rng(Rng.mix seed 3UL)
+    let clientRng = Rng(Rng.mix seed 4UL)
+    let network = Network(netRng, o)
+    let calm = Network(Rng(Rng.mix seed 5UL), { o with Faults = FaultRates.none })
+    let queue = PriorityQueue<SimEvent<'T>, struct (int64 * int64)>()
+    let stats = RunStats.zero ()
+    let events = ResizeArray<string>()
+    let plan = List<int64>(2)
+    let voters = [ for i in 1..n -> Ids.node (int64 i) ]
+    let mutable now = 0L
+    let mutable sequence = 0L
+    let mutable settling = false
+    let mutable fingerprint = seed
+    let mutable failure: Failure option = None
+    let mutable believedLeader = 1
+    let mutable nextTag = 0L
+
+    let hosts =
+        [| for i in 1..n ->
+               let state =
+                   match Node.bootstrap (SimOptions.raftOptions o seed (Ids.node (int64 i)) 0) voters with
+                   | Ok s -> Node.withPlantedBugs o.PlantedBugs s
+                   | Error e -> invalidArg "options" e
+
+               { Id = i
+                 Disk = Disk<'T>(Node.hardState state)
+                 State = ValueSome state
+                 Machine = spec.Create(Ids.node (int64 i))
+                 Incarnation = 0
+                 Accepted = Dictionary() } |]
+
+    let host i = hosts[i - 1]
+    let invariants = Invariants<'T>(n, (fun i -> (host i).Disk), spec.Describe)
+    let proposals = Dictionary<int64, int>()
+
+    let note (text: string) = if trace then events.Add $"t={now} {text}"
+
+    let schedule (at: int64) (e: SimEvent<'T>) =
+        sequence <- sequence + 1L
+        queue.Enqueue(e, struct (at, sequence))
+
+    let send (m: Message<'T>) =
+        let net = if settling then calm else network
+        plan.Clear()
+        net.Plan(int m.From, int m.To, now, plan)
+        for at in plan do schedule at (Deliver m)
+
+    let leaderNow () =
+        hosts |> Array.tryFind (fun h -> match h.State with ValueSome s -> Node.role s = LeaderRole | _ -> false)
+
+    /// Acknowledges the proposal ending at `e.Index` when its own leader applied it in the proposal's term.
+    let acknowledge (h: Host<'T>) (e: Entry<'T>) =
+        match h.Accepted.TryGetValue e.Index with
+        | true, struct (term, first) ->
+            h.Accepted.Remove e.Index |> ignore
+
+            if term = e.Term then
+                for i in first .. 1L<index> .. e.Index do
+                    if i > h.Disk.Written.SnapIndex then
+                        stats.Acknowledged <- stats.Acknowledged + 1L
+                        invariants.OnAcknowledged(h.Id, h.Disk.Written.Get i)
+        | _ -> ()
+
+    let rec effect (h: Host<'T>) (expectTag: int64) (fate: bool ref) (e: Effect<'T>) =
+        match e with
+        | Persist p ->
+            let ready = now + diskRng.Between(o.MinDiskLatency, o.MaxDiskLatency)
+            let at = h.Disk.Write(p, ready)
+            invariants.OnWritten(h.Id, p.Entries)
+            schedule at (DiskDone(h.Id, h.Incarnation))
+        | Send m -> send m
+        | Apply entries ->
+            for entry in entries do
+                match entry.Payload with
+                | Command c -> h.Machine.Apply(entry.Index, c)
+                | Noop
+                | Config _ -> ()
+
+                invariants.OnApplied(h.Id, entry, h.Machine.Fingerprint())
+                acknowledge h entry
+
+            if entries.Length > 0 then
+                let last = entries[entries.Length - 1].Index
+                schedule (now + diskRng.Between(0L, o.MaxApplyLatency)) (Feed(h.Id, h.Incarnation, Applied last))
+        | LoadEntries(purpose, from, upTo) ->
+            let loaded = { Purpose = purpose; Entries = h.Disk.Written.Slice(from, upTo); Compacted = from <= h.Disk.Written.SnapIndex }
+            schedule (now + diskRng.Between(0L, o.MaxApplyLatency)) (Feed(h.Id, h.Incarnation, EntriesLoaded loaded))
+        | ProposalAccepted(tag, first, term) ->
+            if tag = expectTag then fate.Value <- true
+            stats.ProposalsAccepted <- stats.ProposalsAccepted + 1L
+
+            match proposals.TryGetValue tag with
+            | true, count -> h.Accepted[first + int64 (count - 1) * 1L<index>] <- struct (term, first)
+            | _ -> ()
+        | ProposalDropped(tag, _, leader) ->
+            if tag = expectTag then fate.Value <- true
+            stats.ProposalsDropped <- stats.ProposalsDropped + 1L
+            if leader <> Ids.none then believedLeader <- int leader
+        | RoleChanged(role, term, _) ->
+            if role = LeaderRole then
+                believedLeader <- h.Id
+                note $"node {h.Id} leads term {term}"
+        | ReadReady _ -> stats.ReadsReady <- stats.ReadsReady + 1L
+        | ReadDropped _ -> stats.ReadsDropped <- stats.ReadsDropped + 1L
+        | TransferDropped _ -> ()
+        | SaveSnapshot meta ->
+            h.Disk.SaveSnapshot(meta, h.Machine.Snapshot())
+            stats.Snapshots <- stats.Snapshots + 1L
+            schedule (now + diskRng.Between(0L, o.MaxApplyLatency)) (Feed(h.Id, h.Incarnation, SnapshotSaved meta))
+        | CompactLog upTo ->
+            h.Disk.Compact upTo
+            stats.Compactions <- stats.Compactions + 1L
+        | ReadSnapshotChunk(target, meta, transferId, offset, maxBytes) ->
+            match h.Disk.Snapshot with
+            | ValueSome s when s.Meta = meta && offset <= int64 s.Data.Length ->
+                let length = min maxBytes (s.Data.Length - int offset)
+                let data = Array.sub s.Data (int offset) length
+                let chunk = { To = target; Meta = meta; TransferId = transferId; Offset = offset; Data = data; Done = offset + int64 length >= int64 s.Data.Length }
+                schedule (now + diskRng.Between(0L, o.MaxApplyLatency)) (Feed(h.Id, h.Incarnation, SnapshotChunkLoaded chunk))
+            | _ -> ()
+
+    /// One input to one node: the core's step, the host's handling of every effect in order, then the checks.
+    and stepNode (h: Host<'T>) (input: Input<'T>) (expectTag: int64) =
+        match h.State with
+        | ValueNone -> ()
+        | ValueSome s ->
+            stats.CoreSteps <- stats.CoreSteps + 1L
+
+            match (try Ok(Node.step s input) with ex -> Error ex.Message) with
+            | Error message -> invariants.Fail("core assertion", $"node {h.Id} threw on {input}: {message}")
+            | Ok(s, effects) ->
+                h.State <- ValueSome s
+                let fate = ref false
+                for e in effects do effect h expectTag fate e
+                invariants.AfterStep(h.Id, s)
+
+                if expectTag >= 0L && not fate.Value then
+                    invariants.Fail("host contract", $"node {h.Id} neither accepted nor dropped proposal {expectTag}")
+
+                fingerprint <- Rng.mix fingerprint (uint64 (Node.term s) * 31UL + uint64 (Node.commitIndex s) * 7UL + uint64 (Node.lastIndex s))
+
+    let crash (h: Host<'T>) =
+        let tear = faultRng.Chance o.Faults.TornWrite
+        let torn = h.Disk.Crash(tear, (fun k -> faultRng.Int k), faultRng.Chance 0.5)
+        h.State <- ValueNone
+        h.Incarnation <- h.Incarnation + 1
+        h.Accepted.Clear() // its clients never learn the outcome of what it had accepted
+        invariants.OnCrash h.Id
+        stats.Crashes <- stats.Crashes + 1L
+        if torn then stats.TornWrites <- stats.TornWrites + 1L
+        let how = if torn then " (torn write)" else ""
+        note $"node {h.Id} crashes{how}"
+        schedule (now + int64 (faultRng.Between(1L, int64 o.DowntimeTicks)) * o.TickTime) (Restart h.Id)
+
+    let restart (h: Host<'T>) =
+        if h.State.IsNone then
+            let info = h.Disk.RestoreInfo o.RestoreTail
+            h.Machine <- spec.Create(Ids.node (int64 h.Id))
+
+            match h.Disk.Snapshot with
+            | ValueSome s -> h.Machine.Restore s.Data
+            | ValueNone -> ()
+
+            match Node.restore (SimOptions.raftOptions o seed (Ids.node (int64 h.Id)) h.Incarnation) info with
+            | Error e -> invariants.Fail("host contract", $"node {h.Id} cannot restore from its disk: {e}")
+            | Ok s ->
+                let s = Node.withPlantedBugs o.PlantedBugs s
+                h.State <- ValueSome s
+                invariants.OnRestart(h.Id, s)
+                note $"node {h.Id} restarts at term {Node.term s} with log up to {Node.lastIndex s}"
+                schedule (now + faultRng.Between(1L, o.TickTime)) (TickNode(h.Id, h.Incarnation))
+
+    let live () = hosts |> Array.filter (fun h -> h.State.IsSome)
+
+    /// Faults of the tick: maybe crash a node, maybe start a partition (the leader is a favoured target).
+    let injectFaults () =
+        let f = o.Faults
+
+        let target () =
+            match leaderNow () with
+            | Some l when faultRng.Chance f.LeaderBias -> Some l
+            | _ ->
+                let up = live ()
+                if up.Length = 0 then None else Some(faultRng.Pick up)
+
+        if faultRng.Chance f.Crash then
+            target () |> Option.iter crash
+
+        if not network.IsPartitioned && faultRng.Chance f.Partition then
+            match target () with
+            | None -> ()
+            | Some t ->
+                if faultRng.Chance f.OneWay then
+                    let outbound = faultRng.Chance 0.5
+                    for other in 1..n do
+                        if other <> t.Id && faultRng.Chance 0.7 then
+                            if outbound then network.Cut(t.Id, other) else network.Cut(other, t.Id)
+                else
+                    let size = 1 + faultRng.Int(max 1 (n / 2))
+                    let others = [| 1..n |] |> Array.filter ((<>) t.Id)
+                    let side = Seq.init (size - 1) (fun _ -> faultRng.Pick others) |> Set.ofSeq |> Set.add t.Id
+                    network.Split side
+
+                if network.IsPartitioned then
+                    stats.Partitions <- stats.Partitions + 1L
+                    note $"partition {network.Describe()}"
+                    schedule (now + faultRng.Between(1L, int64 o.PartitionTicks) * o.TickTime) Heal
+
+    let propose () =
+        let target =
+            let b = host believedLeader
+            if b.State.IsSome && clientRng.Chance 0.9 then b else host (1 + clientRng.Int n)
+
+        if target.State.IsSome then
+            let count = 1 + clientRng.Int o.MaxBatch
+
+            let commands =
+                Array.init count (fun _ ->
+                    sequence <- sequence + 1L
+                    spec.NextCommand clientRng sequence)
+
+            nextTag <- nextTag + 1L
+            proposals[nextTag] <- count
+            stats.Proposals <- stats.Proposals + 1L
+            stepNode target (Propose { Tag = nextTag; Commands = commands }) nextTag
+
+    let handle (e: SimEvent<'T>) =
+        match e with
+        | TickNode(i, inc) ->
+            let h = host i
+            if h.Incarnation = inc && h.State.IsSome then
+                stepNode h Tick -1L
+                schedule (now + o.TickTime) (TickNode(i, inc))
+        | Deliver m ->
+            let h = host (int m.To)
+            let net = if settling then calm else network
+            if h.State.IsSome && net.Deliverable(int m.From, int m.To) then stepNode h (Receive m) -1L
+        | DiskDone(i, inc) ->
+            let h = host i
+            if h.Incarnation = inc && h.State.IsSome then
+                let request = h.Disk.CompleteOldest()
+                for m in request.ThenSend do send m
+
+                match request.Snapshot with
+                | ValueSome chunk when chunk.Done ->
+                    match h.Disk.Snapshot with
+                    | ValueSome s -> h.Machine.Restore s.Data
+                    | ValueNone -> ()
+                | _ -> ()
+
+                if request.Entries.Length > 0 then
+                    let last = request.Entries[request.Entries.Length - 1]
+                    stepNode h (Persisted { Index = last.Index; Term = last.Term }) -1L
+        | Feed(i, inc, input) ->
+            let h = host i
+            if h.Incarnation = inc then stepNode h input -1L
+        | Restart i -> restart (host i)
+        | Heal ->
+            network.Heal()
+            note "partition healed"
+        | FaultTick ->
+            if not settling then
+                injectFaults ()
+                schedule (now + o.TickTime) FaultTick
+        | ClientTick ->
+            if not settling then
+                if clientRng.Chance o.ProposeRate then propose ()
+                schedule (now + o.TickTime) ClientTick
+
+    let runEvent () =
+        let mutable e = Unchecked.defaultof<SimEvent<'T>>
+        let mutable at = struct (0L, 0L)
+
+        if queue.TryDequeue(&e, &at) then
+            let struct (time, _) = at
+            now <- time
+            stats.Steps <- stats.Steps + 1L
+            fingerprint <- Rng.mix fingerprint (uint64 time)
+
+            try
+                handle e
+            with ex ->
+                invariants.Fail("host contract", $"{e}: {ex.Message}")
+
+            match invariants.Violation with
+            | Some v when failure.IsNone -> failure <- Some { Violation = v; Step = stats.Steps; Time = now }
+            | _ -> ()
+
+            true
+        else
+            false
+
+    let nextTime () =
+        let mutable e = Unchecked.defaultof<SimEvent<'T>>
+        let mutable at = struct (0L, 0L)
+
+        if queue.TryPeek(&e, &at) then
+            let struct (time, _) = at
+            time
+        else
+            System.Int64.MaxValue
+
+    /// Runs the steps, then the calm period and its liveness checks; returns the outcome.
+    member _.Run() : SeedResult =
+        for h in hosts do
+            schedule (faultRng.Between(1L, o.TickTime)) (TickNode(h.Id, 0))
+
+        schedule o.TickTime FaultTick
+        schedule (o.TickTime / 2L + 1L) ClientTick
+
+        while stats.Steps < int64 o.Steps && failure.IsNone && runEvent () do
+            ()
+
+        if failure.IsNone && o.SettleTicks > 0 then
+            // The calm: faults stop, the network heals, every node comes back; Raft must then converge.
+            settling <- true
+            network.Heal()
+            note "calm period"
+            for h in hosts do restart h
+            let until = now + int64 o.SettleTicks * o.TickTime
+
+            while failure.IsNone && nextTime () <= until && runEvent () do
+                ()
+
+            if failure.IsNone then
+                invariants.CheckSettled(hosts |> Array.choose (fun h -> match h.State with ValueSome s -> Some s | ValueNone -> None))
+
+                match invariants.Violation with
+                | Some v -> failure <- Some { Violation = v; Step = stats.Steps; Time = now }
+                | None -> ()
+
+        let ns = network.Stats
+        stats.Messages <- ns.Sent + calm.Stats.Sent
+        stats.Dropped <- ns.Dropped
+        stats.Duplicated <- ns.Duplicated
+        stats.Delayed <- ns.Delayed
+        stats.Commits <- int64 invariants.Decided
+        stats.Elections <- int64 invariants.Elections
+
+        match failure with
+        | Some f -> note $"VIOLATION {f.Violation.Property}: {f.Violation.Detail}"
+        | None -> ()
+
+        { Seed = seed
+          Options = o
+          Stats = stats
+          Failure = failure
+          Fingerprint = Rng.mix fingerprint (uint64 stats.Steps)
+          Events = List.ofSeq events }

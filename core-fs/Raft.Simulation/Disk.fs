@@ -1,0 +1,206 @@
+namespace Raft.Simulation
+
+open System.Collections.Generic
+open Raft.Core
+
+/// A log as a simulated disk holds it: contiguous entries (SnapIndex, LastIndex] after an optional snapshot.
+[<Sealed>]
+type LogStore<'T>() =
+    let entries = ResizeArray<Entry<'T>>()
+    let mutable snapIndex = 0L<index>
+    let mutable snapTerm = 0L<term>
+
+    /// Index covered by the snapshot the log starts after (0 when none).
+    member _.SnapIndex = snapIndex
+    /// Index of the last entry (SnapIndex when empty).
+    member _.LastIndex = snapIndex + int64 entries.Count * 1L<index>
+    /// Number of entries held.
+    member _.Count = entries.Count
+
+    /// The entry at `i` (SnapIndex < i <= LastIndex).
+    member _.Get(i: Index) : Entry<'T> = entries[int (i - snapIndex) - 1]
+
+    /// The term at `i`: the snapshot's term at SnapIndex, ValueNone when compacted or beyond the end.
+    member this.TermAt(i: Index) : Term voption =
+        if i = snapIndex then ValueSome snapTerm
+        elif i < snapIndex || i > this.LastIndex then ValueNone
+        else ValueSome (this.Get i : Entry<'T>).Term
+
+    /// Truncates at `batch[0].Index` and appends `batch` (the Persist contract). Throws when the batch would
+    /// leave a gap or rewrite the snapshot: the core asked for an impossible write.
+    member this.TruncateAppend(batch: Entry<'T>[]) =
+        if batch.Length > 0 then
+            let first = batch[0].Index
+
+            if first <= snapIndex then
+                invalidOp $"write at {first} rewrites the snapshot at {snapIndex}"
+            elif first > this.LastIndex + 1L<index> then
+                invalidOp $"write at {first} leaves a gap after the last index {this.LastIndex}"
+
+            entries.RemoveRange(int (first - snapIndex) - 1, int (this.LastIndex - first) + 1)
+            entries.AddRange batch
+
+    /// Entries [from, upTo] clipped to what is held.
+    member this.Slice(from: Index, upTo: Index) : Entry<'T>[] =
+        let from = max from (snapIndex + 1L<index>)
+        let upTo = min upTo this.LastIndex
+        if upTo < from then [||]
+        else entries.GetRange(int (from - snapIndex) - 1, int (upTo - from) + 1).ToArray()
+
+    /// Drops entries up to `upTo` (a snapshot covers them).
+    member this.CompactTo(upTo: Index) =
+        if upTo > snapIndex then
+            let upTo = min upTo this.LastIndex
+            let term = this.TermAt upTo |> ValueOption.defaultValue snapTerm
+            entries.RemoveRange(0, int (upTo - snapIndex))
+            snapIndex <- upTo
+            snapTerm <- term
+
+    /// Replaces the whole log by an empty one after a snapshot at (index, term).
+    member _.ResetTo(index: Index, term: Term) =
+        entries.Clear()
+        snapIndex <- index
+        snapTerm <- term
+
+    /// Makes this log a copy of `other`.
+    member this.CopyFrom(other: LogStore<'T>) =
+        this.ResetTo(other.SnapIndex, other.TermAt other.SnapIndex |> ValueOption.defaultValue 0L<term>)
+        entries.AddRange(other.Slice(other.SnapIndex + 1L<index>, other.LastIndex))
+
+    /// Terms of the log as runs of (first index, term), oldest first.
+    member _.TermRuns() : struct (Index * Term)[] =
+        let runs = ResizeArray()
+
+        for i in 0 .. entries.Count - 1 do
+            if i = 0 || entries[i].Term <> entries[i - 1].Term then
+                runs.Add(struct (entries[i].Index, entries[i].Term))
+
+        runs.ToArray()
+
+/// A snapshot as stored on a simulated disk.
+type StoredSnapshot = { Meta: SnapshotMeta; Data: byte[] }
+
+/// One node's simulated disk. `Written` is the log as the node sees it (every write issued so far, durable or
+/// not: what LoadEntries reads); `Durable` is what survives a crash. Writes become durable strictly in order.
+[<Sealed>]
+type Disk<'T>(initial: HardState) =
+    let written = LogStore<'T>()
+    let durable = LogStore<'T>()
+    let pending = Queue<PersistRequest<'T>>()
+    let mutable durableHard = initial
+    let mutable lastDurableAt = 0L
+    let mutable snapshot: StoredSnapshot voption = ValueNone
+    // A snapshot being received in chunks: (transfer id, bytes so far). Lost on a crash unless durable.
+    let mutable staging: (int64 * ResizeArray<byte>) voption = ValueNone
+
+    let install (chunk: SnapshotChunk) (log: LogStore<'T>) =
+        log.ResetTo(chunk.Meta.Index, chunk.Meta.Term)
+
+    /// The log including writes not yet durable.
+    member _.Written = written
+    /// The log that survives a crash.
+    member _.Durable = durable
+    /// The hard state that survives a crash.
+    member _.DurableHardState = durableHard
+    /// The newest durable snapshot.
+    member _.Snapshot = snapshot
+    /// Writes issued and not yet durable.
+    member _.PendingCount = pending.Count
+
+    /// Issues a write. Its entries join the written log at once; returns when it will be durable, which is
+    /// never before an earlier write (`ready` is the earliest time this write alone could be durable).
+    member _.Write(request: PersistRequest<'T>, ready: int64) : int64 =
+        written.TruncateAppend request.Entries
+
+        match request.Snapshot with
+        | ValueSome chunk when chunk.Done -> install chunk written
+        | _ -> ()
+
+        pending.Enqueue request
+        lastDurableAt <- max ready lastDurableAt
+        lastDurableAt
+
+    /// Makes the oldest pending write durable and returns it.
+    member _.CompleteOldest() : PersistRequest<'T> =
+        let request = pending.Dequeue()
+        durable.TruncateAppend request.Entries
+
+        match request.HardState with
+        | ValueSome h -> durableHard <- h
+        | ValueNone -> ()
+
+        match request.Snapshot with
+        | ValueSome chunk ->
+            let bytes =
+                match staging with
+                | ValueSome(id, bytes) when id = chunk.TransferId && int64 bytes.Count = chunk.Offset -> bytes
+                | _ when chunk.Offset = 0L -> ResizeArray()
+                | ValueSome(_, bytes) -> bytes
+                | ValueNone -> ResizeArray()
+
+            if int64 bytes.Count = chunk.Offset then bytes.AddRange chunk.Data
+            staging <- ValueSome(chunk.TransferId, bytes)
+
+            if chunk.Done then
+                snapshot <- ValueSome { Meta = chunk.Meta; Data = bytes.ToArray() }
+                staging <- ValueNone
+                install chunk durable
+        | ValueNone -> ()
+
+        request
+
+    /// Stores a snapshot the node's own state machine took (durable at once: the simulator models the
+    /// snapshot file's fsync and rename as part of SaveSnapshot).
+    member _.SaveSnapshot(meta: SnapshotMeta, data: byte[]) =
+        snapshot <- ValueSome { Meta = meta; Data = data }
+
+    /// Deletes log entries covered by the snapshot (never beyond the durable snapshot's index).
+    member _.Compact(upTo: Index) =
+        let limit =
+            match snapshot with
+            | ValueSome s -> min upTo s.Meta.Index
+            | ValueNone -> 0L<index>
+
+        written.CompactTo limit
+        durable.CompactTo limit
+
+    /// A crash: every write not yet durable is lost. With `tear`, the write in progress (the oldest pending)
+    /// is torn: `keepEntries` of its entries reach the disk, and its hard state does only with `keepHardState`
+    /// (a hard state is written atomically, never in part). Returns whether a write was torn.
+    member _.Crash(tear: bool, keepEntries: int -> int, keepHardState: bool) : bool =
+        let torn =
+            if tear && pending.Count > 0 then
+                let request = pending.Peek()
+                let n = request.Entries.Length
+                let keep = if n = 0 then 0 else keepEntries n
+                if keep > 0 then durable.TruncateAppend(Array.sub request.Entries 0 keep)
+
+                match request.HardState with
+                | ValueSome h when keepHardState -> durableHard <- h
+                | _ -> ()
+
+                keep > 0 || (keepHardState && request.HardState.IsSome)
+            else
+                false
+
+        pending.Clear()
+        staging <- ValueNone
+        written.CopyFrom durable
+        lastDurableAt <- 0L
+        torn
+
+    /// What a restarting node reads back: hard state, snapshot, term runs and the newest `tail` entries.
+    /// The state machine starts empty (or from the snapshot), so Applied is the snapshot's index.
+    member _.RestoreInfo(tail: int) : RestoreInfo<'T> =
+        let snapMeta = snapshot |> ValueOption.map (fun s -> s.Meta)
+        let last = durable.LastIndex
+        let from = max (durable.SnapIndex + 1L<index>) (last - int64 tail * 1L<index> + 1L<index>)
+
+        {
+            HardState = durableHard
+            Snapshot = snapMeta
+            LastIndex = last
+            TermRuns = durable.TermRuns()
+            Tail = durable.Slice(from, last)
+            Applied = durable.SnapIndex
+        }

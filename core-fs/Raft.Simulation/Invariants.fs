@@ -1,0 +1,220 @@
+namespace Raft.Simulation
+
+open System.Collections.Generic
+open Raft.Core
+
+/// A broken property: which one, and the evidence.
+type Violation =
+    {
+        /// "election safety", "log matching", "leader completeness", "state machine safety",
+        /// "acknowledged write lost", "state machine determinism", "host contract", "core assertion", "liveness".
+        Property: string
+        Detail: string
+    }
+
+/// The entry first decided (committed or applied) at an index by any node, and the state machine digest after it.
+type private Decided<'T> =
+    {
+        Entry: Entry<'T>
+        Node: int
+        mutable Fingerprint: uint64
+    }
+
+/// Raft's safety properties (Figure 3 of the paper) plus "no acknowledged write lost", checked incrementally
+/// after every simulator step. Everything is O(1) per written, committed or applied entry, except the checks at
+/// an election (O(terms)), so the checker can run after every one of millions of steps.
+/// The first violation is kept; later ones are ignored (the run stops there anyway).
+[<Sealed>]
+type Invariants<'T when 'T: equality>(nodes: int, disk: int -> Disk<'T>, describe: 'T -> string) =
+    // Election safety: the leader of every term, over all time.
+    let leaders = Dictionary<Term, int>()
+    // Log matching: every (index, term) ever written anywhere, with its payload and its predecessor's term.
+    // Each (index, term) names one entry for all time, so one mismatch with any past write is a violation.
+    let written = Dictionary<struct (Index * Term), struct (Term * Payload<'T>)>()
+    // The entry decided at each index (first commit or apply seen).
+    let decided = Dictionary<Index, Decided<'T>>()
+    // Highest index known committed in a term (seen committed by a node whose term was that term), and highest
+    // index acknowledged to a client by the leader of a term: every leader of a later term must hold them.
+    let committedIn = Dictionary<Term, Index>()
+    let ackedIn = Dictionary<Term, Index>()
+    let states: State<'T> voption[] = Array.create (nodes + 1) ValueNone
+    let lastCommit = Array.zeroCreate<Index> (nodes + 1)
+    let lastApplied = Array.zeroCreate<Index> (nodes + 1)
+    let mutable violation: Violation option = None
+    let mutable maxAcked = 0L<index>
+    let mutable acked = 0L
+
+    let fail property detail =
+        if violation.IsNone then violation <- Some { Property = property; Detail = detail }
+
+    let showPayload (p: Payload<'T>) =
+        match p with
+        | Command c -> describe c
+        | Noop -> "no-op"
+        | Config m -> $"config %A{m.Voters}"
+
+    let show (e: Entry<'T>) = $"({e.Index}, term {e.Term}, {showPayload e.Payload})"
+
+    let raise' (d: Dictionary<Term, Index>) (term: Term) (index: Index) =
+        match d.TryGetValue term with
+        | true, i when i >= index -> ()
+        | _ -> d[term] <- index
+
+    /// Highest index recorded for a term strictly below `term`.
+    let highestBelow (d: Dictionary<Term, Index>) (term: Term) =
+        let mutable best = 0L<index>
+        for KeyValue(t, i) in d do
+            if t < term && i > best then best <- i
+        best
+
+    /// Whether the leader's log holds the decided entry at `index` (compacted indexes are covered by its snapshot).
+    let holds (s: State<'T>) (index: Index) =
+        index < Node.firstIndex s
+        || (match decided.TryGetValue index, Node.termAt s index with
+            | (true, d), ValueSome t -> t = d.Entry.Term
+            | _ -> false)
+
+    let decide (node: int) (what: string) (e: Entry<'T>) =
+        match decided.TryGetValue e.Index with
+        | true, d ->
+            if d.Entry.Term <> e.Term || d.Entry.Payload <> e.Payload then
+                fail "state machine safety" $"node {node} {what} {show e} but node {d.Node} decided {show d.Entry} at that index"
+            d
+        | _ ->
+            let d = { Entry = e; Node = node; Fingerprint = 0UL }
+            decided[e.Index] <- d
+            d
+
+    /// Every node that is now a leader of a term after `term` must hold the decided entry at `index`.
+    let laterLeadersHold (property: string) (index: Index) (term: Term) =
+        for n in 1..nodes do
+            match states[n] with
+            | ValueSome s when Node.role s = LeaderRole && Node.term s > term && not (holds s index) ->
+                fail property $"leader {n} of term {Node.term s} lacks the entry {show decided[index].Entry} known committed in term {term}"
+            | _ -> ()
+
+    /// The first violation found, if any.
+    member _.Violation = violation
+    /// Records a violation found outside the checker (a core exception, a liveness failure).
+    member _.Fail(property, detail) = fail property detail
+    /// Proposals acknowledged to clients so far.
+    member _.Acknowledged = acked
+    /// Highest acknowledged index.
+    member _.MaxAcknowledged = maxAcked
+    /// Highest index decided by any node.
+    member _.Decided = decided.Count
+    /// Terms that had a leader.
+    member _.Elections = leaders.Count
+
+    /// Log matching, on every write: entries with one (index, term) carry the same payload and follow the same
+    /// predecessor term everywhere, which by induction makes the logs identical up to there.
+    member _.OnWritten(node: int, batch: Entry<'T>[]) =
+        let log = (disk node).Written
+
+        for e in batch do
+            let prev = log.TermAt(e.Index - 1L<index>) |> ValueOption.defaultValue 0L<term>
+
+            match written.TryGetValue(struct (e.Index, e.Term)) with
+            | true, struct (p, payload) ->
+                if p <> prev || payload <> e.Payload then
+                    fail "log matching" $"node {node} wrote {show e} after term {prev}; elsewhere that (index, term) holds {showPayload payload} after term {p}"
+            | _ -> written[struct (e.Index, e.Term)] <- struct (prev, e.Payload)
+
+    /// State machine safety on every apply, plus in-order, exactly-once application and determinism of the
+    /// user's state machine (equal digests after equal prefixes; 0 opts out).
+    member _.OnApplied(node: int, e: Entry<'T>, fingerprint: uint64) =
+        if e.Index <> lastApplied[node] + 1L<index> then
+            fail "host contract" $"node {node} was asked to apply {e.Index} after {lastApplied[node]}"
+
+        lastApplied[node] <- e.Index
+        let d = decide node "applied" e
+
+        if fingerprint <> 0UL then
+            if d.Fingerprint = 0UL then d.Fingerprint <- fingerprint
+            elif d.Fingerprint <> fingerprint then
+                fail "state machine determinism" $"node {node}'s state after applying {e.Index} differs from another node's ({fingerprint:x} vs {d.Fingerprint:x})"
+
+    /// A client learned that its write `e` succeeded (its leader applied it in the proposal's term).
+    member _.OnAcknowledged(node: int, e: Entry<'T>) =
+        decide node "acknowledged" e |> ignore
+        raise' ackedIn e.Term e.Index
+        maxAcked <- max maxAcked e.Index
+        acked <- acked + 1L
+        laterLeadersHold "acknowledged write lost" e.Index e.Term
+
+    /// A node went down: it no longer counts as a current leader.
+    member _.OnCrash(node: int) = states[node] <- ValueNone
+
+    /// A node restarted from `state`; its state machine starts at the applied index the host restored.
+    member _.OnRestart(node: int, state: State<'T>) =
+        states[node] <- ValueSome state
+        lastCommit[node] <- Node.commitIndex state
+        lastApplied[node] <- Node.appliedIndex state
+
+    /// The checks after node `node` took a step and the host carried out its effects.
+    member _.AfterStep(node: int, state: State<'T>) =
+        let before = states[node]
+        states[node] <- ValueSome state
+        let term = Node.term state
+        let d = disk node
+
+        // The host contract: the core's log is the written log, and what it counts durable is on the disk.
+        let last = Node.lastIndex state
+
+        if last <> d.Written.LastIndex || Node.termAt state last <> d.Written.TermAt last then
+            fail "host contract" $"node {node}: core log ends at ({last}, {Node.termAt state last}) but the written log at ({d.Written.LastIndex}, {d.Written.TermAt d.Written.LastIndex})"
+
+        let stable = Node.stableIndex state
+
+        if stable > d.Durable.LastIndex || d.Durable.TermAt stable <> Node.termAt state stable then
+            fail "host contract" $"node {node} counts {stable} durable but the disk holds ({d.Durable.LastIndex}, term {d.Durable.TermAt stable})"
+
+        // Election safety, and leader completeness when a node has just become leader.
+        if Node.role state = LeaderRole then
+            match leaders.TryGetValue term with
+            | true, other when other <> node -> fail "election safety" $"nodes {other} and {node} are both leaders of term {term}"
+            | true, _ -> ()
+            | _ -> leaders[term] <- node
+
+            let wasLeader =
+                match before with
+                | ValueSome b -> Node.role b = LeaderRole && Node.term b = term
+                | ValueNone -> false
+
+            if not wasLeader then
+                let c = highestBelow committedIn term
+
+                if c > 0L<index> && not (holds state c) then
+                    fail "leader completeness" $"node {node} became leader of term {term} without {show decided[c].Entry}, committed in an earlier term"
+
+                let a = highestBelow ackedIn term
+
+                if a > 0L<index> && not (holds state a) then
+                    fail "acknowledged write lost" $"node {node} became leader of term {term} without the acknowledged write {show decided[a].Entry}"
+
+        // Commit agreement: every newly committed entry is the one decided at its index.
+        let commit = Node.commitIndex state
+
+        if commit > lastCommit[node] then
+            let log = d.Written
+            let mutable i = max (lastCommit[node] + 1L<index>) (log.SnapIndex + 1L<index>)
+
+            // Entries past the written log are a host-contract failure reported above; do not index past it.
+            while i <= min commit log.LastIndex && violation.IsNone do
+                decide node "committed" (log.Get i) |> ignore
+                i <- i + 1L<index>
+
+            lastCommit[node] <- commit
+            raise' committedIn term commit
+            laterLeadersHold "leader completeness" commit term
+
+    /// Liveness after a calm period with every node up: one leader, and every acknowledged write applied everywhere.
+    member _.CheckSettled(live: State<'T>[]) =
+        let leadersNow = live |> Array.filter (fun s -> Node.role s = LeaderRole)
+
+        if leadersNow.Length = 0 then
+            fail "liveness" "no leader after the calm period"
+        else
+            for s in live do
+                if Node.appliedIndex s < maxAcked then
+                    fail "liveness" $"node {Node.id s} applied only up to {Node.appliedIndex s} after the calm period; acknowledged writes reach {maxAcked}"

@@ -1,2 +1,0 @@
-namespace Raft.Simulation
-module Placeholder = let x = 1
