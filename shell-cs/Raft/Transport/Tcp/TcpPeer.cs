@@ -1,0 +1,128 @@
+using System.Net;
+using System.Threading.Channels;
+
+namespace Raft.Transport.Tcp;
+
+/// <summary>
+/// Everything the transport keeps per peer: its endpoint, its bounded send queue and the one connection used for
+/// sending. Simultaneous dials are settled deterministically: a new connection replaces the current one unless the
+/// current one was opened by the lower id of the pair and the new one was not. Both sides apply the same rule, so
+/// they converge on the same socket.
+/// </summary>
+internal sealed class TcpPeer<TMessage>
+{
+    private readonly object _gate = new();
+    private TcpConnection? _current;
+    private TaskCompletionSource _changed = NewSignal();
+    private bool _everConnected;
+    private long _dropped;
+
+    public TcpPeer(long id, EndPoint endPoint, int queueCapacity, CancellationToken stopping)
+    {
+        Id = id;
+        EndPoint = endPoint;
+        Queue = Channel.CreateBounded<TMessage>(new BoundedChannelOptions(queueCapacity)
+        {
+            SingleReader = true,
+            FullMode = BoundedChannelFullMode.Wait, // TryWrite returns false when full: the caller counts a drop
+        });
+        Lifetime = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+    }
+
+    public long Id { get; }
+    public EndPoint EndPoint { get; set; }
+    public Channel<TMessage> Queue { get; }
+    /// <summary>Cancelled when the peer is removed or the transport stops.</summary>
+    public CancellationTokenSource Lifetime { get; }
+    public Task? SendLoop { get; set; }
+    public Task? DialLoop { get; set; }
+    public long Dropped => Interlocked.Read(ref _dropped);
+
+    public TcpConnection? Current { get { lock (_gate) return _current; } }
+
+    public void CountDrop() => Interlocked.Increment(ref _dropped);
+
+    /// <summary>Whether a new connection opened by <paramref name="dialerId"/> would win against the current one.</summary>
+    public bool WouldAdopt(long localId, long dialerId)
+    {
+        lock (_gate) return Wins(localId, dialerId, _current);
+    }
+
+    /// <summary>
+    /// Makes <paramref name="connection"/> the sending connection if it wins the tie-break; the loser is retired.
+    /// Returns (adopted, isReconnect) where isReconnect means the peer had a connection before and lost it.
+    /// </summary>
+    public (bool Adopted, bool Reconnect) TryAdopt(long localId, TcpConnection connection)
+    {
+        TcpConnection? loser;
+        bool reconnect;
+        lock (_gate)
+        {
+            if (Lifetime.IsCancellationRequested || !Wins(localId, connection.DialerId, _current)) return (false, false);
+            loser = _current is { IsClosed: false } ? _current : null;
+            reconnect = loser is null && _everConnected;
+            _current = connection;
+            _everConnected = true;
+            Signal();
+        }
+        loser?.Retire();
+        return (true, reconnect);
+    }
+
+    /// <summary>Forgets <paramref name="connection"/> if it is the current one (it closed or failed).</summary>
+    public void OnClosed(TcpConnection connection)
+    {
+        lock (_gate)
+        {
+            if (!ReferenceEquals(_current, connection)) return;
+            _current = null;
+            Signal();
+        }
+    }
+
+    /// <summary>Completes when a sending connection exists; returns it.</summary>
+    public async Task<TcpConnection> WaitConnectedAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            Task changed;
+            lock (_gate)
+            {
+                if (_current is { IsClosed: false, IsRetired: false } c) return c;
+                changed = _changed.Task;
+            }
+            await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Completes when there is no sending connection (time to dial).</summary>
+    public async Task WaitDisconnectedAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            Task changed;
+            lock (_gate)
+            {
+                if (_current is null || _current.IsClosed) return;
+                changed = _changed.Task;
+            }
+            await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private static bool Wins(long localId, long dialerId, TcpConnection? current)
+    {
+        if (current is null || current.IsClosed) return true;
+        var lower = Math.Min(localId, current.PeerId);
+        return !(current.DialerId == lower && dialerId != lower);
+    }
+
+    private void Signal()
+    {
+        var old = _changed;
+        _changed = NewSignal();
+        old.TrySetResult();
+    }
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+}

@@ -1,0 +1,101 @@
+using System.Buffers;
+
+namespace Raft.Transport.Tcp;
+
+public sealed partial class TcpTransport<TMessage>
+{
+    /// <summary>
+    /// Reads frames off one connection until it closes: each frame is checked (magic, version, flags, size cap, CRC),
+    /// decoded, counted and handed to the receive handler, which is awaited before the next frame. Any bad frame closes
+    /// this connection only.
+    /// </summary>
+    private async Task ReadLoopAsync(TcpConnection connection, TcpPeer<TMessage> peer)
+    {
+        var token = _stopping.Token;
+        var reader = connection.Reader;
+        var reason = "closed by peer";
+        try
+        {
+            while (true)
+            {
+                var result = await reader.ReadAsync(token).ConfigureAwait(false);
+                var buffer = result.Buffer;
+                string? bad;
+                while (TryTakeFrame(ref buffer, out var message, out bad))
+                {
+                    // The message is already decoded, so the pipe's memory is not touched across this await.
+                    await InvokeHandlerAsync(connection.PeerId, message, token).ConfigureAwait(false);
+                }
+                if (bad is not null)
+                {
+                    reason = BadFrame(connection, bad);
+                    break;
+                }
+                reader.AdvanceTo(buffer.Start, buffer.End);
+                if (result.IsCompleted)
+                {
+                    if (!buffer.IsEmpty) reason = BadFrame(connection, $"truncated frame ({buffer.Length} bytes before end of stream)");
+                    break;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested) { reason = "transport stopping"; }
+        catch (Exception ex) { reason = ex.Message; }
+        finally
+        {
+            connection.Abort();
+            peer.OnClosed(connection);
+            await reader.CompleteAsync().ConfigureAwait(false);
+        }
+        if (!token.IsCancellationRequested) _logger.ConnectionClosed(connection.PeerId, reason);
+    }
+
+    /// <summary>Takes one whole, valid data frame off the buffer and decodes it; false when more bytes are needed or the frame is bad.</summary>
+    private bool TryTakeFrame(ref ReadOnlySequence<byte> buffer, out TMessage message, out string? bad)
+    {
+        message = default!;
+        bad = null;
+        if (!TcpFrame.TryRead(ref buffer, _options.MaxFrameBytes, out var kind, out var payload, out var error))
+        {
+            if (error != FrameError.None) bad = Describe(error);
+            return false;
+        }
+        if (kind != FrameKind.Data)
+        {
+            bad = $"unexpected {kind} frame after the handshake";
+            return false;
+        }
+        try { message = _codec.Decode(payload); }
+        catch (Exception ex)
+        {
+            bad = $"undecodable payload: {ex.Message}";
+            return false;
+        }
+        _counters.Received(TcpFrame.HeaderSize + payload.Length);
+        return true;
+    }
+
+    private async ValueTask InvokeHandlerAsync(long from, TMessage message, CancellationToken token)
+    {
+        try { await _handler!(from, message, token).ConfigureAwait(false); }
+        catch (OperationCanceledException) when (token.IsCancellationRequested) { throw; }
+        catch (Exception ex) { _logger.HandlerFailed(from, ex); }
+    }
+
+    private string BadFrame(TcpConnection connection, string reason)
+    {
+        _counters.BadFrame();
+        _logger.BadFrame(connection.Remote, connection.PeerId, reason);
+        return $"bad frame: {reason}";
+    }
+
+    private string Describe(FrameError error) => error switch
+    {
+        FrameError.BadMagic => "bad magic",
+        FrameError.BadVersion => "unsupported frame version",
+        FrameError.BadFlags => "unknown frame flags",
+        FrameError.Oversized => $"frame over the {_options.MaxFrameBytes}-byte cap",
+        FrameError.BadChecksum => "CRC-32C mismatch",
+        _ => error.ToString(),
+    };
+}

@@ -1,0 +1,181 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+[assembly: InternalsVisibleTo("Raft.Host.Tests")]
+
+namespace Raft.Transport.Tcp;
+
+/// <summary>
+/// The TCP transport: one connection per peer pair, carrying every group's messages, framed as described in
+/// <c>TcpFrame</c> (magic, version, flags, length, CRC-32C), opened by a handshake that checks the cluster id and
+/// node ids. Each peer has a bounded queue drained by one send loop that coalesces frames into one socket write;
+/// each connection has one read loop over a <see cref="System.IO.Pipelines.PipeReader"/>. A bad frame closes only
+/// its connection; lost connections are re-dialed with exponential backoff and jitter.
+/// </summary>
+public sealed partial class TcpTransport<TMessage> : ITransport<TMessage>
+{
+    private readonly TcpTransportOptions _options;
+    private readonly IFrameCodec<TMessage> _codec;
+    private readonly ILogger _logger;
+    private readonly TransportCounters _counters = new();
+    private readonly ConcurrentDictionary<long, TcpPeer<TMessage>> _peers = new();
+    private readonly ConcurrentDictionary<TcpConnection, Task> _connections = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private TransportReceiveHandler<TMessage>? _handler;
+    private Socket? _listener;
+    private Task _acceptLoop = Task.CompletedTask;
+    private int _state; // 0 new, 1 running, 2 stopped
+
+    /// <summary>Creates a transport; nothing happens on the network until <see cref="StartAsync"/>.</summary>
+    /// <exception cref="Microsoft.Extensions.Options.OptionsValidationException">The options are invalid; the message names each bad key.</exception>
+    public TcpTransport(TcpTransportOptions options, IFrameCodec<TMessage> codec, ILogger<TcpTransport<TMessage>>? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(codec);
+        options.ThrowIfInvalid();
+        _options = options;
+        _codec = codec;
+        _logger = (ILogger?)logger ?? NullLogger.Instance;
+        foreach (var (id, text) in options.Peers)
+            if (id != options.NodeId && TcpTransportOptions.TryParseEndPoint(text, out var endPoint))
+                _peers[id] = new TcpPeer<TMessage>(id, endPoint, options.QueueCapacity, _stopping.Token);
+    }
+
+    /// <inheritdoc/>
+    public long LocalId => _options.NodeId;
+
+    /// <summary>The bound listening endpoint (with the real port when 0 was configured); null before start.</summary>
+    public IPEndPoint? LocalEndPoint => _listener?.LocalEndPoint as IPEndPoint;
+
+    /// <inheritdoc/>
+    public TransportStats Stats => _counters.Snapshot();
+
+    /// <summary>The ids of the configured peers.</summary>
+    public IReadOnlyCollection<long> Peers => _peers.Keys.ToArray();
+
+    /// <summary>Whether a connection to <paramref name="peer"/> is up (handshake done).</summary>
+    public bool IsConnected(long peer) => _peers.TryGetValue(peer, out var p) && p.Current is { IsClosed: false, IsRetired: false };
+
+    /// <summary>Messages for <paramref name="peer"/> dropped because its queue was full.</summary>
+    public long DroppedFor(long peer) => _peers.TryGetValue(peer, out var p) ? p.Dropped : 0;
+
+    /// <inheritdoc/>
+    public Task StartAsync(TransportReceiveHandler<TMessage> onReceive, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(onReceive);
+        if (Interlocked.CompareExchange(ref _state, 1, 0) != 0) throw new InvalidOperationException("the transport was already started");
+        _handler = onReceive;
+        TcpTransportOptions.TryParseEndPoint(_options.ListenEndpoint, out var listen);
+        var listener = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            if (listen is DnsEndPoint dns) listen = new IPEndPoint(Dns.GetHostAddresses(dns.Host)[0], dns.Port);
+            // A restarted node must be able to listen on its port again while old connections sit in TIME_WAIT
+            // (on Windows this option means something else, so only elsewhere).
+            if (!OperatingSystem.IsWindows()) listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            listener.Bind(listen);
+            listener.Listen(128);
+        }
+        catch
+        {
+            listener.Dispose();
+            Volatile.Write(ref _state, 2);
+            throw;
+        }
+        _listener = listener;
+        _logger.Listening(LocalId, listener.LocalEndPoint!, _options.ClusterId);
+        _acceptLoop = Task.Run(() => AcceptLoopAsync(listener, _stopping.Token), CancellationToken.None);
+        foreach (var peer in _peers.Values) StartPeer(peer);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Adds a peer or changes its endpoint (a membership change); the peer may then connect and be dialed.</summary>
+    public void SetPeer(long id, EndPoint endPoint)
+    {
+        ArgumentNullException.ThrowIfNull(endPoint);
+        if (id == LocalId || id == 0) throw new ArgumentOutOfRangeException(nameof(id), id, "a peer id must be non-zero and not this node's");
+        var created = false;
+        var peer = _peers.GetOrAdd(id, _ => { created = true; return new TcpPeer<TMessage>(id, endPoint, _options.QueueCapacity, _stopping.Token); });
+        peer.EndPoint = endPoint;
+        if (created && Volatile.Read(ref _state) == 1) StartPeer(peer);
+    }
+
+    /// <summary>Forgets a peer: its queue is discarded, its connection closed, and it may no longer connect.</summary>
+    public void RemovePeer(long id)
+    {
+        if (!_peers.TryRemove(id, out var peer)) return;
+        peer.Lifetime.Cancel();
+        peer.Queue.Writer.TryComplete();
+        peer.Current?.Abort();
+    }
+
+    /// <inheritdoc/>
+    public bool TrySend(long peer, TMessage message)
+    {
+        if (Volatile.Read(ref _state) != 1 || !_peers.TryGetValue(peer, out var p))
+        {
+            _counters.Drop();
+            _logger.Dropped(peer, Volatile.Read(ref _state) != 1 ? "transport not running" : "unknown peer");
+            return false;
+        }
+        if (p.Queue.Writer.TryWrite(message)) return true;
+        p.CountDrop();
+        _counters.Drop();
+        _logger.Dropped(peer, "queue full");
+        return false;
+    }
+
+    /// <inheritdoc/>
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (Interlocked.Exchange(ref _state, 2) != 1) return;
+        _stopping.Cancel();
+        _listener?.Dispose();
+        foreach (var peer in _peers.Values) peer.Queue.Writer.TryComplete();
+        foreach (var connection in _connections.Keys) connection.Abort();
+        var loops = new List<Task> { _acceptLoop };
+        foreach (var peer in _peers.Values)
+        {
+            if (peer.SendLoop is { } s) loops.Add(s);
+            if (peer.DialLoop is { } d) loops.Add(d);
+        }
+        loops.AddRange(_connections.Values);
+        try { await Task.WhenAll(loops).WaitAsync(cancellationToken).ConfigureAwait(false); }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested) { /* loops end by cancellation */ }
+        _logger.Stopped(LocalId);
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync(CancellationToken.None).ConfigureAwait(false);
+        _stopping.Dispose();
+    }
+
+    private void StartPeer(TcpPeer<TMessage> peer)
+    {
+        peer.SendLoop = Task.Run(() => SendLoopAsync(peer), CancellationToken.None);
+        peer.DialLoop = Task.Run(() => DialLoopAsync(peer), CancellationToken.None);
+    }
+
+    /// <summary>Runs a connection's read loop and tracks it so that stopping can wait for it.</summary>
+    private void Track(TcpConnection connection, TcpPeer<TMessage> peer)
+    {
+        var tcs = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _connections[connection] = tcs.Task;
+        if (_stopping.IsCancellationRequested) connection.Abort();
+        _ = Task.Run(async () =>
+        {
+            try { await ReadLoopAsync(connection, peer).ConfigureAwait(false); }
+            finally
+            {
+                _connections.TryRemove(connection, out _);
+                tcs.TrySetResult();
+            }
+        }, CancellationToken.None);
+    }
+}

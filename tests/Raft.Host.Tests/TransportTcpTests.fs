@@ -1,0 +1,361 @@
+/// The TCP transport over real sockets on 127.0.0.1: delivery across groups, reconnects, bad frames,
+/// refused handshakes, bounded queues. Every wait has a deadline; no test sleeps for a fixed time.
+module Raft.Host.Tests.TransportTcpTests
+
+open System
+open System.Buffers
+open System.Collections.Concurrent
+open System.Net
+open System.Net.Sockets
+open System.Threading
+open System.Threading.Tasks
+open Microsoft.Extensions.Logging
+open Xunit
+open FsUnit.Xunit
+open Raft.Serialization
+open Raft.Transport
+open Raft.Transport.Tcp
+open Raft.Host.Tests.TransportTestKit
+
+type Msg = RaftEnvelope<string>[]
+
+/// Collects formatted log lines so tests can check that refusals and bad frames are logged.
+type ListLogger<'T>() =
+    let entries = ConcurrentQueue<LogLevel * string>()
+    member _.Entries = entries.ToArray()
+    member _.Has(level: LogLevel, text: string) = entries |> Seq.exists (fun (l, m) -> l = level && m.Contains text)
+    interface ILogger<'T> with
+        member _.BeginScope<'TState>(_: 'TState) : IDisposable = null
+        member _.IsEnabled _ = true
+        member _.Log<'TState>(level: LogLevel, _: EventId, state: 'TState, ex: exn, formatter: Func<'TState, exn, string>) =
+            entries.Enqueue((level, formatter.Invoke(state, ex)))
+
+let private codec = RaftBatchCodec<string>(RaftMessageCodec<string>())
+let private cluster = "test-cluster"
+
+let private options (id: int64) =
+    TcpTransportOptions(
+        NodeId = id, ClusterId = cluster, ListenEndpoint = "127.0.0.1:0", QueueCapacity = 1024,
+        MaxFrameBytes = 64 * 1024, ReconnectBackoffMin = TimeSpan.FromMilliseconds 10.0,
+        ReconnectBackoffMax = TimeSpan.FromMilliseconds 200.0, ConnectTimeout = TimeSpan.FromSeconds 5.0)
+
+type private Node =
+    { T: TcpTransport<Msg>; Inbox: Inbox<Msg>; Log: ListLogger<TcpTransport<Msg>> }
+    member n.Id = n.T.LocalId
+    member n.EndPoint = n.T.LocalEndPoint :> EndPoint
+
+let private start (opts: TcpTransportOptions) =
+    task {
+        let log = ListLogger<TcpTransport<Msg>>()
+        let t = new TcpTransport<Msg>(opts, codec, log)
+        let inbox = Inbox<Msg>()
+        do! t.StartAsync(inbox.Handler, CancellationToken.None)
+        return { T = t; Inbox = inbox; Log = log }
+    }
+
+let private mesh (nodes: Node list) =
+    for a in nodes do
+        for b in nodes do
+            if a.Id <> b.Id then a.T.SetPeer(b.Id, b.EndPoint)
+
+let private stopAll (nodes: Node list) =
+    task { for n in nodes do do! n.T.DisposeAsync() }
+
+/// A socket bound to a loopback port but not listening: dials to it are refused at once.
+let private deadEndPoint () =
+    let s = new Socket(SocketType.Stream, ProtocolType.Tcp)
+    s.Bind(IPEndPoint(IPAddress.Loopback, 0))
+    s, s.LocalEndPoint
+
+let private heardFrom (from: int64) (context: int64) (items: (int64 * Msg)[]) =
+    items |> Array.exists (fun (f, batch) -> f = from && batch |> Array.exists (fun e -> contextOf e = context))
+
+/// Sends `context` from a to b until b has it.
+let private exchange (a: Node) (b: Node) (context: int64) =
+    b.Inbox.WaitResending(
+        sprintf "%d hears %d (context %d)" b.Id a.Id context,
+        (fun () -> a.T.TrySend(b.Id, [| envelope 1L a.Id b.Id context |]) |> ignore),
+        heardFrom a.Id context)
+
+// ---- raw client helpers: speak the wire format by hand ----
+
+let private frameBytes (write: PooledBufferWriter -> unit) =
+    use buffer = new PooledBufferWriter(256)
+    write buffer
+    buffer.WrittenSpan.ToArray()
+
+let private dataFrame (payload: byte[]) =
+    let frame = Array.zeroCreate<byte> (TcpFrame.HeaderSize + payload.Length)
+    TcpFrame.WriteHeader(frame.AsSpan(), FrameKind.Data, payload.Length, Crc32C.Compute(ReadOnlySpan payload))
+    payload.CopyTo(frame, TcpFrame.HeaderSize)
+    frame
+
+let private validPayload () =
+    let buffer = ArrayBufferWriter<byte>()
+    codec.Encode([| envelope 1L 3L 1L 555L |], buffer)
+    buffer.WrittenSpan.ToArray()
+
+type private RawClient =
+    { Socket: Socket; Reader: System.IO.Pipelines.PipeReader }
+    member c.Send(bytes: byte[]) = c.Socket.SendAsync(ArraySegment bytes, SocketFlags.None)
+
+    /// Sends a hello and returns the acceptor's reply.
+    member c.Hello(clusterId: string, from: int64, to_: int64) =
+        task {
+            let! _ = c.Send(frameBytes (fun b -> TcpHandshake.WriteHello(b, Hello(clusterId, from, to_))))
+            use cts = new CancellationTokenSource(deadline)
+            return! TcpConnection.ReadOneFrameAsync(c.Reader, FrameKind.HelloReply, Func<_, _>(TcpHandshake.ReadReply), cts.Token)
+        }
+
+    /// Completes when the server has closed the connection (end of stream or reset); fails after the deadline.
+    member c.WaitClosed() =
+        task {
+            use cts = new CancellationTokenSource(deadline)
+            let mutable closed = false
+            while not closed do
+                try
+                    let! r = c.Reader.ReadAsync(cts.Token)
+                    c.Reader.AdvanceTo(r.Buffer.End)
+                    closed <- r.IsCompleted
+                with
+                | :? OperationCanceledException -> failwith "the server did not close the connection"
+                | _ -> closed <- true
+        }
+
+let private rawConnect (endPoint: EndPoint) =
+    task {
+        let s = new Socket(SocketType.Stream, ProtocolType.Tcp)
+        do! s.ConnectAsync(endPoint)
+        return { Socket = s; Reader = TcpConnection.CreateReader s }
+    }
+
+// ---- tests ----
+
+[<Fact>]
+let ``CRC-32C matches the standard check value`` () =
+    Crc32C.Compute(ReadOnlySpan("123456789"B)) |> should equal 0xE3069283u
+    let data = Array.init 1000 byte
+    let split = ReadOnlySequence<byte>(data)
+    Crc32C.Compute(&split) |> should equal (Crc32C.Compute(ReadOnlySpan data))
+
+[<Fact>]
+let ``options validation names every bad key`` () =
+    let o = TcpTransportOptions(NodeId = 0L, ClusterId = "", ListenEndpoint = "nonsense", MaxFrameBytes = 10, QueueCapacity = 0)
+    o.Peers[2L] <- "no-port"
+    let errors = String.Join("\n", o.Validate())
+    for key in [ "NodeId"; "ClusterId"; "ListenEndpoint"; "Peers:2"; "MaxFrameBytes"; "QueueCapacity" ] do
+        errors |> should haveSubstring key
+    (fun () -> new TcpTransport<Msg>(o, codec) |> ignore) |> should throw typeof<Microsoft.Extensions.Options.OptionsValidationException>
+    (options 1L).Validate() |> should be Empty
+
+[<Fact>]
+let ``messages flow both ways between three nodes across several groups`` () =
+    task {
+        let! a = start (options 1L)
+        let! b = start (options 2L)
+        let! c = start (options 3L)
+        let nodes = [ a; b; c ]
+        mesh nodes
+        let groups = [| 1L .. 5L |]
+        for src in nodes do
+            for dst in nodes do
+                if src.Id <> dst.Id then
+                    let batch () = groups |> Array.map (fun g -> envelope g src.Id dst.Id (src.Id * 10L + dst.Id))
+                    let allGroups (items: (int64 * Msg)[]) =
+                        items |> Array.exists (fun (f, m) -> f = src.Id && (m |> Array.map (fun e -> e.GroupId)) = groups)
+                    do! dst.Inbox.WaitResending(sprintf "%d -> %d, all groups" src.Id dst.Id,
+                                                (fun () -> src.T.TrySend(dst.Id, batch ()) |> ignore), allGroups)
+        for n in nodes do
+            n.T.Stats.BadFrames |> should equal 0L
+            n.T.Stats.FramesReceived |> should be (greaterThanOrEqualTo 2L)
+            n.T.IsConnected(if n.Id = 1L then 2L else 1L) |> should equal true
+        do! stopAll nodes
+    }
+
+[<Fact>]
+let ``a burst of small messages arrives complete and in order on one connection`` () =
+    task {
+        let dead, deadEp = deadEndPoint ()
+        use _ = dead
+        let! a = start (options 1L)
+        let! b = start (options 2L)
+        // Only a can dial (b's address for a is dead), so no tie-break can swap the connection mid-burst.
+        a.T.SetPeer(2L, b.EndPoint)
+        b.T.SetPeer(1L, deadEp)
+        do! exchange a b 0L
+        let n = 20_000
+        let sendAll () =
+            for i in 1 .. n do
+                while not (a.T.TrySend(2L, [| envelope (int64 (i % 16)) 1L 2L (int64 i) |])) do
+                    Thread.Yield() |> ignore
+        sendAll ()
+        do! b.Inbox.WaitUntil("the burst", fun items -> items |> Array.exists (fun (_, m) -> contextOf m[0] = int64 n))
+        let got = b.Inbox.Items |> Array.map (snd >> fun m -> contextOf m[0]) |> Array.filter (fun c -> c > 0L)
+        got |> should equal [| 1L .. int64 n |]
+        do! stopAll [ a; b ]
+    }
+
+[<Fact>]
+let ``a peer whose listener restarts is reconnected and the reconnect is counted`` () =
+    task {
+        let! a = start (options 1L)
+        let! b = start (options 2L)
+        mesh [ a; b ]
+        do! exchange a b 1L
+        do! exchange b a 1L
+        let port = (b.T.LocalEndPoint).Port
+        do! b.T.DisposeAsync()
+        let o = options 2L
+        o.ListenEndpoint <- sprintf "127.0.0.1:%d" port
+        o.Peers[1L] <- string a.EndPoint
+        let! b2 = start o
+        do! exchange a b2 2L
+        do! exchange b2 a 2L
+        do! waitUntil "a counts a reconnect" (fun () -> a.T.Stats.Reconnects >= 1L)
+        do! stopAll [ a; b2 ]
+    }
+
+[<Theory>]
+[<InlineData("garbage")>]
+[<InlineData("oversized length")>]
+[<InlineData("bad CRC")>]
+[<InlineData("truncated frame")>]
+[<InlineData("undecodable payload")>]
+[<InlineData("garbage instead of a handshake")>]
+let ``a bad frame closes only its connection, is counted and logged, and the node keeps serving`` (kind: string) =
+    task {
+        let dead, deadEp = deadEndPoint ()
+        use _ = dead
+        let oa = options 1L
+        oa.Peers[3L] <- string deadEp
+        let! a = start oa
+        let! b = start (options 2L)
+        mesh [ a; b ]
+        do! exchange a b 1L
+        do! exchange b a 1L
+
+        let! raw = rawConnect a.EndPoint
+        if kind <> "garbage instead of a handshake" then
+            let! reply = raw.Hello(cluster, 3L, 1L)
+            reply.Status |> should equal HandshakeStatus.Accepted
+        let good = dataFrame (validPayload ())
+        match kind with
+        | "garbage" | "garbage instead of a handshake" ->
+            let! _ = raw.Send(Array.init 64 (fun i -> byte (i * 37 + 11))) in ()
+        | "oversized length" ->
+            let header = Array.zeroCreate<byte> TcpFrame.HeaderSize
+            TcpFrame.WriteHeader(header.AsSpan(), FrameKind.Data, oa.MaxFrameBytes + 1, 0u)
+            let! _ = raw.Send header in ()
+        | "bad CRC" ->
+            good[10] <- good[10] ^^^ 0xFFuy
+            let! _ = raw.Send good in ()
+        | "truncated frame" ->
+            let! _ = raw.Send(good[.. good.Length - 6]) in ()
+            raw.Socket.Shutdown(SocketShutdown.Send)
+        | _ ->
+            let! _ = raw.Send(dataFrame [| 0x93uy; 0x01uy; 0xC1uy |]) in ()
+        do! raw.WaitClosed()
+        do! waitUntil "the bad frame is counted" (fun () -> a.T.Stats.BadFrames = 1L)
+        a.Log.Has(LogLevel.Warning, "Bad frame") |> should equal true
+        // The node keeps exchanging frames with its good peer.
+        do! exchange b a 2L
+        do! exchange a b 2L
+        raw.Socket.Dispose()
+        do! stopAll [ a; b ]
+    }
+
+[<Fact>]
+let ``a valid frame from a raw client is delivered`` () =
+    task {
+        let dead, deadEp = deadEndPoint ()
+        use _ = dead
+        let oa = options 1L
+        oa.Peers[3L] <- string deadEp
+        let! a = start oa
+        let! raw = rawConnect a.EndPoint
+        let! reply = raw.Hello(cluster, 3L, 1L)
+        (reply.Status, reply.NodeId, reply.ClusterId) |> should equal (HandshakeStatus.Accepted, 1L, cluster)
+        let! _ = raw.Send(dataFrame (validPayload ()))
+        do! a.Inbox.WaitUntil("raw frame delivered", heardFrom 3L 555L)
+        raw.Socket.Dispose()
+        do! stopAll [ a ]
+    }
+
+[<Theory>]
+[<InlineData("another cluster")>]
+[<InlineData("an unknown node")>]
+let ``a handshake from the wrong party is refused, counted and logged`` (who: string) =
+    task {
+        let! a = start (options 1L)
+        let! raw = rawConnect a.EndPoint
+        let clusterId, from, expected =
+            if who = "another cluster" then "other-cluster", 2L, HandshakeStatus.WrongCluster
+            else cluster, 99L, HandshakeStatus.UnknownNode
+        if who = "another cluster" then a.T.SetPeer(2L, IPEndPoint(IPAddress.Loopback, 1))
+        let! reply = raw.Hello(clusterId, from, 1L)
+        reply.Status |> should equal expected
+        do! raw.WaitClosed()
+        a.T.Stats.RefusedHandshakes |> should equal 1L
+        a.Log.Has(LogLevel.Warning, string expected) |> should equal true
+        raw.Socket.Dispose()
+        do! stopAll [ a ]
+    }
+
+[<Fact>]
+let ``a transport of another cluster never connects and both sides count the refusal`` () =
+    task {
+        let! a = start (options 1L)
+        let o = options 2L
+        o.ClusterId <- "other-cluster"
+        o.Peers[1L] <- string a.EndPoint
+        let! foreign = start o
+        a.T.SetPeer(2L, foreign.EndPoint)
+        do! waitUntil "refusals on both sides" (fun () ->
+            a.T.Stats.RefusedHandshakes >= 1L && foreign.T.Stats.RefusedHandshakes >= 1L)
+        foreign.T.TrySend(1L, [| envelope 1L 2L 1L 1L |]) |> ignore
+        a.T.IsConnected 2L |> should equal false
+        foreign.T.IsConnected 1L |> should equal false
+        a.Inbox.Items |> should be Empty
+        do! stopAll [ a; foreign ]
+    }
+
+[<Fact>]
+let ``a full peer queue drops and counts instead of blocking`` () =
+    task {
+        let dead, deadEp = deadEndPoint ()
+        use _ = dead
+        let o = options 1L
+        o.QueueCapacity <- 4
+        o.Peers[2L] <- string deadEp
+        let! a = start o
+        let results = [ for i in 1L .. 10L -> a.T.TrySend(2L, [| envelope 1L 1L 2L i |]) ]
+        results |> should equal (List.replicate 4 true @ List.replicate 6 false)
+        a.T.Stats.Dropped |> should equal 6L
+        a.T.DroppedFor 2L |> should equal 6L
+        a.T.TrySend(42L, [| envelope 1L 1L 42L 1L |]) |> should equal false
+        a.T.Stats.Dropped |> should equal 7L
+        do! stopAll [ a ]
+    }
+
+[<Fact>]
+let ``a message over the frame cap is dropped at the sender and later messages still flow`` () =
+    task {
+        let! a = start (options 1L)
+        let! b = start (options 2L)
+        mesh [ a; b ]
+        do! exchange a b 1L
+        let members : Raft.Core.Membership =
+            { Voters = set [ Raft.Core.Ids.node 1L ]; Outgoing = Set.empty; Learners = Set.empty; LearnersNext = Set.empty; AutoLeave = false }
+        let huge : RaftEnvelope<string> =
+            RaftEnvelope(1L, { (envelope 1L 1L 2L 0L).Message with
+                                Body = Raft.Core.InstallSnapshot
+                                    { Meta = { Index = Raft.Core.Ids.index 1L; Term = Raft.Core.Ids.term 1L
+                                               Config = { Current = members; CurrentIndex = Raft.Core.Ids.index 0L; Previous = members } }
+                                      TransferId = 1L; Offset = 0L; Data = Array.zeroCreate 100_000; Done = true } })
+        let dropped = a.T.Stats.Dropped
+        a.T.TrySend(2L, [| huge |]) |> should equal true
+        do! waitUntil "the oversized message is dropped" (fun () -> a.T.Stats.Dropped = dropped + 1L)
+        do! exchange a b 2L
+        b.T.Stats.BadFrames |> should equal 0L
+        do! stopAll [ a; b ]
+    }
