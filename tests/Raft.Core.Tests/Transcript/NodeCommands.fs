@@ -1,0 +1,126 @@
+/// add-nodes, crash, restart: creating nodes and losing what a crash loses.
+module Raft.Core.Tests.Transcript.NodeCommands
+
+open Raft.Core
+open Raft.Core.Tests.Transcript.Env
+open Raft.Core.Tests.Transcript.Parser
+
+let private optionKeys =
+    [ "prevote"; "checkquorum"; "election"; "heartbeat"; "max-inflight"; "max-inflight-bytes"; "max-uncommitted"
+      "max-size-per-msg"; "window"; "seed" ]
+
+let private options (c: Command) (id: NodeId) =
+    let d = RaftOptions.defaults id
+
+    { d with
+        PreVote = Args.bool c "prevote" d.PreVote
+        CheckQuorum = Args.bool c "checkquorum" d.CheckQuorum
+        ElectionTicks = Args.int c "election" d.ElectionTicks
+        HeartbeatTicks = Args.int c "heartbeat" d.HeartbeatTicks
+        MaxInflightMsgs = Args.int c "max-inflight" d.MaxInflightMsgs
+        MaxInflightBytes = Args.int64 c "max-inflight-bytes" d.MaxInflightBytes
+        MaxUncommittedBytes = Args.int64 c "max-uncommitted" d.MaxUncommittedBytes
+        MaxSizePerMsg = Args.int64 c "max-size-per-msg" d.MaxSizePerMsg
+        MaxWindowEntries = Args.int c "window" d.MaxWindowEntries
+        Seed = uint64 (Args.int64 c "seed" (int64 d.Seed)) }
+
+/// `add-nodes N [options]`: adds N nodes, numbered after the existing ones, as the voters of a new cluster
+/// (voters default to every node added so far, or `voters=1,2,3`).
+let addNodes (w: World) (c: Command) =
+    Args.only ("voters" :: optionKeys) c
+
+    let n =
+        match c.Args with
+        | [ n ] -> int n
+        | _ -> usage "add-nodes: expected a count"
+
+    let first = int64 w.Slots.Count + 1L
+    let ids = [ first .. first + int64 n - 1L ] |> List.map Ids.node
+
+    let voters =
+        match Map.tryFind "voters" c.Options with
+        | Some v -> Args.nodes v
+        | None -> Set.ofSeq (Seq.append (w.Slots.Keys |> Seq.map Ids.node) ids)
+
+    for id in ids do
+        let o = options c id
+
+        match Node.bootstrap o voters with
+        | Error e -> usage "add-nodes: %s" e
+        | Ok st ->
+            w.Slots.Add(
+                int64 id,
+                {
+                    Id = id
+                    Options = o
+                    State = Some st
+                    Pending = ResizeArray()
+                    Disk =
+                        {
+                            Hard = Node.hardState st
+                            Entries = ResizeArray()
+                            Applied = 0L<index>
+                        }
+                }
+            )
+
+    print w 0 $"added {Format.nodeSet ids} voters={Format.nodeSet voters}"
+
+/// `crash N`: the node stops; queued effects (unwritten Persists, unsent messages) and messages addressed to
+/// it are lost. Its disk survives.
+let crash (w: World) (c: Command) =
+    Args.only [] c
+    let s, _ = live w (Args.oneNode c)
+
+    for e in s.Pending do
+        print w 0 ("lost: " + Format.effect e)
+
+    s.Pending.Clear()
+    s.State <- None
+
+    for m in takeMessages w { To = Set.singleton s.Id; From = None; Kind = None; Count = System.Int32.MaxValue } do
+        print w 0 ("lost: " + Format.message m)
+
+    print w 0 $"{int64 s.Id} crashed"
+
+/// Terms of the durable log as runs of (first index, term).
+let private runs (entries: Entry<string> seq) =
+    entries
+    |> Seq.fold
+        (fun acc (e: Entry<string>) ->
+            match acc with
+            | struct (_, t) :: _ when t = e.Term -> acc
+            | _ -> struct (e.Index, e.Term) :: acc)
+        []
+    |> List.rev
+    |> Array.ofList
+
+/// `restart N`: the node comes back with `Node.restore` from its disk; the newest `window` entries are handed
+/// back as the in-memory tail, older ones are loaded on demand.
+let restart (w: World) (c: Command) =
+    Args.only [] c
+    let s = slot w (Args.oneNode c)
+    if s.State.IsSome then usage "restart: node %d is running" (int64 s.Id)
+    let disk = s.Disk
+    let last = int64 disk.Entries.Count
+    let tailLength = min disk.Entries.Count s.Options.MaxWindowEntries
+
+    let info =
+        {
+            HardState = disk.Hard
+            Snapshot = ValueNone
+            LastIndex = Ids.index last
+            TermRuns = runs disk.Entries
+            Tail = disk.Entries.GetRange(disk.Entries.Count - tailLength, tailLength).ToArray()
+            Applied = disk.Applied
+        }
+
+    match Node.restore s.Options info with
+    | Error e -> failwithf "restart %d: Node.restore refused the disk: %s" (int64 s.Id) e
+    | Ok st ->
+        s.State <- Some st
+
+        print
+            w
+            0
+            $"{int64 s.Id} restarted: HardState:{{{Format.hardState false disk.Hard}}} LastIndex:{last} Applied:{int64 disk.Applied}"
