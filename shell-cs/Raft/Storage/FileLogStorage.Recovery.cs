@@ -352,8 +352,9 @@ public sealed partial class FileLogStorage
             }
             else if (Crc32C.Compute(reader.Get(offset + SegmentFormat.RecordHeaderSize, hdr.Length)) != hdr.PayloadCrc)
             {
+                // Not a torn write even when it is the very last record: a crash leaves a record short (the file size
+                // follows the data on journaling file systems), not complete-length with different bytes.
                 failure = $"payload checksum mismatch in the record for index {index}";
-                torn = remaining == SegmentFormat.RecordHeaderSize + (long)hdr.Length; // the very last record, partly written
             }
             else
             {
