@@ -94,10 +94,15 @@ module internal Election =
     /// Answers a (pre-)vote request whose term is at least ours (higher terms were already adopted,
     /// except for pre-votes, which never change a term).
     let onVoteRequest (fx: Fx<'T>) (m: Message<'T>) (r: VoteRequest) (s: State<'T>) =
+        // Thesis §9.6: a node that heard from a live leader within the election timeout (or is the leader)
+        // refuses pre-votes, with or without CheckQuorum.
+        let liveLeader = s.Leader <> Ids.none && s.ElectionElapsed < s.Options.ElectionTicks
+
         let canVote =
-            s.Vote = m.From
-            || (s.Vote = Ids.none && s.Leader = Ids.none)
-            || (r.PreVote && m.Term > s.Term)
+            not (r.PreVote && liveLeader)
+            && (s.Vote = m.From
+                || (s.Vote = Ids.none && s.Leader = Ids.none)
+                || (r.PreVote && m.Term > s.Term))
 
         let upToDate =
             s.PlantedBugs.Contains VoteWithoutLogCheck || RaftLog.isUpToDate s.Log r.LastIndex r.LastTerm
