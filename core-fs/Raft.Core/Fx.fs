@@ -4,9 +4,10 @@ namespace Raft.Core
 /// so the step stays a pure function; it exists to make persist-before-send structural: every message
 /// that must wait for durability is attached to the single Persist the step emits.
 type internal Fx<'T>() =
-    let effects = ResizeArray<Effect<'T>>(8)
-    let persistEntries = ResizeArray<Entry<'T>>()
-    let afterDurable = ResizeArray<Message<'T>>()
+    // Most steps emit few effects: start small, the lists grow on demand.
+    let effects = ResizeArray<Effect<'T>>(4)
+    let persistEntries = ResizeArray<Entry<'T>>(0)
+    let afterDurable = ResizeArray<Message<'T>>(0)
     let mutable snapshotChunk: SnapshotChunk voption = ValueNone
 
     /// Adds an effect that needs no ordering against the step's Persist.

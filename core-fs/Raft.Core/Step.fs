@@ -231,11 +231,16 @@ module internal Step =
         let before = s
         let s = dispatch fx input s
         let s = emitApply fx s
-        let s = { s with Log = RaftLog.evict s.Log s.Options.MaxWindowEntries }
+        let evicted = RaftLog.evict s.Log s.Options.MaxWindowEntries
+        let s = if LanguagePrimitives.PhysicalEquality evicted s.Log then s else { s with Log = evicted }
 
         let hard = hardState s
         let old = s.PersistedHardState
-        let hardChanged = hard.Term <> old.Term || hard.Vote <> old.Vote || hard.Config <> old.Config
+        // The configuration changes rarely and is shared by reference until it does: compare references first.
+        let hardChanged =
+            hard.Term <> old.Term
+            || hard.Vote <> old.Vote
+            || not (LanguagePrimitives.PhysicalEquality hard.Config old.Config || hard.Config = old.Config)
         let s = if hardChanged then { s with PersistedHardState = hard } else s
 
         if roleKind before <> roleKind s || before.Term <> s.Term || before.Leader <> s.Leader then

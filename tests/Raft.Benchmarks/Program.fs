@@ -1,3 +1,16 @@
 module Raft.Benchmarks.Program
+
+let private usage () =
+    eprintfn "usage: Raft.Benchmarks <core [runs] | storage [--size-mb N] [--dir PATH]>"
+    2
+
 [<EntryPoint>]
-let main _ = 0
+let main argv =
+    match List.ofArray argv with
+    | "storage" :: rest ->
+        StorageBench.run rest
+        0
+    | "core" :: rest ->
+        CoreBench.run (match rest with r :: _ -> int r | [] -> 5)
+        0
+    | _ -> usage ()
