@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
 [assembly: InternalsVisibleTo("Raft.Storage.Tests")]
+[assembly: InternalsVisibleTo("Raft.Benchmarks")]
 
 namespace Raft.Storage;
 
