@@ -29,12 +29,14 @@ public sealed partial class FileLogStorage : ILogStorage
     private Exception? _fault;
     private bool _disposed;
     private FileStream? _lockFile;
+    private readonly Func<long, long> _termAtLocked; // cached: no delegate allocation per append
 
     private FileLogStorage(string directory, FileLogOptions options)
     {
         _directory = directory;
         _options = options;
         _buffer = ArrayPool<byte>.Shared.Rent(options.WriteBufferSize);
+        _termAtLocked = TermAtLocked;
     }
 
     /// <summary>The directory holding the log.</summary>
@@ -69,7 +71,7 @@ public sealed partial class FileLogStorage : ILogStorage
         lock (_gate)
         {
             ThrowIfUnusable();
-            LogContract.CheckAppend(records, _firstIndex, _lastIndex, TermAtLocked);
+            LogContract.CheckAppend(records, _firstIndex, _lastIndex, _termAtLocked);
             if (records.IsEmpty) return;
             if (records[0].Index <= _lastIndex) TruncateLocked(records[0].Index);
             for (int i = 0; i < records.Length; i++) AppendOne(in records[i]);

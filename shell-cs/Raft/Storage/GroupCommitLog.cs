@@ -11,9 +11,10 @@ public sealed class GroupCommitOptions
     /// thread wake-up when appends arrive back to back. Zero disables spinning.</summary>
     public TimeSpan SpinBeforeSleep { get; init; } = TimeSpan.FromMicroseconds(50);
 
-    /// <summary>When fewer appends are waiting than the previous batch had, wait up to this long for the rest of the
-    /// appenders (woken by the previous batch) to catch up before the next fsync (30 µs). Zero disables it.</summary>
-    public TimeSpan MaxBatchLinger { get; init; } = TimeSpan.FromMicroseconds(30);
+    /// <summary>When fewer appends are waiting than the previous batch completed, wait for the rest of those appenders
+    /// (they are being woken) before the next fsync: at most half the last fsync's duration and at most this (200 µs).
+    /// Without it, concurrent appenders split into two alternating half-size batches. Zero disables it.</summary>
+    public TimeSpan MaxBatchLinger { get; init; } = TimeSpan.FromMicroseconds(200);
 }
 
 /// <summary>
@@ -167,10 +168,11 @@ public sealed class GroupCommitLog : IDisposable
     private void FlushLoop()
     {
         int lastBatch = 0;
+        long lastFsyncTicks = 0;
         while (true)
         {
             SpinFor(_spinTicks, 1);
-            if (lastBatch > 1) SpinFor(_lingerTicks, lastBatch);
+            if (lastBatch > 1) SpinFor(Math.Min(_lingerTicks, lastFsyncTicks / 2), lastBatch);
             long target;
             DurableMark mark;
             lock (_gate)
@@ -185,6 +187,7 @@ public sealed class GroupCommitLog : IDisposable
                 target = _appendSeq;
                 mark = _lastMark;
             }
+            long started = Stopwatch.GetTimestamp();
             try
             {
                 _log.Flush();
@@ -194,6 +197,7 @@ public sealed class GroupCommitLog : IDisposable
                 FailAll(e);
                 return;
             }
+            lastFsyncTicks = Stopwatch.GetTimestamp() - started;
             lock (_gate)
             {
                 lastBatch = (int)Math.Min(target - _durableSeq, int.MaxValue);
@@ -215,13 +219,14 @@ public sealed class GroupCommitLog : IDisposable
         }
     }
 
-    /// <summary>Spins until at least <paramref name="wanted"/> appends are waiting or the time is up.</summary>
+    /// <summary>Waits (yielding the CPU to the appenders) until at least <paramref name="wanted"/> appends are waiting
+    /// or the time is up.</summary>
     private void SpinFor(long ticks, int wanted)
     {
         if (ticks <= 0 || Volatile.Read(ref _appendSeq) - _durableSeq >= wanted) return;
         long until = Stopwatch.GetTimestamp() + ticks;
         while (Volatile.Read(ref _appendSeq) - _durableSeq < wanted && !Volatile.Read(ref _stopping) && Stopwatch.GetTimestamp() < until)
-            Thread.SpinWait(16);
+            Thread.Yield();
     }
 
     private void FailAll(Exception e)

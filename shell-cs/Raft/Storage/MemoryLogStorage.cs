@@ -11,6 +11,7 @@ public sealed class MemoryLogStorage : ILogStorage
     private long _firstIndex = 1;
     private long _prevTerm; // term at _firstIndex - 1
     private bool _disposed;
+    private Func<long, long>? _termAtLocked;
 
     /// <summary>How many times <see cref="Flush"/> was called.</summary>
     public int FlushCount { get; private set; }
@@ -37,7 +38,7 @@ public sealed class MemoryLogStorage : ILogStorage
         lock (_gate)
         {
             ThrowIfDisposed();
-            LogContract.CheckAppend(records, _firstIndex, _firstIndex + _records.Count - 1, TermAtLocked);
+            LogContract.CheckAppend(records, _firstIndex, _firstIndex + _records.Count - 1, _termAtLocked ??= TermAtLocked);
             if (records.IsEmpty) return;
             TruncateLocked(records[0].Index);
             foreach (var r in records) _records.Add(new LogRecord(r.Index, r.Term, r.Payload.ToArray()));
