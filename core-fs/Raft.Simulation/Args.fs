@@ -69,6 +69,7 @@ module Args =
             rateFlag "partition" "per tick: chance a partition starts" (fun f -> f.Partition) (fun f v -> { f with Partition = v })
             rateFlag "one-way" "fraction of partitions that are one-way" (fun f -> f.OneWay) (fun f v -> { f with OneWay = v })
             rateFlag "leader-bias" "chance a crash/partition targets the leader" (fun f -> f.LeaderBias) (fun f v -> { f with LeaderBias = v })
+            rateFlag "churn" "chance a new leader is struck within a few ticks" (fun f -> f.LeaderChurn) (fun f v -> { f with LeaderChurn = v })
             { Name = "propose"; Help = "per tick: chance a client proposes"
               Set = (fun v o -> { o with ProposeRate = float' v }); Get = fun o -> showFloat o.ProposeRate }
             intFlag "batch" "largest number of commands per proposal" (fun o -> o.MaxBatch) (fun o v -> { o with MaxBatch = v })
@@ -84,6 +85,7 @@ module Args =
             intFlag "election-ticks" "Raft election timeout in ticks" (fun o -> o.ElectionTicks) (fun o v -> { o with ElectionTicks = v })
             intFlag "heartbeat-ticks" "Raft heartbeat interval in ticks" (fun o -> o.HeartbeatTicks) (fun o v -> { o with HeartbeatTicks = v })
             intFlag "window" "entry payloads the core keeps in memory" (fun o -> o.WindowEntries) (fun o v -> { o with WindowEntries = v })
+            longFlag "max-msg-bytes" "byte budget of one AppendEntries" (fun o -> o.MaxMsgBytes) (fun o v -> { o with MaxMsgBytes = v })
             intFlag "restore-tail" "entries handed back on restart" (fun o -> o.RestoreTail) (fun o v -> { o with RestoreTail = v })
             intFlag "settle" "calm ticks at the end, then liveness checks (0: none)" (fun o -> o.SettleTicks) (fun o v -> { o with SettleTicks = v })
             { Name = "plant"; Help = "comma-separated planted bugs (CommitOldTermByCounting, VoteWithoutLogCheck)"
@@ -117,6 +119,7 @@ module Args =
                 "  --seeds N           run N consecutive seeds (default 1000)"
                 "  --first-seed S      first seed of the range (default 1)"
                 "  --no-faults         turn every fault off"
+                "  --figure8           3 nodes, busy clients, most new leaders struck at once (finds old-term commits)"
                 "  --verbose           print each seed's account and notable events"
                 "  --sequential        run seeds on one core"
                 "  --help              this text"
@@ -134,6 +137,10 @@ module Args =
             | "-h" :: _ -> Error usage
             | "--verbose" :: rest -> go { request with Verbose = true } rest
             | "--sequential" :: rest -> go { request with Parallel = false } rest
+            | "--figure8" :: rest ->
+                let f = SimOptions.figure8
+                let o = request.Options
+                go { request with Options = { o with Nodes = f.Nodes; ProposeRate = f.ProposeRate; Faults = f.Faults } } rest
             | "--no-faults" :: rest -> go { request with Options = { request.Options with Faults = FaultRates.none } } rest
             | "--seed" :: v :: rest -> go { request with FirstSeed = UInt64.Parse(v, inv); Seeds = 1 } rest
             | "--seeds" :: v :: rest -> go { request with Seeds = Int32.Parse(v, inv) } rest

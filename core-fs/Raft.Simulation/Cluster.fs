@@ -11,6 +11,9 @@ type internal SimEvent<'T> =
     | DiskDone of node: int * incarnation: int
     | Feed of node: int * incarnation: int * Input<'T>
     | Restart of node: int
+    | CrashNode of node: int * incarnation: int
+    /// Crash or isolate the node if it still leads this term.
+    | StrikeLeader of node: int * incarnation: int * term: Term
     | Heal
     | FaultTick
     | ClientTick
@@ -24,6 +27,8 @@ type internal Host<'T> =
         mutable State: State<'T> voption
         mutable Machine: IStateMachine<'T>
         mutable Incarnation: int
+        /// A crash waits for this node's next write, to land while the write is in flight (a torn write).
+        mutable CrashArmed: bool
         Accepted: Dictionary<Index, struct (Term * Index)>
     }
 
@@ -65,6 +70,7 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
                  State = ValueSome state
                  Machine = spec.Create(Ids.node (int64 i))
                  Incarnation = 0
+                 CrashArmed = false
                  Accepted = Dictionary() } |]
 
     let host i = hosts[i - 1]
@@ -93,10 +99,12 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
             h.Accepted.Remove e.Index |> ignore
 
             if term = e.Term then
+                stats.Acknowledged <- stats.Acknowledged + 1L
+
+                let now' = h.State |> ValueOption.map Node.term |> ValueOption.defaultValue term
+
                 for i in first .. 1L<index> .. e.Index do
-                    if i > h.Disk.Written.SnapIndex then
-                        stats.Acknowledged <- stats.Acknowledged + 1L
-                        invariants.OnAcknowledged(h.Id, h.Disk.Written.Get i)
+                    if i > h.Disk.Written.SnapIndex then invariants.OnAcknowledged(h.Id, h.Disk.Written.Get i, now')
         | _ -> ()
 
     let rec effect (h: Host<'T>) (expectTag: int64) (fate: bool ref) (e: Effect<'T>) =
@@ -106,6 +114,10 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
             let at = h.Disk.Write(p, ready)
             invariants.OnWritten(h.Id, p.Entries)
             schedule at (DiskDone(h.Id, h.Incarnation))
+
+            if h.CrashArmed && p.Entries.Length > 0 then
+                h.CrashArmed <- false
+                schedule (faultRng.Between(now, max now (at - 1L))) (CrashNode(h.Id, h.Incarnation))
         | Send m -> send m
         | Apply entries ->
             for entry in entries do
@@ -138,6 +150,9 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
             if role = LeaderRole then
                 believedLeader <- h.Id
                 note $"node {h.Id} leads term {term}"
+
+                if not settling && faultRng.Chance o.Faults.LeaderChurn then
+                    schedule (now + faultRng.Between(1L, 3L * o.TickTime)) (StrikeLeader(h.Id, h.Incarnation, term))
         | ReadReady _ -> stats.ReadsReady <- stats.ReadsReady + 1L
         | ReadDropped _ -> stats.ReadsDropped <- stats.ReadsDropped + 1L
         | TransferDropped _ -> ()
@@ -177,10 +192,11 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
 
                 fingerprint <- Rng.mix fingerprint (uint64 (Node.term s) * 31UL + uint64 (Node.commitIndex s) * 7UL + uint64 (Node.lastIndex s))
 
-    let crash (h: Host<'T>) =
-        let tear = faultRng.Chance o.Faults.TornWrite
-        let torn = h.Disk.Crash(tear, (fun k -> faultRng.Int k), faultRng.Chance 0.5)
+    /// Crashes a node; with `tear`, the write in progress (if any) is torn.
+    let crash (h: Host<'T>) (tear: bool) =
+        let torn = h.Disk.Crash(tear, (fun k -> int (faultRng.Between(0L, int64 k))), faultRng.Chance 0.5)
         h.State <- ValueNone
+        h.CrashArmed <- false
         h.Incarnation <- h.Incarnation + 1
         h.Accepted.Clear() // its clients never learn the outcome of what it had accepted
         invariants.OnCrash h.Id
@@ -210,6 +226,16 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
 
     let live () = hosts |> Array.filter (fun h -> h.State.IsSome)
 
+    let partitioned () =
+        if network.IsPartitioned then
+            stats.Partitions <- stats.Partitions + 1L
+            note $"partition {network.Describe()}"
+            schedule (now + faultRng.Between(1L, int64 o.PartitionTicks) * o.TickTime) Heal
+
+    let isolate (h: Host<'T>) =
+        network.Split(Set.singleton h.Id)
+        partitioned ()
+
     /// Faults of the tick: maybe crash a node, maybe start a partition (the leader is a favoured target).
     let injectFaults () =
         let f = o.Faults
@@ -222,7 +248,10 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
                 if up.Length = 0 then None else Some(faultRng.Pick up)
 
         if faultRng.Chance f.Crash then
-            target () |> Option.iter crash
+            match target () with
+            | Some t when t.Disk.PendingCount = 0 && faultRng.Chance f.TornWrite -> t.CrashArmed <- true
+            | Some t -> crash t (faultRng.Chance f.TornWrite)
+            | None -> ()
 
         if not network.IsPartitioned && faultRng.Chance f.Partition then
             match target () with
@@ -239,10 +268,7 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
                     let side = Seq.init (size - 1) (fun _ -> faultRng.Pick others) |> Set.ofSeq |> Set.add t.Id
                     network.Split side
 
-                if network.IsPartitioned then
-                    stats.Partitions <- stats.Partitions + 1L
-                    note $"partition {network.Describe()}"
-                    schedule (now + faultRng.Between(1L, int64 o.PartitionTicks) * o.TickTime) Heal
+                partitioned ()
 
     let propose () =
         let target =
@@ -261,6 +287,10 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
             proposals[nextTag] <- count
             stats.Proposals <- stats.Proposals + 1L
             stepNode target (Propose { Tag = nextTag; Commands = commands }) nextTag
+
+    // Faults and clients act once per tick on average, at any phase of the nodes' clocks, so that a crash can
+    // land while a write is in flight.
+    let jitter () = faultRng.Between(1L, 2L * o.TickTime - 1L)
 
     let handle (e: SimEvent<'T>) =
         match e with
@@ -293,17 +323,30 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
             let h = host i
             if h.Incarnation = inc then stepNode h input -1L
         | Restart i -> restart (host i)
+        | StrikeLeader(i, inc, term) ->
+            let h = host i
+
+            match h.State with
+            | ValueSome s when not settling && h.Incarnation = inc && Node.role s = LeaderRole && Node.term s = term ->
+                if network.IsPartitioned || faultRng.Chance 0.5 then
+                    crash h (faultRng.Chance o.Faults.TornWrite)
+                else
+                    isolate h
+            | _ -> ()
+        | CrashNode(i, inc) ->
+            let h = host i
+            if h.Incarnation = inc && h.State.IsSome then crash h true
         | Heal ->
             network.Heal()
             note "partition healed"
         | FaultTick ->
             if not settling then
                 injectFaults ()
-                schedule (now + o.TickTime) FaultTick
+                schedule (now + jitter ()) FaultTick
         | ClientTick ->
             if not settling then
                 if clientRng.Chance o.ProposeRate then propose ()
-                schedule (now + o.TickTime) ClientTick
+                schedule (now + jitter ()) ClientTick
 
     let runEvent () =
         let mutable e = Unchecked.defaultof<SimEvent<'T>>

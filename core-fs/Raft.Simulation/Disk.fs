@@ -165,8 +165,10 @@ type Disk<'T>(initial: HardState) =
         durable.CompactTo limit
 
     /// A crash: every write not yet durable is lost. With `tear`, the write in progress (the oldest pending)
-    /// is torn: `keepEntries` of its entries reach the disk, and its hard state does only with `keepHardState`
-    /// (a hard state is written atomically, never in part). Returns whether a write was torn.
+    /// is torn: `keepEntries` of its entries reach the disk, and its hard state does only when every entry did
+    /// and `keepHardState` says so. A hard state is never written in part, and never before the entries of its
+    /// own write: its commit index may cover them (a WAL writes the hard state record after the entries).
+    /// Returns whether a write was torn.
     member _.Crash(tear: bool, keepEntries: int -> int, keepHardState: bool) : bool =
         let torn =
             if tear && pending.Count > 0 then
@@ -175,11 +177,12 @@ type Disk<'T>(initial: HardState) =
                 let keep = if n = 0 then 0 else keepEntries n
                 if keep > 0 then durable.TruncateAppend(Array.sub request.Entries 0 keep)
 
-                match request.HardState with
-                | ValueSome h when keepHardState -> durableHard <- h
-                | _ -> ()
+                let hardToo = keepHardState && keep = n && request.HardState.IsSome
 
-                keep > 0 || (keepHardState && request.HardState.IsSome)
+                if hardToo then
+                    durableHard <- request.HardState.Value
+
+                keep > 0 || hardToo
             else
                 false
 

@@ -90,8 +90,49 @@ type Invariants<'T when 'T: equality>(nodes: int, disk: int -> Disk<'T>, describ
         for n in 1..nodes do
             match states[n] with
             | ValueSome s when Node.role s = LeaderRole && Node.term s > term && not (holds s index) ->
-                fail property $"leader {n} of term {Node.term s} lacks the entry {show decided[index].Entry} known committed in term {term}"
+                fail property $"leader {n} of term {Node.term s} lacks the entry {show decided[index].Entry}, known committed in term {term}"
             | _ -> ()
+
+    /// The last (index, term) of node `c`'s log as it would campaign with it: the written log while it runs,
+    /// the durable log while it is down.
+    let lastOf (c: int) =
+        match states[c] with
+        | ValueSome s -> struct (Node.lastIndex s, Node.termAt s (Node.lastIndex s) |> ValueOption.defaultValue 0L<term>)
+        | ValueNone ->
+            let d = (disk c).Durable
+            struct (d.LastIndex, d.TermAt d.LastIndex |> ValueOption.defaultValue 0L<term>)
+
+    let holdsAt (c: int) (index: Index) (term: Term) =
+        match states[c] with
+        | ValueSome s -> index < Node.firstIndex s || Node.termAt s index = ValueSome term
+        | ValueNone -> let d = (disk c).Durable in index <= d.SnapIndex || d.TermAt index = ValueSome term
+
+    /// Leader completeness, looking ahead: once `index` is committed, no node lacking it may still be able to
+    /// win an election. A node could win if its log is at least as up to date (§5.4.1) as the DURABLE logs of a
+    /// majority of voters (any voter can crash back to its durable log). Correct Raft never allows this (the
+    /// entry is durable on a majority whose logs all beat such a node's); committing an older term's entry by
+    /// counting (Figure 8) does, and this finds it at the commit instead of waiting for the overwrite.
+    let checkElectable (leader: State<'T>) (index: Index) =
+        let e = decided[index].Entry
+        let m = Node.membership leader
+
+        let wins (c: int) (voters: Set<NodeId>) =
+            let struct (ci, ct) = lastOf c
+
+            let grants =
+                voters
+                |> Seq.filter (fun v ->
+                    let d = (disk (int v)).Durable
+                    let vt = d.TermAt d.LastIndex |> ValueOption.defaultValue 0L<term>
+                    int v = c || ct > vt || (ct = vt && ci >= d.LastIndex))
+                |> Seq.length
+
+            voters.IsEmpty || grants > voters.Count / 2
+
+        for c in 1..nodes do
+            if violation.IsNone && not (holdsAt c index e.Term) && wins c m.Voters && wins c m.Outgoing then
+                let struct (ci, ct) = lastOf c
+                fail "leader completeness" $"node {Node.id leader} committed {show e} in term {Node.term leader}, yet node {c} lacks it and could still be elected with its log ending at ({ci}, term {ct})"
 
     /// The first violation found, if any.
     member _.Violation = violation
@@ -134,13 +175,15 @@ type Invariants<'T when 'T: equality>(nodes: int, disk: int -> Disk<'T>, describ
             elif d.Fingerprint <> fingerprint then
                 fail "state machine determinism" $"node {node}'s state after applying {e.Index} differs from another node's ({fingerprint:x} vs {d.Fingerprint:x})"
 
-    /// A client learned that its write `e` succeeded (its leader applied it in the proposal's term).
-    member _.OnAcknowledged(node: int, e: Entry<'T>) =
+    /// A client learned that its write `e` succeeded: its leader applied it (in the proposal's term) while in
+    /// term `term`. The write is known committed in `term` (not in `e.Term`: a leader re-elected later may
+    /// commit its own older entry), so every leader of a term after `term` must hold it.
+    member _.OnAcknowledged(node: int, e: Entry<'T>, term: Term) =
         decide node "acknowledged" e |> ignore
-        raise' ackedIn e.Term e.Index
+        raise' ackedIn term e.Index
         maxAcked <- max maxAcked e.Index
         acked <- acked + 1L
-        laterLeadersHold "acknowledged write lost" e.Index e.Term
+        laterLeadersHold "acknowledged write lost" e.Index term
 
     /// A node went down: it no longer counts as a current leader.
     member _.OnCrash(node: int) = states[node] <- ValueNone
@@ -206,6 +249,7 @@ type Invariants<'T when 'T: equality>(nodes: int, disk: int -> Disk<'T>, describ
 
             lastCommit[node] <- commit
             raise' committedIn term commit
+            if Node.role state = LeaderRole && violation.IsNone then checkElectable state commit
             laterLeadersHold "leader completeness" commit term
 
     /// Liveness after a calm period with every node up: one leader, and every acknowledged write applied everywhere.

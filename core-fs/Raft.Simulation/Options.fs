@@ -23,17 +23,20 @@ type FaultRates =
         OneWay: float
         /// Chance that a crash or partition singles out the current leader (Figure-8 style schedules).
         LeaderBias: float
+        /// Chance that a newly elected leader is struck (crashed or isolated) within a few ticks of its election,
+        /// before its own entries reach a majority: the schedule behind the paper's Figure 8.
+        LeaderChurn: float
     }
 
 /// Fault rate presets.
 module FaultRates =
     /// No faults at all: a perfect network and disks that never crash.
     let none =
-        { Drop = 0.0; Duplicate = 0.0; Delay = 0.0; Crash = 0.0; TornWrite = 0.0; Partition = 0.0; OneWay = 0.0; LeaderBias = 0.0 }
+        { Drop = 0.0; Duplicate = 0.0; Delay = 0.0; Crash = 0.0; TornWrite = 0.0; Partition = 0.0; OneWay = 0.0; LeaderBias = 0.0; LeaderChurn = 0.0 }
 
     /// Every fault on at rates that keep a 5-node cluster making progress most of the time.
     let defaults =
-        { Drop = 0.02; Duplicate = 0.02; Delay = 0.05; Crash = 0.01; TornWrite = 0.5; Partition = 0.01; OneWay = 0.3; LeaderBias = 0.5 }
+        { Drop = 0.02; Duplicate = 0.02; Delay = 0.05; Crash = 0.01; TornWrite = 0.5; Partition = 0.01; OneWay = 0.3; LeaderBias = 0.5; LeaderChurn = 0.1 }
 
 /// Everything that shapes one simulated run besides the seed. Times are in simulated time units; a tick of
 /// every node's Raft clock is `TickTime` units (think of a unit as a millisecond).
@@ -70,6 +73,9 @@ type SimOptions =
         HeartbeatTicks: int
         /// Entry payloads the core keeps in memory; small values exercise LoadEntries.
         WindowEntries: int
+        /// Byte budget of one AppendEntries; small values split catch-up into several messages, so a follower
+        /// can acknowledge an old entry before the new leader's own (the Figure 8 situation).
+        MaxMsgBytes: int64
         /// Newest entries handed back in RestoreInfo.Tail on restart; older ones are loaded on demand.
         RestoreTail: int
         /// Ticks of calm (faults off, everyone up, network healed) after the steps, ending in liveness checks;
@@ -92,7 +98,7 @@ module SimOptions =
             MaxLatency = 6L
             LongDelay = 60L
             MinDiskLatency = 1L
-            MaxDiskLatency = 4L
+            MaxDiskLatency = 6L
             MaxApplyLatency = 3L
             DowntimeTicks = 60
             PartitionTicks = 80
@@ -101,10 +107,20 @@ module SimOptions =
             ElectionTicks = 10
             HeartbeatTicks = 2
             WindowEntries = 32
+            MaxMsgBytes = 256L
             RestoreTail = 16
             SettleTicks = 150
             PlantedBugs = []
         }
+
+    /// A schedule under which the paper's Figure 8 is likely: 3 nodes, busy clients, and most new leaders
+    /// struck within a few ticks of their election, so logs diverge across terms and old entries get
+    /// re-replicated by later leaders. Finds a leader that commits an old term's entry by counting.
+    let figure8 =
+        { defaults with
+            Nodes = 3
+            ProposeRate = 1.0
+            Faults = { FaultRates.defaults with LeaderChurn = 0.8 } }
 
     /// Checks every field; the error names the first bad one.
     let validate (o: SimOptions) : Result<SimOptions, string> =
@@ -115,7 +131,7 @@ module SimOptions =
             [
                 o.Nodes >= 1 && o.Nodes <= 64, "Nodes must be in [1, 64]"
                 o.Steps >= 0, "Steps must not be negative"
-                List.forall rate [ f.Drop; f.Duplicate; f.Delay; f.Crash; f.TornWrite; f.Partition; f.OneWay; f.LeaderBias ],
+                List.forall rate [ f.Drop; f.Duplicate; f.Delay; f.Crash; f.TornWrite; f.Partition; f.OneWay; f.LeaderBias; f.LeaderChurn ],
                 "fault rates must be in [0, 1]"
                 o.TickTime >= 1L, "TickTime must be at least 1"
                 o.MinLatency >= 0L && o.MaxLatency >= o.MinLatency, "latency range must be non-negative and ordered"
@@ -129,6 +145,7 @@ module SimOptions =
                 o.ElectionTicks >= 2, "ElectionTicks must be at least 2"
                 o.HeartbeatTicks >= 1 && o.HeartbeatTicks < o.ElectionTicks, "HeartbeatTicks must be in [1, ElectionTicks)"
                 o.WindowEntries >= 1, "WindowEntries must be at least 1"
+                o.MaxMsgBytes >= 1L, "MaxMsgBytes must be at least 1"
                 o.RestoreTail >= 0, "RestoreTail must not be negative"
                 o.SettleTicks >= 0, "SettleTicks must not be negative"
             ]
@@ -144,4 +161,5 @@ module SimOptions =
             ElectionTicks = o.ElectionTicks
             HeartbeatTicks = o.HeartbeatTicks
             MaxWindowEntries = o.WindowEntries
+            MaxSizePerMsg = o.MaxMsgBytes
             Seed = Rng.mix (Rng.mix seed (uint64 id)) (uint64 incarnation) }

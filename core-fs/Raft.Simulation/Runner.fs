@@ -82,6 +82,12 @@ module Simulator =
 
         { summary with Failed = List.ofSeq failed }
 
+    /// The first of `count` seeds from `first` that breaks an invariant (seeds run one by one, stopping there).
+    let findViolationWith (spec: StateMachineSpec<'T>) (options: SimOptions) (first: uint64) (count: int) : SeedResult option =
+        Seq.init count (fun i -> first + uint64 i)
+        |> Seq.map (fun seed -> runWith spec options seed false)
+        |> Seq.tryFind (fun r -> r.Failure.IsSome)
+
     /// Runs `count` seeds from `first` with the built-in key-value state machine, in parallel.
     let runMany (options: SimOptions) (first: uint64) (count: int) : Summary =
         runManyWith Kv.spec options first count true false ignore

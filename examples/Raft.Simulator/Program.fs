@@ -30,7 +30,7 @@ let main argv =
             Simulator.runManyWith Kv.spec request.Options request.FirstSeed request.Seeds request.Parallel request.Verbose onResult
 
         if request.Verbose then
-            eprintfn
+            printfn
                 "%d elections, %d acknowledged writes, %d crashes, %d partitions in %.1f s"
                 summary.Elections
                 summary.Acknowledged
