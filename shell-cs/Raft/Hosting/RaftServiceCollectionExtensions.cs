@@ -1,0 +1,87 @@
+using System.Diagnostics.Metrics;
+using MessagePack;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Raft.Node;
+using Raft.Serialization;
+using Raft.Transport.Tcp;
+
+namespace Raft.Hosting;
+
+/// <summary>Registers a Raft node in the generic host.</summary>
+public static class RaftServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds a Raft node whose groups each run a <typeparamref name="TStateMachine"/> (created through DI, one per group),
+    /// configured from <paramref name="configuration"/> (e.g. <c>builder.Configuration.GetSection("Raft")</c>).
+    /// Registers <see cref="RaftNodeHost{TCommand,TResult}"/> as a singleton and a hosted service that starts it,
+    /// opens <see cref="RaftHostOptions.Groups"/>, and stops it gracefully. Options are validated at start.
+    /// The MessagePack options for <typeparamref name="TCommand"/> are taken from DI when registered.
+    /// </summary>
+    public static IServiceCollection AddRaft<TCommand, TResult, TStateMachine>(this IServiceCollection services, IConfiguration configuration)
+        where TStateMachine : class, IStateMachine<TCommand, TResult>
+    {
+        var section = configuration is IConfigurationSection s ? s.Path : RaftHostOptions.SectionName;
+        services.AddOptions<RaftHostOptions>().Bind(configuration).ValidateOnStart();
+        return AddCore<TCommand, TResult, TStateMachine>(services, section);
+    }
+
+    /// <summary>As <see cref="AddRaft{TCommand,TResult,TStateMachine}(IServiceCollection, IConfiguration)"/>, configured in code.</summary>
+    public static IServiceCollection AddRaft<TCommand, TResult, TStateMachine>(this IServiceCollection services, Action<RaftHostOptions> configure)
+        where TStateMachine : class, IStateMachine<TCommand, TResult>
+    {
+        services.AddOptions<RaftHostOptions>().Configure(configure).ValidateOnStart();
+        return AddCore<TCommand, TResult, TStateMachine>(services, RaftHostOptions.SectionName);
+    }
+
+    /// <summary>For state machines whose results are reference types: the node is a <c>RaftNodeHost&lt;TCommand, object?&gt;</c>.</summary>
+    public static IServiceCollection AddRaft<TCommand, TStateMachine>(this IServiceCollection services, IConfiguration configuration)
+        where TStateMachine : class, IStateMachine<TCommand, object?> =>
+        services.AddRaft<TCommand, object?, TStateMachine>(configuration);
+
+    /// <summary>For state machines whose results are reference types, configured in code.</summary>
+    public static IServiceCollection AddRaft<TCommand, TStateMachine>(this IServiceCollection services, Action<RaftHostOptions> configure)
+        where TStateMachine : class, IStateMachine<TCommand, object?> =>
+        services.AddRaft<TCommand, object?, TStateMachine>(configure);
+
+    private static IServiceCollection AddCore<TCommand, TResult, TStateMachine>(IServiceCollection services, string section)
+        where TStateMachine : class, IStateMachine<TCommand, TResult>
+    {
+        services.AddSingleton<IValidateOptions<RaftHostOptions>>(new RaftHostOptionsValidator(section));
+        services.AddMetrics();
+        services.AddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<RaftHostOptions>>().Value;
+            var loggers = sp.GetRequiredService<ILoggerFactory>();
+            var serializer = sp.GetService<MessagePackSerializerOptions>() ?? MessagePackSerializerOptions.Standard;
+            var codec = new RaftBatchCodec<TCommand>(new RaftMessageCodec<TCommand>(serializer));
+            var transport = new TcpTransport<RaftEnvelope<TCommand>[]>(o.ToTransportOptions(), codec,
+                loggers.CreateLogger<TcpTransport<RaftEnvelope<TCommand>[]>>());
+            IRaftStorageProvider storage = o.InMemoryStorage
+                ? new MemoryRaftStorageProvider()
+                : new FileRaftStorageProvider(o.DataDirectory, o.WriteBufferBytes);
+            return new RaftNodeHost<TCommand, TResult>(o.ToNodeOptions(), transport, storage,
+                _ => ActivatorUtilities.CreateInstance<TStateMachine>(sp), serializer, loggers,
+                sp.GetService<TimeProvider>(), sp.GetService<IMeterFactory>());
+        });
+        services.AddHostedService(sp => new RaftHostedService<TCommand, TResult>(
+            sp.GetRequiredService<RaftNodeHost<TCommand, TResult>>(), sp.GetRequiredService<IOptions<RaftHostOptions>>().Value));
+        return services;
+    }
+}
+
+/// <summary>Starts the node and opens the configured groups; stops it gracefully with the host.</summary>
+internal sealed class RaftHostedService<TCommand, TResult>(RaftNodeHost<TCommand, TResult> node, RaftHostOptions options) : IHostedService
+{
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await node.StartAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var group in options.Groups.Distinct())
+            await node.CreateGroupAsync(group, options.Voters(), cancellationToken).ConfigureAwait(false);
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => node.StopAsync(cancellationToken);
+}

@@ -1,0 +1,92 @@
+using System.Collections.Concurrent;
+using Raft.Storage;
+
+namespace Raft.Node;
+
+/// <summary>The durable state of one group on one node: its log, hard state and snapshots.</summary>
+public sealed class GroupStorage(ILogStorage log, IHardStateStore hardState, ISnapshotStore? snapshots, Action? onClose = null) : IDisposable
+{
+    /// <summary>The segmented log.</summary>
+    public ILogStorage Log { get; } = log;
+
+    /// <summary>Term, vote and configuration, replaced atomically.</summary>
+    public IHardStateStore HardState { get; } = hardState;
+
+    /// <summary>State-machine snapshots, when supported.</summary>
+    public ISnapshotStore? Snapshots { get; } = snapshots;
+
+    /// <summary>Closes the files (the in-memory provider keeps its data for a later reopen).</summary>
+    public void Dispose()
+    {
+        if (onClose is null) Log.Dispose();
+        else onClose();
+    }
+}
+
+/// <summary>Opens the storage of a group; the node host calls it when a group is created or restored.</summary>
+public interface IRaftStorageProvider
+{
+    /// <summary>Opens (creating if new) the storage of <paramref name="groupId"/>.</summary>
+    GroupStorage Open(long groupId);
+
+    /// <summary>Deletes a removed group's data.</summary>
+    void Delete(long groupId);
+}
+
+/// <summary>Files under one directory: <c>{root}/group-{id}/</c> holds the log segments, the <c>hardstate</c> file and
+/// <c>snapshots/</c>.</summary>
+public sealed class FileRaftStorageProvider : IRaftStorageProvider
+{
+    private readonly FileLogOptions _logOptions;
+
+    /// <param name="rootDirectory">The node's data directory; created if missing.</param>
+    /// <param name="writeBufferBytes">The log's write buffer per group (64 KiB; smaller saves memory with many groups).</param>
+    public FileRaftStorageProvider(string rootDirectory, int writeBufferBytes = 64 << 10)
+    {
+        RootDirectory = Path.GetFullPath(rootDirectory);
+        Directory.CreateDirectory(RootDirectory);
+        _logOptions = new FileLogOptions { CreateIfMissing = true, WriteBufferSize = writeBufferBytes };
+    }
+
+    /// <summary>The node's data directory.</summary>
+    public string RootDirectory { get; }
+
+    /// <summary>The directory of one group.</summary>
+    public string GroupDirectory(long groupId) => Path.Combine(RootDirectory, $"group-{groupId}");
+
+    public GroupStorage Open(long groupId)
+    {
+        var dir = GroupDirectory(groupId);
+        var log = FileLogStorage.Open(dir, _logOptions);
+        try
+        {
+            return new GroupStorage(log, new FileHardStateStore(dir), new FileSnapshotStore(Path.Combine(dir, "snapshots"), createIfMissing: true));
+        }
+        catch
+        {
+            log.Dispose();
+            throw;
+        }
+    }
+
+    public void Delete(long groupId)
+    {
+        var dir = GroupDirectory(groupId);
+        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+    }
+}
+
+/// <summary>Storage in memory (tests, benchmarks of the host itself, very many idle groups). Data survives a
+/// close and reopen of the same provider, which lets tests restart a node host without files.</summary>
+public sealed class MemoryRaftStorageProvider : IRaftStorageProvider
+{
+    private readonly ConcurrentDictionary<long, (MemoryLogStorage Log, MemoryHardStateStore Hard)> _groups = new();
+
+    public GroupStorage Open(long groupId)
+    {
+        var (log, hard) = _groups.GetOrAdd(groupId, _ => (new MemoryLogStorage(), new MemoryHardStateStore()));
+        return new GroupStorage(log, hard, null, onClose: () => { });
+    }
+
+    public void Delete(long groupId) => _groups.TryRemove(groupId, out _);
+}

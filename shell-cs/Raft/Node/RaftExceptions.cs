@@ -1,0 +1,121 @@
+using Raft.Core;
+
+namespace Raft.Node;
+
+/// <summary>The base of every failure the node host reports to a caller.</summary>
+public class RaftException : Exception
+{
+    public RaftException(string message, Exception? inner = null) : base(message, inner) { }
+}
+
+/// <summary>This node is not the group's leader; retry on <see cref="LeaderHint"/> when it is non-zero.</summary>
+public sealed class NotLeaderException : RaftException
+{
+    public NotLeaderException(long groupId, long nodeId, long leaderHint)
+        : base(leaderHint == 0
+            ? $"Node {nodeId} is not the leader of group {groupId} and knows no leader yet."
+            : $"Node {nodeId} is not the leader of group {groupId}; the leader is node {leaderHint}.")
+    {
+        GroupId = groupId;
+        LeaderHint = leaderHint;
+    }
+
+    /// <summary>The group asked.</summary>
+    public long GroupId { get; }
+
+    /// <summary>The leader this node knows of, or 0 when none.</summary>
+    public long LeaderHint { get; }
+}
+
+/// <summary>The core refused the proposal or read for a reason other than "not leader".</summary>
+public sealed class ProposalDroppedException : RaftException
+{
+    public ProposalDroppedException(long groupId, DropReason reason)
+        : base($"Group {groupId} dropped the request: {Describe(reason)}.")
+    {
+        GroupId = groupId;
+        Reason = reason;
+    }
+
+    /// <summary>The group asked.</summary>
+    public long GroupId { get; }
+
+    /// <summary>The core's reason.</summary>
+    public DropReason Reason { get; }
+
+    internal static string Describe(DropReason reason) => reason.Tag switch
+    {
+        DropReason.Tags.NotLeader => "not the leader",
+        DropReason.Tags.TransferInProgress => "a leadership transfer is in progress",
+        DropReason.Tags.UncommittedLimit => "the leader's uncommitted-bytes limit is reached",
+        DropReason.Tags.ConfigChangePending => "a configuration change is pending",
+        DropReason.Tags.LeadershipLost => "leadership was lost",
+        DropReason.Tags.InvalidConfigChange => "invalid configuration change: " + ((DropReason.InvalidConfigChange)reason).Item,
+        DropReason.Tags.InvalidTransfer => "invalid transfer: " + ((DropReason.InvalidTransfer)reason).Item,
+        _ => reason.ToString(),
+    };
+}
+
+/// <summary>The proposal was appended but a later leader overwrote it: it was never committed and will never apply.
+/// Retrying is safe only if the command is idempotent or de-duplicated by the state machine.</summary>
+public sealed class ProposalLostException : RaftException
+{
+    public ProposalLostException(long groupId, long index, long term, long appliedTerm)
+        : base($"The proposal at index {index} (term {term}) of group {groupId} was overwritten by an entry of term {appliedTerm}.")
+    {
+        GroupId = groupId;
+        Index = index;
+    }
+
+    public long GroupId { get; }
+    public long Index { get; }
+}
+
+/// <summary>The request did not complete within its timeout. A proposal may still commit later.</summary>
+public sealed class RaftTimeoutException : TimeoutException
+{
+    public RaftTimeoutException(long groupId, TimeSpan timeout, string what)
+        : base($"{what} on group {groupId} did not complete within {timeout.TotalMilliseconds:0} ms; a proposal may still commit later.")
+    {
+        GroupId = groupId;
+    }
+
+    public long GroupId { get; }
+}
+
+/// <summary>The node is stopping (or stopped), or the group was removed: the request was not, or may not have been, completed.</summary>
+public sealed class RaftShutdownException : RaftException
+{
+    public RaftShutdownException(string message) : base(message) { }
+}
+
+/// <summary>No group with this id exists on this node.</summary>
+public sealed class GroupNotFoundException : RaftException
+{
+    public GroupNotFoundException(long groupId) : base($"Group {groupId} does not exist on this node.") => GroupId = groupId;
+
+    public long GroupId { get; }
+}
+
+/// <summary>The entry committed, but the user's state machine threw while applying it.</summary>
+public sealed class StateMachineException : RaftException
+{
+    public StateMachineException(long groupId, long index, Exception inner)
+        : base($"The state machine of group {groupId} threw applying index {index}: {inner.Message}", inner)
+    {
+        GroupId = groupId;
+        Index = index;
+    }
+
+    public long GroupId { get; }
+    public long Index { get; }
+}
+
+/// <summary>The group stopped after a broken invariant or a storage failure; the node's other groups keep running.</summary>
+public sealed class GroupFaultedException : RaftException
+{
+    public GroupFaultedException(long groupId, Exception inner)
+        : base($"Group {groupId} stopped after a failure: {inner.Message}", inner) => GroupId = groupId;
+
+    public long GroupId { get; }
+}

@@ -1,0 +1,269 @@
+using System.Buffers;
+using Raft.Core;
+using Raft.Serialization;
+using Raft.Storage;
+
+namespace Raft.Node;
+
+public sealed partial class RaftNodeHost<TCommand, TResult>
+{
+    private readonly ArrayBufferWriter<byte> _entryBuffer = new(64 << 10);
+    private int[] _entryEnds = new int[256];
+    private LogRecord[] _records = new LogRecord[256];
+    private readonly HashSet<string> _unsupportedLogged = new();
+
+    /// <summary>Carries out one effect of a group's step, in list order.</summary>
+    private void Interpret(RaftGroup<TCommand, TResult> g, Effect<TCommand> effect)
+    {
+        switch (effect)
+        {
+            case Effect<TCommand>.Persist p:
+                OnPersist(g, p.Item);
+                break;
+            case Effect<TCommand>.Send s:
+                Send(g, s.Item);
+                break;
+            case Effect<TCommand>.Apply a:
+                OnApply(g, a.Item);
+                break;
+            case Effect<TCommand>.LoadEntries l:
+                OnLoadEntries(g, l.purpose, l.from, l.upTo);
+                break;
+            case Effect<TCommand>.ProposalAccepted pa:
+                OnAccepted(g, pa.tag, pa.firstIndex, pa.term);
+                break;
+            case Effect<TCommand>.ProposalDropped pd:
+                OnDropped(g, pd.tag, pd.reason, pd.leader);
+                break;
+            case Effect<TCommand>.ReadReady rr:
+                if (g.Reads.Remove(rr.tag, out var ready))
+                {
+                    ready.Index = rr.index;
+                    g.ReadyReads.Add(ready);
+                    ServeReads(g);
+                }
+                break;
+            case Effect<TCommand>.ReadDropped rd:
+                if (g.Reads.Remove(rd.tag, out var dropped)) dropped.Fail(DropException(g, rd.reason, rd.leader));
+                break;
+            case Effect<TCommand>.RoleChanged rc:
+                OnRoleChanged(g, rc.role, rc.term, rc.leader);
+                break;
+            case Effect<TCommand>.TransferDropped:
+                break;
+            case Effect<TCommand>.SaveSnapshot ss:
+                OnSaveSnapshot(g, ss.Item);
+                break;
+            case Effect<TCommand>.CompactLog cl:
+                var log = g.Storage.Log;
+                if (cl.upTo >= log.FirstIndex && cl.upTo <= log.LastIndex) log.CompactPrefix(cl.upTo, log.TermAt(cl.upTo));
+                break;
+            case Effect<TCommand>.ReadSnapshotChunk rs:
+                OnReadSnapshotChunk(g, rs.To, rs.meta, rs.transferId, rs.offset, rs.maxBytes);
+                break;
+            default:
+                Unsupported(g, effect.GetType().Name);
+                break;
+        }
+    }
+
+    private void Unsupported(RaftGroup<TCommand, TResult> g, string what)
+    {
+        if (_unsupportedLogged.Add(what)) NodeLog.UnsupportedEffect(_log, g.GroupId, what);
+    }
+
+    private void OnPersist(RaftGroup<TCommand, TResult> g, PersistRequest<TCommand> p)
+    {
+        var hard = p.HardState.IsSome ? RaftStateCodec.EncodeHardState(p.HardState.Value) : null;
+        long index = -1, term = 0;
+        var entries = p.Entries;
+        if (entries.Length > 0)
+        {
+            AppendToLog(g, entries);
+            index = entries[^1].Index;
+            term = entries[^1].Term;
+            g.LastActivityTick = _tick;
+        }
+        if (p.Snapshot.IsSome) Unsupported(g, "Persist.Snapshot (InstallSnapshot chunks)");
+        _durable.Add(new DurableItem<TCommand, TResult>(g, hard, index, term, p.ThenSend));
+    }
+
+    /// <summary>Encodes the entries into one reused buffer and appends them (the log truncates at the first index).</summary>
+    private void AppendToLog(RaftGroup<TCommand, TResult> g, Entry<TCommand>[] entries)
+    {
+        var n = entries.Length;
+        if (_entryEnds.Length < n)
+        {
+            _entryEnds = new int[Math.Max(n, _entryEnds.Length * 2)];
+            _records = new LogRecord[_entryEnds.Length];
+        }
+        _entryBuffer.ResetWrittenCount();
+        for (var i = 0; i < n; i++)
+        {
+            _codec.WriteEntry(_entryBuffer, entries[i]);
+            _entryEnds[i] = _entryBuffer.WrittenCount;
+        }
+        var memory = _entryBuffer.WrittenMemory;
+        var start = 0;
+        for (var i = 0; i < n; i++)
+        {
+            _records[i] = new LogRecord(entries[i].Index, entries[i].Term, memory[start.._entryEnds[i]]);
+            start = _entryEnds[i];
+        }
+        g.Storage.Log.Append(_records.AsSpan(0, n));
+        Array.Clear(_records, 0, n);
+    }
+
+    private void OnApply(RaftGroup<TCommand, TResult> g, Entry<TCommand>[] entries)
+    {
+        var sm = g.StateMachine;
+        foreach (var e in entries)
+        {
+            TResult result = default!;
+            Exception? error = null;
+            if (e.Payload is Payload<TCommand>.Command c)
+            {
+                try { result = sm.Apply(e.Index, e.Term, c.Item); }
+                catch (Exception ex)
+                {
+                    error = ex;
+                    NodeLog.ApplyFailed(_log, ex, g.GroupId, e.Index);
+                }
+            }
+            g.AppliedIndex = e.Index;
+            var awaiting = g.Awaiting;
+            while (awaiting.Count > 0 && awaiting.PeekFirst().Index <= e.Index)
+            {
+                var p = awaiting.RemoveFirst();
+                if (p.Index == e.Index && p.Term == e.Term)
+                {
+                    if (error is null) p.TrySetResult(new ProposeResult<TResult>(e.Index, e.Term, result));
+                    else p.TrySetException(new StateMachineException(g.GroupId, e.Index, error));
+                }
+                else p.Fail(new ProposalLostException(g.GroupId, p.Index, p.Term, p.Index == e.Index ? e.Term : 0));
+            }
+        }
+        Metrics.Applied(entries.Length);
+        if (entries.Length > 0) g.LastActivityTick = _tick;
+        if (!g.AppliedDirty)
+        {
+            g.AppliedDirty = true;
+            _appliedDirty.Add(g);
+        }
+    }
+
+    private void ServeReads(RaftGroup<TCommand, TResult> g)
+    {
+        var ready = g.ReadyReads;
+        if (ready.Count == 0) return;
+        var kept = 0;
+        for (var i = 0; i < ready.Count; i++)
+        {
+            var r = ready[i];
+            if (r.Index <= g.AppliedIndex) r.Run(g.StateMachine);
+            else ready[kept++] = r;
+        }
+        ready.RemoveRange(kept, ready.Count - kept);
+    }
+
+    private void OnAccepted(RaftGroup<TCommand, TResult> g, long tag, long firstIndex, long term)
+    {
+        var batch = g.CurrentBatch;
+        if (batch is null || tag != g.CurrentBatchTag) return;
+        g.CurrentBatch = null;
+        // Anything still waiting at or after firstIndex was overwritten by this (newer) append.
+        while (g.Awaiting.Count > 0 && g.Awaiting.PeekLast().Index >= firstIndex)
+        {
+            var lost = g.Awaiting.RemoveLast();
+            lost.Fail(new ProposalLostException(g.GroupId, lost.Index, lost.Term, term));
+        }
+        for (var i = 0; i < batch.Length; i++)
+        {
+            var p = batch[i];
+            p.Index = firstIndex + i;
+            p.Term = term;
+            g.Awaiting.AddLast(p);
+        }
+    }
+
+    private void OnDropped(RaftGroup<TCommand, TResult> g, long tag, DropReason reason, long leader)
+    {
+        var batch = g.CurrentBatch;
+        if (batch is null || tag != g.CurrentBatchTag) return;
+        g.CurrentBatch = null;
+        Metrics.Dropped(batch.Length);
+        var e = DropException(g, reason, leader);
+        foreach (var p in batch) p.Fail(e);
+    }
+
+    private Exception DropException(RaftGroup<TCommand, TResult> g, DropReason reason, long leader) =>
+        reason.IsNotLeader ? new NotLeaderException(g.GroupId, NodeId, leader == NodeId ? 0 : leader) : new ProposalDroppedException(g.GroupId, reason);
+
+    private void OnRoleChanged(RaftGroup<TCommand, TResult> g, RoleKind role, long term, long leader)
+    {
+        var r = RaftStatus.ToRole(role);
+        NodeLog.RoleChanged(_log, g.GroupId, NodeId, r, term, leader);
+        Metrics.LeaderChanged();
+        if (g.Quiescent) WakeGroup(g);
+        var args = new RoleChangedEventArgs(g.GroupId, r, term, leader);
+        g.RaiseRoleChanged(args);
+        RaiseRoleChanged(args);
+    }
+
+    private void OnSaveSnapshot(RaftGroup<TCommand, TResult> g, SnapshotMeta meta)
+    {
+        if (g.Storage.Snapshots is not { } store)
+        {
+            Unsupported(g, "SaveSnapshot without a snapshot store");
+            return;
+        }
+        using var data = new MemoryStream();
+        g.StateMachine.Snapshot(data);
+        data.Position = 0;
+        store.Write(meta.Index, meta.Term, RaftStateCodec.EncodeSnapshotMeta(meta), data);
+        _feedback.Enqueue(Input<TCommand>.NewSnapshotSaved(meta));
+    }
+
+    private void OnReadSnapshotChunk(RaftGroup<TCommand, TResult> g, long to, SnapshotMeta meta, long transferId, long offset, int maxBytes)
+    {
+        using var reader = g.Storage.Snapshots?.OpenLatest();
+        if (reader is null || reader.Metadata.Index != meta.Index)
+        {
+            Unsupported(g, "ReadSnapshotChunk for a snapshot that is not stored");
+            return;
+        }
+        var skip = new byte[Math.Min(offset, 64 << 10)];
+        for (var left = offset; left > 0;)
+        {
+            var n = reader.Data.Read(skip, 0, (int)Math.Min(left, skip.Length));
+            if (n == 0) break;
+            left -= n;
+        }
+        var buffer = new byte[(int)Math.Min(maxBytes, Math.Max(0, reader.Metadata.DataLength - offset))];
+        var read = 0;
+        while (read < buffer.Length)
+        {
+            var n = reader.Data.Read(buffer, read, buffer.Length - read);
+            if (n == 0) break;
+            read += n;
+        }
+        var done = offset + read >= reader.Metadata.DataLength;
+        _feedback.Enqueue(Input<TCommand>.NewSnapshotChunkLoaded(new SnapshotChunkRead(to, meta, transferId, offset, buffer.AsSpan(0, read).ToArray(), done)));
+    }
+
+    private void OnLoadEntries(RaftGroup<TCommand, TResult> g, LoadPurpose purpose, long from, long upTo)
+    {
+        var log = g.Storage.Log;
+        Entry<TCommand>[] entries;
+        var compacted = from < log.FirstIndex;
+        if (compacted || from > log.LastIndex) entries = [];
+        else
+        {
+            var maxBytes = purpose.IsForPeer ? Options.MaxSizePerMsg : 64L << 20;
+            var records = log.ReadRange(from, Math.Min(upTo, log.LastIndex), maxBytes);
+            entries = new Entry<TCommand>[records.Count];
+            for (var i = 0; i < entries.Length; i++) entries[i] = _codec.DecodeEntry(records[i].Payload);
+        }
+        _feedback.Enqueue(Input<TCommand>.NewEntriesLoaded(new LoadedEntries<TCommand>(purpose, entries, compacted)));
+    }
+}

@@ -1,0 +1,309 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using System.Threading.Channels;
+using MessagePack;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Raft.Core;
+using Raft.Serialization;
+using Raft.Transport;
+
+namespace Raft.Node;
+
+/// <summary>
+/// A Raft node hosting any number of groups (multi-raft): one loop owns every group's core state, fed by a bounded
+/// channel (messages, proposals, reads, completions) and one timer; the effect interpreter persists through the
+/// node's group-commit flusher, sends through one shared transport (every message tagged with its group id), and
+/// applies committed entries to each group's state machine. Public members are thread-safe.
+/// </summary>
+/// <typeparam name="TCommand">The user's command type, serialized with MessagePack.</typeparam>
+/// <typeparam name="TResult">What the state machine returns for a command.</typeparam>
+public sealed partial class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
+{
+    private readonly ITransport<RaftEnvelope<TCommand>[]> _transport;
+    private readonly IRaftStorageProvider _storage;
+    private readonly Func<long, IStateMachine<TCommand, TResult>> _stateMachines;
+    private readonly RaftMessageCodec<TCommand> _codec;
+    private readonly MessagePackSerializerOptions _serializer;
+    private readonly ILogger _log;
+    private readonly Channel<Work> _channel;
+    private readonly ConcurrentQueue<Work> _internal = new();
+    private readonly ConcurrentDictionary<long, RaftGroup<TCommand, TResult>> _groups = new();
+    private readonly Durability<TCommand, TResult> _durability;
+    private readonly CancellationTokenSource _stop = new();
+    private ITimer? _timer;
+    private Task? _loop;
+    private int _wakePending, _tickPending, _state; // _state: 0 new, 1 running, 2 stopping, 3 stopped
+    [ThreadStatic] private static ArrayBufferWriter<byte>? s_measure;
+
+    /// <param name="options">Node settings; validated here.</param>
+    /// <param name="transport">The shared transport (TCP or in-memory) carrying batches of group-tagged messages; the host starts and stops it.</param>
+    /// <param name="storage">Opens each group's log, hard state and snapshots.</param>
+    /// <param name="stateMachineFactory">Creates the state machine of a group (called once per group and node lifetime).</param>
+    /// <param name="serializerOptions">MessagePack options for <typeparamref name="TCommand"/> (the user's resolver); must match the transport codec's.</param>
+    /// <param name="loggerFactory">Logging; none when null.</param>
+    /// <param name="timeProvider">The clock driving ticks (TimeProvider.System when null).</param>
+    /// <param name="meterFactory">Metrics; a private meter when null.</param>
+    public RaftNodeHost(RaftNodeOptions options, ITransport<RaftEnvelope<TCommand>[]> transport, IRaftStorageProvider storage,
+        Func<long, IStateMachine<TCommand, TResult>> stateMachineFactory, MessagePackSerializerOptions? serializerOptions = null,
+        ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null, IMeterFactory? meterFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.ThrowIfInvalid();
+        if (transport.LocalId != options.NodeId)
+            throw new ArgumentException($"The transport's node id {transport.LocalId} differs from NodeId {options.NodeId}.", nameof(transport));
+        Options = options;
+        NodeId = options.NodeId;
+        _transport = transport;
+        _storage = storage;
+        _stateMachines = stateMachineFactory;
+        _serializer = serializerOptions ?? MessagePackSerializerOptions.Standard;
+        _codec = new RaftMessageCodec<TCommand>(_serializer);
+        _log = (ILogger?)loggerFactory?.CreateLogger("Raft.Node") ?? NullLogger.Instance;
+        Time = timeProvider ?? TimeProvider.System;
+        _channel = Channel.CreateBounded<Work>(new BoundedChannelOptions(options.InputQueueCapacity)
+        {
+            SingleReader = true,
+            FullMode = BoundedChannelFullMode.Wait,
+            AllowSynchronousContinuations = false,
+        });
+        Metrics = new RaftMetrics(NodeId, meterFactory, () => _groups.Count, () => _groups.Values.Count(g => g.Status.Quiescent),
+            () => _groups.Values.Count(g => g.Status.IsLeader));
+        _durability = new Durability<TCommand, TResult>(OnDurable, OnStorageFailure, Metrics, NodeId);
+    }
+
+    /// <summary>This node's id.</summary>
+    public long NodeId { get; }
+
+    /// <summary>The settings the node runs with.</summary>
+    public RaftNodeOptions Options { get; }
+
+    /// <summary>The clock driving ticks and timeouts.</summary>
+    public TimeProvider Time { get; }
+
+    /// <summary>The node's instruments.</summary>
+    public RaftMetrics Metrics { get; }
+
+    /// <summary>The transport's counters (frames, drops, bad frames, refused handshakes).</summary>
+    public TransportStats TransportStats => _transport.Stats;
+
+    /// <summary>Every group on this node.</summary>
+    public IReadOnlyCollection<RaftGroup<TCommand, TResult>> Groups => _groups.Values.ToArray();
+
+    /// <summary>Raised on the thread pool when any group's role, term or leader changes on this node.</summary>
+    public event EventHandler<RoleChangedEventArgs>? RoleChanged;
+
+    /// <summary>The group with this id.</summary>
+    /// <exception cref="GroupNotFoundException">No such group on this node.</exception>
+    public RaftGroup<TCommand, TResult> GetGroup(long groupId) =>
+        _groups.TryGetValue(groupId, out var g) ? g : throw new GroupNotFoundException(groupId);
+
+    /// <summary>The group with this id, if present.</summary>
+    public bool TryGetGroup(long groupId, out RaftGroup<TCommand, TResult> group) => _groups.TryGetValue(groupId, out group!);
+
+    /// <summary>Starts the transport, the loop and the timer.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        if (Interlocked.CompareExchange(ref _state, 1, 0) != 0) throw new InvalidOperationException($"Node {NodeId} was already started.");
+        _loop = Task.Run(LoopAsync, CancellationToken.None);
+        await _transport.StartAsync(OnReceive, cancellationToken).ConfigureAwait(false);
+        _timer = Time.CreateTimer(static s => ((RaftNodeHost<TCommand, TResult>)s!).OnTimer(), this, Options.TickInterval, Options.TickInterval);
+        NodeLog.Started(_log, NodeId, _groups.Count);
+    }
+
+    /// <summary>Creates a group (or reopens it from storage after a restart) with the given voters (this node included).
+    /// Every node of a new group must be given the same voters.</summary>
+    /// <exception cref="InvalidOperationException">The group already exists on this node.</exception>
+    public async Task<RaftGroup<TCommand, TResult>> CreateGroupAsync(long groupId, IEnumerable<long> voters, CancellationToken cancellationToken = default)
+    {
+        if (groupId < 0) throw new ArgumentOutOfRangeException(nameof(groupId), groupId, "Group ids must not be negative (negative ids are reserved for node-level messages).");
+        var members = voters.Distinct().Order().ToArray();
+        if (!members.Contains(NodeId)) throw new ArgumentException($"The voters of group {groupId} must include this node ({NodeId}).", nameof(voters));
+        ThrowIfStopping();
+        if (_groups.ContainsKey(groupId)) throw new InvalidOperationException($"Group {groupId} already exists on node {NodeId}.");
+        var storage = _storage.Open(groupId);
+        RaftGroup<TCommand, TResult> group;
+        try
+        {
+            var sm = _stateMachines(groupId);
+            var state = GroupRestore.Load(Options.CoreOptions(groupId), members, storage, sm, _codec, Options.RestoreTailEntries, out var restored);
+            group = new RaftGroup<TCommand, TResult>(this, groupId, storage, sm, state, members.Where(m => m != NodeId).ToArray());
+            if (!_groups.TryAdd(groupId, group)) throw new InvalidOperationException($"Group {groupId} already exists on node {NodeId}.");
+            NodeLog.GroupOpened(_log, groupId, restored ? "restored" : "created", NodeId, Core.Node.lastIndex(state), Core.Node.term(state));
+        }
+        catch
+        {
+            storage.Dispose();
+            throw;
+        }
+        try
+        {
+            await PostControlAsync(() => AddGroup(group), cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            _groups.TryRemove(groupId, out _);
+            storage.Dispose();
+            throw;
+        }
+        return group;
+    }
+
+    /// <summary>Removes a group from this node: pending calls fail with <see cref="RaftShutdownException"/>, its
+    /// storage is closed after its last write is durable, and deleted when <paramref name="deleteData"/>.</summary>
+    public async Task RemoveGroupAsync(long groupId, bool deleteData = false, CancellationToken cancellationToken = default)
+    {
+        var group = GetGroup(groupId);
+        var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await PostControlAsync(() => RemoveGroup(group, deleteData, closed), cancellationToken).ConfigureAwait(false);
+        await closed.Task.WaitAsync(Options.RequestTimeout, Time, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Graceful shutdown: stops ticking and accepting calls, lets the loop finish what is queued, makes every
+    /// started write durable, closes connections and storage, and fails whatever is still pending.</summary>
+    public async Task StopAsync(CancellationToken cancellationToken = default)
+    {
+        if (Interlocked.Exchange(ref _state, 2) >= 2) return;
+        _timer?.Dispose();
+        _channel.Writer.TryComplete();
+        if (_loop is not null)
+        {
+            try { await _loop.WaitAsync(cancellationToken).ConfigureAwait(false); }
+            catch (OperationCanceledException) { _stop.Cancel(); }
+        }
+        _durability.Dispose();
+        try { await _transport.StopAsync(cancellationToken).ConfigureAwait(false); }
+        catch (OperationCanceledException) { }
+        var shutdown = new RaftShutdownException($"Node {NodeId} stopped.");
+        foreach (var g in _groups.Values)
+        {
+            FailPending(g, shutdown);
+            g.Storage.Dispose();
+        }
+        Volatile.Write(ref _state, 3);
+        Metrics.Dispose();
+        NodeLog.Stopped(_log, NodeId);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync().ConfigureAwait(false);
+        await _transport.DisposeAsync().ConfigureAwait(false);
+        _stop.Dispose();
+    }
+
+    // ---- calls from user threads ------------------------------------------------------------------------------
+
+    internal int MeasureCommand(TCommand command)
+    {
+        var buffer = s_measure ??= new ArrayBufferWriter<byte>(256);
+        buffer.ResetWrittenCount();
+        try { MessagePackSerializer.Serialize(buffer, command, _serializer); }
+        catch (Exception e) { throw new ArgumentException($"The command cannot be serialized with the configured MessagePack options: {e.Message}", nameof(command), e); }
+        return buffer.WrittenCount;
+    }
+
+    internal async Task<T> SubmitAsync<T>(RaftGroup<TCommand, TResult> group, IPending item, Task<T> task, TimeSpan? timeout, string what, CancellationToken ct)
+    {
+        ThrowIfStopping();
+        if (group.Removed) throw new RaftShutdownException($"Group {group.GroupId} was removed.");
+        var work = new Work(item is RaftGroup<TCommand, TResult>.PendingProposal ? WorkKind.Propose : WorkKind.Read, 0, item);
+        if (!_channel.Writer.TryWrite(work))
+        {
+            try { await _channel.Writer.WriteAsync(work, ct).ConfigureAwait(false); }
+            catch (ChannelClosedException) { throw new RaftShutdownException($"Node {NodeId} is stopping."); }
+        }
+        var limit = timeout ?? Options.RequestTimeout;
+        try
+        {
+            return await task.WaitAsync(limit, Time, ct).ConfigureAwait(false);
+        }
+        catch (TimeoutException) when (!task.IsCompleted)
+        {
+            throw new RaftTimeoutException(group.GroupId, limit, what);
+        }
+    }
+
+    internal async Task PostControlAsync(Action action, CancellationToken ct)
+    {
+        ThrowIfStopping();
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var work = new Work(WorkKind.Control, 0, (Action)(() =>
+        {
+            try { action(); done.TrySetResult(); }
+            catch (Exception e) { done.TrySetException(e); }
+        }));
+        try { await _channel.Writer.WriteAsync(work, ct).ConfigureAwait(false); }
+        catch (ChannelClosedException) { throw new RaftShutdownException($"Node {NodeId} is stopping."); }
+        await done.Task.WaitAsync(Options.RequestTimeout, Time, ct).ConfigureAwait(false);
+    }
+
+    private void ThrowIfStopping()
+    {
+        var state = Volatile.Read(ref _state);
+        if (state == 0) throw new InvalidOperationException($"Node {NodeId} is not started.");
+        if (state >= 2) throw new RaftShutdownException($"Node {NodeId} is stopping.");
+    }
+
+    private ValueTask OnReceive(long from, RaftEnvelope<TCommand>[] batch, CancellationToken ct)
+    {
+        var work = new Work(WorkKind.Messages, from, batch);
+        if (_channel.Writer.TryWrite(work)) return default;
+        return WriteSlow(work, ct);
+    }
+
+    private async ValueTask WriteSlow(Work work, CancellationToken ct)
+    {
+        try { await _channel.Writer.WriteAsync(work, ct).ConfigureAwait(false); }
+        catch (ChannelClosedException) { }
+        catch (OperationCanceledException) { }
+    }
+
+    private void OnTimer()
+    {
+        if (Interlocked.Exchange(ref _tickPending, 1) == 0) Wake();
+    }
+
+    /// <summary>Queues internal work (completions) without blocking and wakes the loop.</summary>
+    private void PostInternal(Work work)
+    {
+        _internal.Enqueue(work);
+        Wake();
+    }
+
+    private void Wake()
+    {
+        if (Interlocked.Exchange(ref _wakePending, 1) == 0) _channel.Writer.TryWrite(new Work(WorkKind.Wake, 0, null));
+    }
+
+    private void OnDurable(List<DurableItem<TCommand, TResult>> batch) => PostInternal(new Work(WorkKind.Durable, 0, batch));
+
+    private void OnStorageFailure(RaftGroup<TCommand, TResult> group, Exception e) =>
+        PostInternal(new Work(WorkKind.Fault, 0, (group, e)));
+
+    internal void RaiseRoleChanged(RoleChangedEventArgs e)
+    {
+        if (RoleChanged is { } handler)
+            ThreadPool.UnsafeQueueUserWorkItem(static state =>
+            {
+                var (h, sender, args) = state;
+                try { h(sender, args); } catch { /* a user handler must not break the node */ }
+            }, (handler, (object)this, e), preferLocal: false);
+    }
+}
+
+internal enum WorkKind : byte
+{
+    Wake,
+    Messages,
+    Propose,
+    Read,
+    Control,
+    Durable,
+    Fault,
+    Unreachable,
+}
+
+/// <summary>One input of the loop; <see cref="Item"/> depends on <see cref="Kind"/>.</summary>
+internal readonly record struct Work(WorkKind Kind, long From, object? Item);

@@ -1,0 +1,188 @@
+/// A test harness for whole clusters of node hosts in one process: real TCP sockets on 127.0.0.1 (or the in-memory
+/// network), real files in a temp directory, a recording state machine, and waits on conditions with deadlines.
+module Raft.Host.Tests.ClusterKit
+
+open System
+open System.IO
+open System.Collections.Generic
+open System.Threading.Tasks
+open Raft.Node
+open Raft.Serialization
+open Raft.Transport
+open Raft.Transport.Tcp
+open Raft.Transport.InMemory
+
+/// How long a test waits for any condition before failing.
+let deadline = TimeSpan.FromSeconds 20.0
+
+/// Polls `condition` every 5 ms until it holds; fails naming `what` after the deadline.
+let waitUntil (what: string) (condition: unit -> bool) =
+    task {
+        let until = DateTime.UtcNow + deadline
+        while not (condition ()) do
+            if DateTime.UtcNow > until then failwithf "timed out after %O waiting for: %s" deadline what
+            do! Task.Delay 5
+    }
+
+/// A state machine recording every applied command; its result is the number of commands applied so far.
+type RecordingMachine() =
+    let applied = List<struct (int64 * string)>()
+    member _.Applied = lock applied (fun () -> applied.ToArray())
+    member _.Commands = lock applied (fun () -> applied |> Seq.map (fun struct (_, c) -> c) |> Array.ofSeq)
+    member _.Count = lock applied (fun () -> applied.Count)
+    interface IStateMachine<string, int64> with
+        member _.Apply(index, _term, command) =
+            lock applied (fun () ->
+                applied.Add(struct (index, command))
+                int64 applied.Count)
+        member _.Snapshot(output) =
+            use w = new StreamWriter(output, leaveOpen = true)
+            for struct (i, c) in lock applied (fun () -> applied.ToArray()) do w.WriteLine($"{i} {c}")
+        member _.Restore(input) =
+            use r = new StreamReader(input)
+            lock applied (fun () ->
+                applied.Clear()
+                let mutable line = r.ReadLine()
+                while not (isNull line) do
+                    let sp = line.IndexOf ' '
+                    applied.Add(struct (int64 line[.. sp - 1], line[sp + 1 ..]))
+                    line <- r.ReadLine())
+
+type Host = RaftNodeHost<string, int64>
+type Group = RaftGroup<string, int64>
+
+/// One node of a test cluster; `Machines` holds the state machine of each group of the current incarnation.
+type TestNode =
+    { Id: int64
+      Host: Host
+      Tcp: TcpTransport<RaftEnvelope<string>[]> option
+      Machines: Dictionary<int64, RecordingMachine> }
+
+/// Node options suited to tests: 10 ms ticks, elections in 100-200 ms.
+let testOptions (id: int64) =
+    RaftNodeOptions(NodeId = id, TickInterval = TimeSpan.FromMilliseconds 10.0, ElectionTicks = 10, HeartbeatTicks = 2,
+                    RequestTimeout = TimeSpan.FromSeconds 5.0)
+
+/// A cluster of `size` nodes with `groups` groups (ids 1..groups), every node in every group.
+type Cluster(size: int, groups: int, useTcp: bool, ?clusterId: string, ?quiescence: bool) =
+    let root = Path.Combine(Path.GetTempPath(), "raft-host-tests", Guid.NewGuid().ToString("N"))
+    let clusterId = defaultArg clusterId "test-cluster"
+    let ids = [| 1L .. int64 size |]
+    let network = InMemoryNetwork<RaftEnvelope<string>[]>()
+    let nodes = Dictionary<int64, TestNode>()
+    let endpoints = Dictionary<int64, Net.EndPoint>()
+    let codec = RaftBatchCodec<string>(RaftMessageCodec<string>())
+
+    member _.Root = root
+    member _.Ids = ids
+    member _.Network = network
+    member _.ClusterId = clusterId
+    member _.Nodes = nodes.Values |> Seq.sortBy (fun n -> n.Id) |> Array.ofSeq
+    member _.Node(id: int64) = nodes[id]
+    member _.IsUp(id: int64) = nodes.ContainsKey id
+
+    /// Starts (or restarts from its files) node `id` and opens every group.
+    member this.StartNode(id: int64) =
+        task {
+            let machines = Dictionary<int64, RecordingMachine>()
+            let options = testOptions id
+            options.Quiescence <- defaultArg quiescence true
+            let transport, tcp =
+                if useTcp then
+                    let o = TcpTransportOptions(NodeId = id, ClusterId = clusterId, ListenEndpoint = "127.0.0.1:0",
+                                                ReconnectBackoffMin = TimeSpan.FromMilliseconds 10.0,
+                                                ReconnectBackoffMax = TimeSpan.FromMilliseconds 200.0)
+                    for KeyValue(peer, ep) in endpoints do
+                        if peer <> id then o.Peers[peer] <- ep.ToString()
+                    let t = new TcpTransport<RaftEnvelope<string>[]>(o, codec)
+                    (t :> ITransport<_>), Some t
+                else
+                    (network.CreateTransport id :> ITransport<_>), None
+            let storage = FileRaftStorageProvider(Path.Combine(root, $"node-{id}"), 16 <<< 10)
+            let factory = Func<int64, IStateMachine<string, int64>>(fun g ->
+                let m = RecordingMachine()
+                lock machines (fun () -> machines[g] <- m)
+                m :> IStateMachine<string, int64>)
+            let host = new Host(options, transport, storage, factory)
+            do! host.StartAsync()
+            match tcp with
+            | Some t ->
+                endpoints[id] <- t.LocalEndPoint
+                // Tell every running node where this one listens now (its port changes on restart).
+                for n in nodes.Values do
+                    match n.Tcp with
+                    | Some other when n.Id <> id -> other.SetPeer(id, t.LocalEndPoint); t.SetPeer(n.Id, endpoints[n.Id])
+                    | _ -> ()
+            | None -> ()
+            for g in 1L .. int64 groups do
+                let! _ = host.CreateGroupAsync(g, ids)
+                ()
+            nodes[id] <- { Id = id; Host = host; Tcp = tcp; Machines = machines }
+        }
+
+    member this.StartAll() =
+        task {
+            for id in ids do
+                do! this.StartNode id
+        }
+
+    /// Stops a node (its in-flight writes finish; the others see it vanish).
+    member _.StopNode(id: int64) =
+        task {
+            let n = nodes[id]
+            nodes.Remove id |> ignore
+            do! n.Host.DisposeAsync()
+        }
+
+    member this.Group(id: int64, group: int64) : Group = nodes[id].Host.GetGroup group
+
+    /// The node every running node agrees leads `group` (a majority of running nodes must know it).
+    member this.Leader(group: int64) =
+        let statuses = nodes.Values |> Seq.map (fun n -> n.Host.GetGroup(group).Status) |> Array.ofSeq
+        statuses
+        |> Array.tryFind (fun s -> s.IsLeader && nodes.ContainsKey s.NodeId)
+        |> Option.filter (fun l ->
+            statuses |> Array.filter (fun s -> s.Leader = l.NodeId && s.Term = l.Term) |> Array.length > size / 2)
+        |> Option.map (fun l -> l.NodeId)
+
+    member this.WaitLeader(group: int64) =
+        task {
+            do! waitUntil $"a leader of group {group}" (fun () -> (this.Leader group).IsSome)
+            return (this.Leader group).Value
+        }
+
+    /// Proposes on whichever node leads, retrying on NotLeader/lost/timeouts until the deadline.
+    member this.Propose(group: int64, command: string) =
+        task {
+            let until = DateTime.UtcNow + deadline
+            let mutable result = None
+            while result.IsNone do
+                if DateTime.UtcNow > until then failwithf "could not commit %s" command
+                match this.Leader group with
+                | None -> do! Task.Delay 10
+                | Some leader ->
+                    try
+                        let! r = this.Group(leader, group).ProposeAsync(command, Nullable(TimeSpan.FromSeconds 2.0))
+                        result <- Some r
+                    with
+                    | :? NotLeaderException
+                    | :? ProposalLostException
+                    | :? RaftTimeoutException
+                    | :? RaftShutdownException
+                    | :? ProposalDroppedException -> do! Task.Delay 10
+            return result.Value
+        }
+
+    /// Waits until every running node applied at least `count` commands in `group`.
+    member this.WaitApplied(group: int64, count: int) =
+        waitUntil $"every node applies {count} commands in group {group}" (fun () ->
+            nodes.Values |> Seq.forall (fun n -> n.Machines.ContainsKey group && n.Machines[group].Count >= count))
+
+    interface IAsyncDisposable with
+        member this.DisposeAsync() =
+            ValueTask(task {
+                for n in List.ofSeq nodes.Values do
+                    try do! n.Host.DisposeAsync() with _ -> ()
+                nodes.Clear()
+                try Directory.Delete(root, true) with _ -> ()
+            })
