@@ -36,6 +36,13 @@ module internal Election =
                 // Any configuration entry already in the log may be uncommitted: wait for the no-op to commit.
                 PendingConfIndex = s.Log.LastIndex
                 HeartbeatElapsed = 0
+                HeldReads = []
+                Reads = []
+                Transfer = ValueNone
+                Promotions = Set.empty
+                Ticks = 0L
+                SentContexts = []
+                AckedAt = Map.empty
             }
 
         let s = { s with Role = Leader leader; Leader = self; ElectionElapsed = 0 }

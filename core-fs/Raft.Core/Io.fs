@@ -16,6 +16,8 @@ type DropReason =
     | LeadershipLost
     /// A leadership transfer request that cannot be honoured; the text says why.
     | InvalidTransfer of string
+    /// A leadership transfer that was started and then given up; the text says why.
+    | TransferAborted of string
 
 /// Commands proposed together; each command carries its encoded size for the byte limits.
 type Proposal<'T> =

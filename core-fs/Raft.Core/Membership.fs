@@ -46,4 +46,6 @@ type ConfigState =
         CurrentIndex: Index
         /// The configuration before `Current`, restored if `Current`'s entry is truncated away.
         Previous: Membership
+        /// Index of the entry (or snapshot) that established `Previous`.
+        PreviousIndex: Index
     }

@@ -35,6 +35,12 @@ module Node =
                 ElectionElapsed = 0
                 RandomizedTimeout = options.ElectionTicks
                 ApplyLoading = false
+                Sequence = 0L
+                ReadsAwaitingApply = []
+                ForwardedReads = Map.empty
+                LatestSnapshot = ValueNone
+                SnapshotPending = false
+                Incoming = ValueNone
                 PlantedBugs = Set.empty
             }
 
@@ -43,7 +49,7 @@ module Node =
     /// The configuration of a brand-new cluster of `voters`.
     let initialConfig (voters: NodeId seq) : ConfigState =
         let m = { Voters = Set.ofSeq voters; Outgoing = Set.empty; Learners = Set.empty; LearnersNext = Set.empty; AutoLeave = false }
-        { Current = m; CurrentIndex = 0L<index>; Previous = m }
+        { Current = m; CurrentIndex = 0L<index>; Previous = m; PreviousIndex = 0L<index> }
 
     /// A node of a brand-new cluster whose members are `voters` (every node must be given the same set).
     let bootstrap (options: RaftOptions) (voters: NodeId seq) : Result<State<'T>, string> =
@@ -95,7 +101,7 @@ module Node =
                     | ValueSome c when c.CurrentIndex > r.HardState.Config.CurrentIndex -> c
                     | _ -> r.HardState.Config
 
-                Ok(fresh options config log r.HardState.Term r.HardState.Vote)
+                Ok { fresh options config log r.HardState.Term r.HardState.Vote with LatestSnapshot = r.Snapshot }
 
     /// Processes one input, returning the next state and the effects the host must carry out.
     let step (state: State<'T>) (input: Input<'T>) : State<'T> * Effect<'T> list = Step.step state input

@@ -14,6 +14,26 @@ module internal Replication =
         for e in entries do total <- total + int64 e.Size
         total
 
+    /// Starts sending the newest snapshot to `peer` (§7): the host reads chunks, the peer answers each.
+    let startSnapshotTransfer (fx: Fx<'T>) (peer: NodeId) (s: State<'T>) =
+        match s.LatestSnapshot, Map.tryFind peer (leaderState s).Progress with
+        | ValueNone, _ -> invalidOp $"entries before {RaftLog.firstIndex s.Log} were compacted without a snapshot"
+        | ValueSome meta, Some p ->
+            let transferId = s.Sequence + 1L
+            let s = { s with Sequence = transferId }
+
+            let p =
+                { p with
+                    Mode = SnapshotTransfer(transferId, meta, 0L)
+                    ChunkPending = true
+                    ProbeSent = false
+                    Loading = false
+                    Inflights = Inflights.empty }
+
+            fx.Emit(ReadSnapshotChunk(peer, meta, transferId, 0L, s.Options.SnapshotChunkBytes))
+            withProgress peer p s
+        | ValueSome _, None -> s
+
     /// Sends one AppendEntries to `peer` when flow control allows. An empty one (commit only, or a probe)
     /// is sent only with `sendIfEmpty`. Returns whether a message left.
     let sendAppend (fx: Fx<'T>) (sendIfEmpty: bool) (peer: NodeId) (s: State<'T>) : struct (State<'T> * bool) =
@@ -29,8 +49,7 @@ module internal Replication =
             match RaftLog.termAt s.Log prevIndex with
             | ValueNone ->
                 // The peer needs entries we compacted: it must be sent a snapshot.
-                invalidOp "snapshot transfer is not implemented yet"
-                
+                struct (startSnapshotTransfer fx peer s, false)
             | ValueSome prevTerm ->
                 let budget =
                     if o.MaxInflightBytes > 0L then max 1L (min o.MaxSizePerMsg (o.MaxInflightBytes - p.Inflights.Bytes))
@@ -149,4 +168,11 @@ module internal Replication =
         | Some p ->
             let p = { p with RecentActive = true; ProbeSent = false }
             let s = withProgress peer p s
-            if p.Match < s.Log.LastIndex then replicate fx true peer s else s
+
+            match p.Mode with
+            | SnapshotTransfer(transferId, meta, offset) ->
+                // A chunk or its answer may have been lost: ask for the expected chunk again (offsets make it harmless).
+                fx.Emit(ReadSnapshotChunk(peer, meta, transferId, offset, s.Options.SnapshotChunkBytes))
+                s
+            | _ when p.Match < s.Log.LastIndex -> replicate fx true peer s
+            | _ -> s

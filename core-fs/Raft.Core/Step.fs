@@ -37,22 +37,22 @@ module internal Step =
         match s.Role, m.Body with
         | _, RequestVote r -> Election.onVoteRequest fx m r s
         | _, RequestVoteResponse r -> Election.onVoteResponse fx m r s
-        | Leader _, AppendEntriesResponse r -> Replication.onAppendResponse fx m.From r s
-        | Leader _, HeartbeatResponse _ -> Replication.onHeartbeatResponse fx m.From s
-        | Leader _, (AppendEntries _ | Heartbeat _) ->
+        | Leader _, AppendEntriesResponse r ->
+            let s = Replication.onAppendResponse fx m.From r s
+            Transfer.maybeSendTimeoutNow fx m.From s
+            s
+        | Leader _, HeartbeatResponse r ->
+            Replication.onHeartbeatResponse fx m.From s |> Reads.onHeartbeatAck fx m.From r.Context
+        | Leader _, InstallSnapshotResponse r -> Snapshots.onResponse fx m.From r s
+        | _, MessageBody.ReadIndex r -> Reads.onForwarded fx m.From r s
+        | Leader _, (AppendEntries _ | Heartbeat _ | InstallSnapshot _) ->
             invalidOp $"two leaders in term {s.Term}: {s.Options.Id} received {m.Body} from {m.From}"
-        | (PreCandidate _ | Candidate _), (AppendEntries _ | Heartbeat _) ->
+        | (PreCandidate _ | Candidate _), (AppendEntries _ | Heartbeat _ | InstallSnapshot _) ->
             // A leader of our term exists (§5.2): follow it, then handle the message as a follower.
-            let s = becomeFollower s.Term m.From s
-
-            match m.Body with
-            | AppendEntries req -> StepFollower.onAppend fx m req s
-            | Heartbeat req -> StepFollower.onHeartbeat fx m req s
-            | _ -> s
-        | Follower, AppendEntries req ->
-            StepFollower.onAppend fx m req { s with ElectionElapsed = 0; Leader = m.From }
-        | Follower, Heartbeat req ->
-            StepFollower.onHeartbeat fx m req { s with ElectionElapsed = 0; Leader = m.From }
+            StepFollower.onLeaderMessage fx m (becomeFollower s.Term m.From s)
+        | Follower, (AppendEntries _ | Heartbeat _ | InstallSnapshot _) ->
+            StepFollower.onLeaderMessage fx m { s with ElectionElapsed = 0; Leader = m.From }
+        | Follower, ReadIndexReply r -> Reads.onReply fx r s
         | Follower, TimeoutNow when promotable s -> Election.campaign fx Election.TransferElection s
         | _ -> s
 
@@ -60,8 +60,9 @@ module internal Step =
         match s.Role with
         | Leader l ->
             let o = s.Options
-            let l = { l with HeartbeatElapsed = l.HeartbeatElapsed + 1 }
-            let s = { s with Role = Leader l; ElectionElapsed = s.ElectionElapsed + 1 }
+            let l = { l with HeartbeatElapsed = l.HeartbeatElapsed + 1; Ticks = l.Ticks + 1L }
+            let s = { s with Role = Leader l; ElectionElapsed = s.ElectionElapsed + 1 } |> Transfer.tick fx
+            let l = leaderState s
 
             let s =
                 if s.ElectionElapsed >= o.ElectionTicks then
@@ -77,10 +78,7 @@ module internal Step =
                     s
 
             match s.Role with
-            | Leader l when l.HeartbeatElapsed >= o.HeartbeatTicks ->
-                let s = { s with Role = Leader { l with HeartbeatElapsed = 0 } }
-                Replication.broadcastHeartbeat fx 0L s
-                s
+            | Leader l when l.HeartbeatElapsed >= o.HeartbeatTicks -> Reads.heartbeatRound fx s
             | _ -> s
         | _ ->
             let s = { s with ElectionElapsed = s.ElectionElapsed + 1 }
@@ -100,7 +98,10 @@ module internal Step =
 
             let limit = s.Options.MaxUncommittedBytes
 
-            if limit > 0L && l.UncommittedBytes > 0L && l.UncommittedBytes + bytes > limit then
+            if l.Transfer.IsSome then
+                fx.Emit(ProposalDropped(p.Tag, TransferInProgress, s.Options.Id))
+                s
+            elif limit > 0L && l.UncommittedBytes > 0L && l.UncommittedBytes + bytes > limit then
                 fx.Emit(ProposalDropped(p.Tag, UncommittedLimit, s.Options.Id))
                 s
             elif p.Commands.Length = 0 then
@@ -149,6 +150,10 @@ module internal Step =
                     s
             else
                 s
+        | ForPeer peer, Leader l when loaded.Compacted ->
+            match Map.tryFind peer l.Progress with
+            | Some p when p.Loading -> Replication.startSnapshotTransfer fx peer (Replication.withProgress peer { p with Loading = false } s)
+            | _ -> s
         | ForPeer peer, Leader l ->
             match Map.tryFind peer l.Progress with
             | Some p when p.Loading ->
@@ -193,20 +198,19 @@ module internal Step =
             match s.Role with
             | Leader l ->
                 match Map.tryFind peer l.Progress with
-                | Some p when p.Mode = Replicate -> Replication.withProgress peer (Progress.becomeProbe p) s
+                | Some p when p.Mode <> Probe -> Replication.withProgress peer (Progress.becomeProbe { p with ChunkPending = false }) s
                 | _ -> s
             | _ -> s
-        | ProposeConfChange(tag, _) ->
-            fx.Emit(ProposalDropped(tag, InvalidConfigChange "configuration changes are not supported yet", s.Leader))
-            s
-        | ReadIndex tag ->
-            fx.Emit(ReadDropped(tag, NotLeader, s.Leader))
-            s
-        | TransferLeadership target ->
-            fx.Emit(TransferDropped(target, InvalidTransfer "leadership transfer is not supported yet"))
-            s
-        | SnapshotSaved _
-        | SnapshotChunkLoaded _ -> s
+        | ProposeConfChange(tag, change) ->
+            match s.Role with
+            | Leader _ -> ConfigChanges.propose fx (ValueSome tag) change s
+            | _ ->
+                fx.Emit(ProposalDropped(tag, NotLeader, s.Leader))
+                s
+        | ReadIndex tag -> Reads.onReadIndex fx tag s
+        | TransferLeadership target -> Transfer.onRequest fx target s
+        | SnapshotSaved meta -> Snapshots.onSaved fx meta s
+        | SnapshotChunkLoaded chunk -> Snapshots.onChunkLoaded fx chunk s
 
     /// Hands committed, durable entries to the host in order, loading them first when evicted.
     let private emitApply (fx: Fx<'T>) (s: State<'T>) =
@@ -230,7 +234,12 @@ module internal Step =
         let fx = Fx<'T>()
         let before = s
         let s = dispatch fx input s
+        let s = ConfigChanges.afterCommit fx s
+        let s = Reads.releaseHeld fx s
         let s = emitApply fx s
+        let s = Reads.emitReady fx s
+        let s = Snapshots.maybeRequest fx s
+        let s = Reads.dropLost fx before s
         let evicted = RaftLog.evict s.Log s.Options.MaxWindowEntries
         let s = if LanguagePrimitives.PhysicalEquality evicted s.Log then s else { s with Log = evicted }
 

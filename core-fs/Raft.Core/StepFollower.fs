@@ -19,13 +19,19 @@ module internal StepFollower =
         else
             match RaftLog.tryAppendAfter log req.PrevIndex req.PrevTerm req.Entries with
             | ValueSome(struct (log, firstWritten)) ->
-                if firstWritten > 0L<index> then
-                    fx.PersistEntries(req.Entries |> Array.skip (int (firstWritten - req.Entries[0].Index)))
+                let s = { s with Log = log }
+
+                let s =
+                    if firstWritten > 0L<index> then
+                        let written = req.Entries |> Array.skip (int (firstWritten - req.Entries[0].Index))
+                        fx.PersistEntries written
+                        ConfigChanges.adopt firstWritten written s
+                    else
+                        s
 
                 let lastNew = req.PrevIndex + int64 req.Entries.Length * 1L<index>
-                let log = RaftLog.commitTo log (min req.Commit lastNew)
                 respond fx s m.From { Success = true; Index = lastNew; HintIndex = 0L<index>; HintTerm = 0L<term> }
-                { s with Log = log }
+                { s with Log = RaftLog.commitTo s.Log (min req.Commit lastNew) }
             | ValueNone ->
                 let hintIndex = RaftLog.findConflictByTerm log req.PrevIndex req.PrevTerm
                 let hintTerm = RaftLog.termAt log hintIndex |> ValueOption.defaultValue 0L<term>
@@ -37,3 +43,11 @@ module internal StepFollower =
         let s = { s with Log = RaftLog.commitTo s.Log (min req.Commit s.Log.LastIndex) }
         fx.Send(message s m.From (HeartbeatResponse { Context = req.Context }))
         s
+
+    /// Handles a message from the leader of the current term (the caller reset the timer and the leader).
+    let onLeaderMessage (fx: Fx<'T>) (m: Message<'T>) (s: State<'T>) =
+        match m.Body with
+        | AppendEntries req -> onAppend fx m req s
+        | Heartbeat req -> onHeartbeat fx m req s
+        | InstallSnapshot chunk -> Snapshots.onChunk fx m chunk s
+        | _ -> s

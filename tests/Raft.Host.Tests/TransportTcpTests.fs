@@ -25,7 +25,7 @@ type ListLogger<'T>() =
     member _.Entries = entries.ToArray()
     member _.Has(level: LogLevel, text: string) = entries |> Seq.exists (fun (l, m) -> l = level && m.Contains text)
     interface ILogger<'T> with
-        member _.BeginScope<'TState>(_: 'TState) : IDisposable = null
+        member _.BeginScope<'TState when 'TState: not null>(_: 'TState) : IDisposable = { new IDisposable with member _.Dispose() = () }
         member _.IsEnabled _ = true
         member _.Log<'TState>(level: LogLevel, _: EventId, state: 'TState, ex: exn, formatter: Func<'TState, exn, string>) =
             entries.Enqueue((level, formatter.Invoke(state, ex)))
@@ -42,7 +42,7 @@ let private options (id: int64) =
 type private Node =
     { T: TcpTransport<Msg>; Inbox: Inbox<Msg>; Log: ListLogger<TcpTransport<Msg>> }
     member n.Id = n.T.LocalId
-    member n.EndPoint = n.T.LocalEndPoint :> EndPoint
+    member n.EndPoint = nonNull n.T.LocalEndPoint :> EndPoint
 
 let private start (opts: TcpTransportOptions) =
     task {
@@ -65,7 +65,7 @@ let private stopAll (nodes: Node list) =
 let private deadEndPoint () =
     let s = new Socket(SocketType.Stream, ProtocolType.Tcp)
     s.Bind(IPEndPoint(IPAddress.Loopback, 0))
-    s, s.LocalEndPoint
+    s, nonNull s.LocalEndPoint
 
 let private heardFrom (from: int64) (context: int64) (items: (int64 * Msg)[]) =
     items |> Array.exists (fun (f, batch) -> f = from && batch |> Array.exists (fun e -> contextOf e = context))
@@ -203,7 +203,7 @@ let ``a peer whose listener restarts is reconnected and the reconnect is counted
         mesh [ a; b ]
         do! exchange a b 1L
         do! exchange b a 1L
-        let port = (b.T.LocalEndPoint).Port
+        let port = (nonNull b.T.LocalEndPoint).Port
         do! b.T.DisposeAsync()
         let o = options 2L
         o.ListenEndpoint <- sprintf "127.0.0.1:%d" port
@@ -350,7 +350,7 @@ let ``a message over the frame cap is dropped at the sender and later messages s
             RaftEnvelope(1L, { (envelope 1L 1L 2L 0L).Message with
                                 Body = Raft.Core.InstallSnapshot
                                     { Meta = { Index = Raft.Core.Ids.index 1L; Term = Raft.Core.Ids.term 1L
-                                               Config = { Current = members; CurrentIndex = Raft.Core.Ids.index 0L; Previous = members } }
+                                               Config = { Current = members; CurrentIndex = Raft.Core.Ids.index 0L; Previous = members; PreviousIndex = Raft.Core.Ids.index 0L } }
                                       TransferId = 1L; Offset = 0L; Data = Array.zeroCreate 100_000; Done = true } })
         let dropped = a.T.Stats.Dropped
         a.T.TrySend(2L, [| huge |]) |> should equal true

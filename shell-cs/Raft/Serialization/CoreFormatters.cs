@@ -29,13 +29,14 @@ internal static class CoreFormatters
         return new Membership(voters, outgoing, learners, learnersNext, autoLeave);
     }
 
-    // ConfigState = [current, currentIndex, previous]
+    // ConfigState = [current, currentIndex, previous, previousIndex]
     public static void WriteConfigState(ref MessagePackWriter writer, ConfigState c)
     {
-        writer.WriteArrayHeader(3);
+        writer.WriteArrayHeader(4);
         WriteMembership(ref writer, c.Current);
         writer.Write(c.CurrentIndex);
         WriteMembership(ref writer, c.Previous);
+        writer.Write(c.PreviousIndex);
     }
 
     public static ConfigState ReadConfigState(ref MessagePackReader reader)
@@ -44,8 +45,9 @@ internal static class CoreFormatters
         var current = ReadMembership(ref reader);
         var currentIndex = reader.ReadInt64();
         var previous = ReadMembership(ref reader);
-        Records.SkipRest(ref reader, n, 3);
-        return new ConfigState(current, currentIndex, previous);
+        var previousIndex = n > 3 ? reader.ReadInt64() : 0L;
+        Records.SkipRest(ref reader, n, 4);
+        return new ConfigState(current, currentIndex, previous, previousIndex);
     }
 
     // SnapshotMeta = [index, term, config]

@@ -1,0 +1,124 @@
+namespace Raft.Core
+
+open Common
+
+/// Snapshots (§7): asking the host for one, compacting the log behind it, the leader's chunked
+/// InstallSnapshot and the follower's offset-checked install.
+module internal Snapshots =
+    /// Asks the host for a snapshot at the applied index when a threshold is crossed.
+    let maybeRequest (fx: Fx<'T>) (s: State<'T>) =
+        let o = s.Options
+        let latest = match s.LatestSnapshot with ValueSome m -> m.Index | ValueNone -> 0L<index>
+        let applied = s.Log.Applied
+        let byEntries = o.SnapshotEntries > 0L && int64 (applied - latest) >= o.SnapshotEntries
+        let byBytes = o.SnapshotLogBytes > 0L && s.Log.Bytes >= o.SnapshotLogBytes && applied > latest
+
+        if s.SnapshotPending || s.Incoming.IsSome || not (byEntries || byBytes) then
+            s
+        else
+            match RaftLog.termAt s.Log applied, Reconfiguration.at s.Config applied with
+            | ValueSome term, ValueSome m ->
+                let index = if applied >= s.Config.CurrentIndex then s.Config.CurrentIndex else s.Config.PreviousIndex
+                let config = { Current = m; CurrentIndex = index; Previous = m; PreviousIndex = index }
+                fx.Emit(SaveSnapshot { Index = applied; Term = term; Config = config })
+                { s with SnapshotPending = true }
+            | _ -> s
+
+    /// The host wrote a snapshot: remember it and compact the log behind it, keeping a trailing window.
+    let onSaved (fx: Fx<'T>) (meta: SnapshotMeta) (s: State<'T>) =
+        let s = { s with SnapshotPending = false }
+        let newer = match s.LatestSnapshot with ValueSome m -> meta.Index > m.Index | ValueNone -> true
+
+        if not newer || not (RaftLog.matchTerm s.Log meta.Index meta.Term) then
+            s
+        else
+            let s = { s with LatestSnapshot = ValueSome meta }
+            let upTo = max s.Log.SnapIndex (meta.Index - s.Options.CompactionTrailing * 1L<index>)
+
+            match RaftLog.termAt s.Log upTo with
+            | ValueSome term when upTo > s.Log.SnapIndex ->
+                fx.Emit(CompactLog upTo)
+                { s with Log = { RaftLog.compactTo s.Log upTo term with Bytes = 0L } }
+            | _ -> s
+
+    /// The host read a chunk the leader asked for: send it when the transfer is still the current one.
+    let onChunkLoaded (fx: Fx<'T>) (c: SnapshotChunkRead) (s: State<'T>) =
+        match s.Role with
+        | Leader l ->
+            match Map.tryFind c.To l.Progress with
+            | Some { Mode = SnapshotTransfer(id, meta, offset) } when id = c.TransferId && offset = c.Offset ->
+                fx.Send(
+                    message s c.To (InstallSnapshot { Meta = meta; TransferId = id; Offset = c.Offset; Data = c.Data; Done = c.Done })
+                )
+
+                s
+            | _ -> s
+        | _ -> s
+
+    /// A follower's answer to a chunk.
+    let onResponse (fx: Fx<'T>) (peer: NodeId) (r: SnapshotResponse) (s: State<'T>) =
+        match s.Role with
+        | Leader l ->
+            match Map.tryFind peer l.Progress with
+            | Some({ Mode = SnapshotTransfer(id, meta, _) } as p) when id = r.TransferId ->
+                let p = { p with RecentActive = true }
+
+                if r.Installed then
+                    let p = Progress.becomeProbe { p with Match = max p.Match r.SnapshotIndex; ChunkPending = false }
+                    let s = Replication.withProgress peer p s
+                    Replication.replicate fx true peer s
+                else
+                    fx.Emit(ReadSnapshotChunk(peer, meta, id, r.NextOffset, s.Options.SnapshotChunkBytes))
+                    Replication.withProgress peer { p with Mode = SnapshotTransfer(id, meta, r.NextOffset); ChunkPending = true } s
+            | _ -> s
+        | _ -> s
+
+    /// A chunk from the leader of the current term. Each chunk is written only at the offset expected next,
+    /// so duplicates and reorders are harmless; a transfer of the same snapshot under a new id resumes.
+    let onChunk (fx: Fx<'T>) (m: Message<'T>) (c: SnapshotChunk) (s: State<'T>) =
+        let respond nextOffset installed =
+            fx.SendAfterDurable(
+                message s m.From (InstallSnapshotResponse { SnapshotIndex = c.Meta.Index; TransferId = c.TransferId; NextOffset = nextOffset; Installed = installed })
+            )
+
+        let meta = c.Meta
+
+        if meta.Index <= s.Log.Committed then
+            respond 0L true
+            s
+        elif c.Offset = 0L && RaftLog.matchTerm s.Log meta.Index meta.Term then
+            // Our log already holds the snapshot's last entry: nothing to transfer.
+            respond 0L true
+            { s with Log = RaftLog.commitTo s.Log meta.Index }
+        else
+            let incoming =
+                match s.Incoming with
+                | ValueSome inc when inc.TransferId = c.TransferId -> ValueSome inc
+                | ValueSome inc when inc.Meta.Index = meta.Index && inc.Meta.Term = meta.Term -> ValueSome { inc with TransferId = c.TransferId }
+                | _ when c.Offset = 0L -> ValueSome { TransferId = c.TransferId; Meta = meta; NextOffset = 0L }
+                | _ -> ValueNone
+
+            match incoming with
+            | ValueNone ->
+                // A chunk of a transfer we know nothing of (stale, or we restarted): ask for its start.
+                respond 0L false
+                s
+            | ValueSome inc when c.Offset = inc.NextOffset || s.PlantedBugs.Contains AcceptSnapshotChunkAtAnyOffset ->
+                fx.PersistSnapshotChunk c
+                let next = inc.NextOffset + int64 c.Data.Length
+
+                if c.Done then
+                    respond next true
+
+                    { s with
+                        Log = RaftLog.installSnapshot meta.Index meta.Term
+                        Config = meta.Config
+                        LatestSnapshot = ValueSome meta
+                        Incoming = ValueNone
+                        ApplyLoading = false }
+                else
+                    respond next false
+                    { s with Incoming = ValueSome { inc with NextOffset = next } }
+            | ValueSome inc ->
+                respond inc.NextOffset false
+                { s with Incoming = ValueSome inc }
