@@ -46,16 +46,19 @@ module Args =
           Set = (fun v o -> { o with Faults = set o.Faults (float' v) })
           Get = fun o -> showFloat (get o.Faults) }
 
+    // Planted bugs by case name, read off the union so that bugs the core adds later work without a change here.
+    let private bugCases = FSharp.Reflection.FSharpType.GetUnionCases(typeof<PlantedBug>)
+
     let private parseBug (s: string) =
-        match s.Trim() with
-        | "CommitOldTermByCounting" -> CommitOldTermByCounting
-        | "VoteWithoutLogCheck" -> VoteWithoutLogCheck
-        | other -> failwith $"unknown planted bug '{other}' (CommitOldTermByCounting, VoteWithoutLogCheck)"
+        match bugCases |> Array.tryFind (fun c -> c.Name = s.Trim()) with
+        | Some c -> unbox<PlantedBug> (FSharp.Reflection.FSharpValue.MakeUnion(c, [||]))
+        | None ->
+            let known = bugCases |> Array.map (fun c -> c.Name) |> String.concat ", "
+            failwith $"unknown planted bug '{s}' ({known})"
 
     let private showBug (b: PlantedBug) =
-        match b with
-        | CommitOldTermByCounting -> "CommitOldTermByCounting"
-        | VoteWithoutLogCheck -> "VoteWithoutLogCheck"
+        let case, _ = FSharp.Reflection.FSharpValue.GetUnionFields(b, typeof<PlantedBug>)
+        case.Name
 
     let private flags: Flag list =
         [
@@ -88,7 +91,7 @@ module Args =
             longFlag "max-msg-bytes" "byte budget of one AppendEntries" (fun o -> o.MaxMsgBytes) (fun o v -> { o with MaxMsgBytes = v })
             intFlag "restore-tail" "entries handed back on restart" (fun o -> o.RestoreTail) (fun o v -> { o with RestoreTail = v })
             intFlag "settle" "calm ticks at the end, then liveness checks (0: none)" (fun o -> o.SettleTicks) (fun o v -> { o with SettleTicks = v })
-            { Name = "plant"; Help = "comma-separated planted bugs (CommitOldTermByCounting, VoteWithoutLogCheck)"
+            { Name = "plant"; Help = "comma-separated planted bugs, e.g. CommitOldTermByCounting,VoteWithoutLogCheck"
               Set = (fun v o -> { o with PlantedBugs = v.Split(',', StringSplitOptions.RemoveEmptyEntries) |> Seq.map parseBug |> List.ofSeq })
               Get = fun o -> o.PlantedBugs |> List.map showBug |> String.concat "," }
         ]

@@ -3,35 +3,6 @@ namespace Raft.Simulation
 open System.Collections.Generic
 open Raft.Core
 
-/// What the simulator's clock delivers next. Node events carry the node's incarnation: events scheduled
-/// before a crash are void afterwards.
-type internal SimEvent<'T> =
-    | TickNode of node: int * incarnation: int
-    | Deliver of Message<'T>
-    | DiskDone of node: int * incarnation: int
-    | Feed of node: int * incarnation: int * Input<'T>
-    | Restart of node: int
-    | CrashNode of node: int * incarnation: int
-    /// Crash or isolate the node if it still leads this term.
-    | StrikeLeader of node: int * incarnation: int * term: Term
-    | Heal
-    | FaultTick
-    | ClientTick
-
-/// One node as its host sees it: the core state (none while crashed), its disk and state machine, and the
-/// proposals it accepted, by the last index of each, waiting to be acknowledged.
-type internal Host<'T> =
-    {
-        Id: int
-        Disk: Disk<'T>
-        mutable State: State<'T> voption
-        mutable Machine: IStateMachine<'T>
-        mutable Incarnation: int
-        /// A crash waits for this node's next write, to land while the write is in flight (a torn write).
-        mutable CrashArmed: bool
-        Accepted: Dictionary<Index, struct (Term * Index)>
-    }
-
 /// A whole simulated cluster driven by one seed: the real core on every node, simulated clock, network and
 /// disks, fault injection and client proposals; the invariants run after every step. Single-threaded and
 /// deterministic: the same spec, options and seed always give the same run.
@@ -55,8 +26,6 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
     let mutable settling = false
     let mutable fingerprint = seed
     let mutable failure: Failure option = None
-    let mutable believedLeader = 1
-    let mutable nextTag = 0L
 
     let hosts =
         [| for i in 1..n ->
@@ -70,12 +39,11 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
                  State = ValueSome state
                  Machine = spec.Create(Ids.node (int64 i))
                  Incarnation = 0
-                 CrashArmed = false
-                 Accepted = Dictionary() } |]
+                 CrashArmed = false } |]
 
     let host i = hosts[i - 1]
     let invariants = Invariants<'T>(n, (fun i -> (host i).Disk), spec.Describe)
-    let proposals = Dictionary<int64, int>()
+    let clients = Clients<'T>(spec, clientRng, n)
 
     let note (text: string) = if trace then events.Add $"t={now} {text}"
 
@@ -94,18 +62,15 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
 
     /// Acknowledges the proposal ending at `e.Index` when its own leader applied it in the proposal's term.
     let acknowledge (h: Host<'T>) (e: Entry<'T>) =
-        match h.Accepted.TryGetValue e.Index with
-        | true, struct (term, first) ->
-            h.Accepted.Remove e.Index |> ignore
+        match clients.OnApplied(h.Id, e, now) with
+        | ValueSome p ->
+            stats.Acknowledged <- stats.Acknowledged + 1L
+            let term = h.State |> ValueOption.map Node.term |> ValueOption.defaultValue e.Term
+            let first = e.Index - int64 (p.Commands.Length - 1) * 1L<index>
 
-            if term = e.Term then
-                stats.Acknowledged <- stats.Acknowledged + 1L
-
-                let now' = h.State |> ValueOption.map Node.term |> ValueOption.defaultValue term
-
-                for i in first .. 1L<index> .. e.Index do
-                    if i > h.Disk.Written.SnapIndex then invariants.OnAcknowledged(h.Id, h.Disk.Written.Get i, now')
-        | _ -> ()
+            for i in first .. 1L<index> .. e.Index do
+                if i > h.Disk.Written.SnapIndex then invariants.OnAcknowledged(h.Id, h.Disk.Written.Get i, term)
+        | ValueNone -> ()
 
     let rec effect (h: Host<'T>) (expectTag: int64) (fate: bool ref) (e: Effect<'T>) =
         match e with
@@ -138,17 +103,14 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
         | ProposalAccepted(tag, first, term) ->
             if tag = expectTag then fate.Value <- true
             stats.ProposalsAccepted <- stats.ProposalsAccepted + 1L
-
-            match proposals.TryGetValue tag with
-            | true, count -> h.Accepted[first + int64 (count - 1) * 1L<index>] <- struct (term, first)
-            | _ -> ()
+            clients.OnAccepted(h.Id, tag, first, term)
         | ProposalDropped(tag, _, leader) ->
             if tag = expectTag then fate.Value <- true
             stats.ProposalsDropped <- stats.ProposalsDropped + 1L
-            if leader <> Ids.none then believedLeader <- int leader
+            clients.OnDropped(tag, leader)
         | RoleChanged(role, term, _) ->
             if role = LeaderRole then
-                believedLeader <- h.Id
+                clients.OnLeader h.Id
                 note $"node {h.Id} leads term {term}"
 
                 if not settling && faultRng.Chance o.Faults.LeaderChurn then
@@ -198,7 +160,7 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
         h.State <- ValueNone
         h.CrashArmed <- false
         h.Incarnation <- h.Incarnation + 1
-        h.Accepted.Clear() // its clients never learn the outcome of what it had accepted
+        clients.OnCrash h.Id
         invariants.OnCrash h.Id
         stats.Crashes <- stats.Crashes + 1L
         if torn then stats.TornWrites <- stats.TornWrites + 1L
@@ -271,22 +233,11 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
                 partitioned ()
 
     let propose () =
-        let target =
-            let b = host believedLeader
-            if b.State.IsSome && clientRng.Chance 0.9 then b else host (1 + clientRng.Int n)
-
-        if target.State.IsSome then
-            let count = 1 + clientRng.Int o.MaxBatch
-
-            let commands =
-                Array.init count (fun _ ->
-                    sequence <- sequence + 1L
-                    spec.NextCommand clientRng sequence)
-
-            nextTag <- nextTag + 1L
-            proposals[nextTag] <- count
+        match clients.Next(now, o.MaxBatch, fun i -> (host i).State.IsSome) with
+        | Some(target, proposal) ->
             stats.Proposals <- stats.Proposals + 1L
-            stepNode target (Propose { Tag = nextTag; Commands = commands }) nextTag
+            stepNode (host target) (Propose proposal) proposal.Tag
+        | None -> ()
 
     // Faults and clients act once per tick on average, at any phase of the nodes' clocks, so that a crash can
     // land while a write is in flight.
@@ -380,6 +331,9 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
             time
         else
             System.Int64.MaxValue
+
+    /// Every client proposal so far with what its client learned: the history a linearizability check reads.
+    member _.History = clients.History
 
     /// Runs the steps, then the calm period and its liveness checks; returns the outcome.
     member _.Run() : SeedResult =
