@@ -66,13 +66,13 @@ let ``every generated entry round-trips as storage bytes`` () =
 
 [<Fact>]
 let ``every generated hard state and snapshot meta round-trips as storage bytes`` () =
-    Check.One(config, fun (h: HardState) (s: SnapshotMeta) ->
+    Check.One(config.WithMaxTest(100), fun (h: HardState) (s: SnapshotMeta) ->
         RaftStateCodec.DecodeHardState(ReadOnlyMemory(RaftStateCodec.EncodeHardState h)) = h
         && RaftStateCodec.DecodeSnapshotMeta(ReadOnlyMemory(RaftStateCodec.EncodeSnapshotMeta s)) = s)
 
 [<Fact>]
 let ``every strict prefix of an encoded batch raises RaftCodecException Truncated`` () =
-    Check.One(config.WithMaxTest(60), fun (batch: (int64 * Message<string>) list) ->
+    Check.One(config.WithMaxTest(30), fun (batch: (int64 * Message<string>) list) ->
         let bytes = batch |> List.map RaftEnvelope |> Array.ofList |> encodeBatch
         for cut in 0 .. bytes.Length - 1 do
             let ex = codecError (fun () -> batchCodec.Decode(ReadOnlySequence(bytes, 0, cut)))

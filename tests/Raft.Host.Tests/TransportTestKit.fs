@@ -36,7 +36,7 @@ let waitFor (what: string) (changed: unit -> Task) (period: TimeSpan) (onTick: u
             if not ok then onTick ()
     }
 
-let private never = TaskCompletionSource().Task :> Task
+let private never : Task = TaskCompletionSource().Task
 
 /// Waits for a condition on counters (which have no change event), checking every 10 ms.
 let waitUntil what condition = waitFor what (fun () -> never) (TimeSpan.FromMilliseconds 10.0) ignore condition
@@ -62,7 +62,7 @@ type Inbox<'T>() =
     member _.Items = lock items (fun () -> items.ToArray())
 
     /// A task completing at the next delivery.
-    member _.Changed() = lock items (fun () -> signal.Task) :> Task
+    member _.Changed() : Task = lock items (fun () -> signal.Task)
 
     /// Waits until the received items satisfy `condition`.
     member this.WaitUntil(what, condition: (int64 * 'T)[] -> bool) =
