@@ -61,6 +61,13 @@ module Node =
             if config.Current.Voters.IsEmpty then Error "voters must not be empty"
             else Ok(fresh options config (RaftLog.afterSnapshot 0L<index> 0L<term>) 0L<term> Ids.none)
 
+    /// A brand-new node joining an existing cluster: it knows no members and never campaigns until a
+    /// configuration entry (or snapshot) from the leader names it a voter. Add it with a configuration change.
+    let join (options: RaftOptions) : Result<State<'T>, string> =
+        match RaftOptions.validate options with
+        | Error e -> Error e
+        | Ok options -> Ok(fresh options (initialConfig []) (RaftLog.afterSnapshot 0L<index> 0L<term>) 0L<term> Ids.none)
+
     /// A node restarting from what its disk holds.
     let restore (options: RaftOptions) (r: RestoreInfo<'T>) : Result<State<'T>, string> =
         match RaftOptions.validate options with
@@ -139,6 +146,12 @@ type RaftNode =
     /// A node of a new cluster; throws ArgumentException naming the bad field.
     static member Bootstrap<'T>(options: RaftOptions, voters: NodeId seq) : State<'T> =
         match Node.bootstrap options voters with
+        | Ok s -> s
+        | Error e -> invalidArg "options" e
+
+    /// A new node joining an existing cluster; throws ArgumentException naming the bad field.
+    static member Join<'T>(options: RaftOptions) : State<'T> =
+        match Node.join options with
         | Ok s -> s
         | Error e -> invalidArg "options" e
 
