@@ -1,0 +1,189 @@
+/// End-to-end throughput and latency of the node host: 3 nodes in one process over loopback TCP, every node
+/// writing its log to files and fsyncing before it acknowledges, 128-byte commands; then the same workload on
+/// DotNext.Net.Cluster (../shared/peers/dotnext-bench) and a side-by-side table.
+module Raft.Benchmarks.ClusterBench
+
+open System
+open System.Diagnostics
+open System.IO
+open System.Text.Json
+open System.Threading
+open System.Threading.Tasks
+open Raft.Node
+open Raft.Serialization
+open Raft.Transport.Tcp
+
+/// Applies nothing: the benchmark measures replication, durability and the host, not a state machine.
+type private NullMachine() =
+    interface IStateMachine<byte[], int64> with
+        member _.Apply(index, _, _) = index
+        member _.Snapshot _ = ()
+        member _.Restore _ = ()
+
+/// Samples the runtime's AllocationTick events (one per ~100 KB allocated) by type, for RAFT_BENCH_ALLOC=1.
+[<AllowNullLiteral>]
+type private AllocationSampler() =
+    inherit Diagnostics.Tracing.EventListener()
+    let counts = Collections.Concurrent.ConcurrentDictionary<string, int>()
+    member _.Top(n: int) = counts |> Seq.sortByDescending (fun kv -> kv.Value) |> Seq.truncate n |> Seq.map (fun kv -> kv.Key, kv.Value) |> List.ofSeq
+    override this.OnEventSourceCreated(source) =
+        if source.Name = "Microsoft-Windows-DotNETRuntime" then
+            this.EnableEvents(source, Diagnostics.Tracing.EventLevel.Verbose, LanguagePrimitives.EnumOfValue<int64, Diagnostics.Tracing.EventKeywords> 1L)
+    override _.OnEventWritten(e) =
+        if e.EventName = "GCAllocationTick_V4" || e.EventName = "GCAllocationTick_V3" then
+            let i = e.PayloadNames.IndexOf "TypeName"
+            if i >= 0 then counts.AddOrUpdate(string e.Payload[i], 1, (fun _ c -> c + 1)) |> ignore
+
+type private Result =
+    { Mode: string; N: int; Conc: int; Seconds: float; OpsPerSec: float; P50: float; P99: float
+      AllocPer1000: float; Gen0Per1000: float; Gen1Per1000: float; Gen2Per1000: float }
+
+let private percentile (sorted: float[]) (q: float) =
+    sorted[Math.Clamp(int (Math.Ceiling(q * float sorted.Length)) - 1, 0, sorted.Length - 1)]
+
+let private startCluster (root: string) (memory: bool) =
+    task {
+        let codec = RaftBatchCodec<byte[]>(RaftMessageCodec<byte[]>())
+        let transports =
+            [| for id in 1L .. 3L ->
+                let o = TcpTransportOptions(NodeId = id, ClusterId = "bench", ListenEndpoint = "127.0.0.1:0",
+                                            ReconnectBackoffMin = TimeSpan.FromMilliseconds 10.0, QueueCapacity = 65536)
+                new TcpTransport<RaftEnvelope<byte[]>[]>(o, codec) |]
+        let hosts =
+            [| for t in transports ->
+                let o = RaftNodeOptions(NodeId = t.LocalId, TickInterval = TimeSpan.FromMilliseconds 20.0, ElectionTicks = 25,
+                                        HeartbeatTicks = 2, MaxInflightMsgs = 1024, Quiescence = false)
+                let storage: IRaftStorageProvider =
+                    if memory then MemoryRaftStorageProvider() else FileRaftStorageProvider(Path.Combine(root, $"node-{t.LocalId}"))
+                new RaftNodeHost<byte[], int64>(o, t, storage, (fun _ -> NullMachine())) |]
+        for h in hosts do
+            do! h.StartAsync()
+        for a in transports do
+            for b in transports do
+                if a.LocalId <> b.LocalId then a.SetPeer(b.LocalId, b.LocalEndPoint)
+        for h in hosts do
+            let! _ = h.CreateGroupAsync(1L, [ 1L; 2L; 3L ])
+            ()
+        // Node 1 campaigns so the leader is known; wait until everyone follows it.
+        do! hosts[0].GetGroup(1L).CampaignAsync()
+        let sw = Stopwatch.StartNew()
+        while not (hosts |> Array.exists (fun h -> h.GetGroup(1L).Status.IsLeader))
+              || hosts |> Array.exists (fun h -> h.GetGroup(1L).Status.Leader = 0L) do
+            if sw.Elapsed > TimeSpan.FromSeconds 20.0 then failwith "no leader within 20 s"
+            do! Task.Delay 10
+        let leader = hosts |> Array.find (fun h -> h.GetGroup(1L).Status.IsLeader)
+        return hosts, leader.GetGroup 1L
+    }
+
+let private measure (mode: string) (n: int) (conc: int) (group: RaftGroup<byte[], int64>) (payload: unit -> byte[]) =
+    task {
+        let latencies = Array.zeroCreate<int64> n
+        let mutable next = -1
+        GC.Collect()
+        GC.WaitForPendingFinalizers()
+        let alloc0 = GC.GetTotalAllocatedBytes true
+        let g0, g1, g2 = GC.CollectionCount 0, GC.CollectionCount 1, GC.CollectionCount 2
+        let sw = Stopwatch.StartNew()
+        let worker () =
+            task {
+                let mutable i = Interlocked.Increment(&next)
+                while i < n do
+                    let t0 = Stopwatch.GetTimestamp()
+                    let! _ = group.ProposeAsync(payload ())
+                    latencies[i] <- Stopwatch.GetTimestamp() - t0
+                    i <- Interlocked.Increment(&next)
+            }
+        let! _ = Task.WhenAll [| for _ in 1..conc -> Task.Run<unit>(Func<Task<unit>>(fun () -> worker ())) |]
+        sw.Stop()
+        let per1000 (x: int64) = float x * 1000.0 / float n
+        let us = latencies |> Array.map (fun t -> float t * 1e6 / float Stopwatch.Frequency) |> Array.sort
+        return
+            { Mode = mode; N = n; Conc = conc; Seconds = sw.Elapsed.TotalSeconds; OpsPerSec = float n / sw.Elapsed.TotalSeconds
+              P50 = percentile us 0.5; P99 = percentile us 0.99
+              AllocPer1000 = per1000 (GC.GetTotalAllocatedBytes true - alloc0)
+              Gen0Per1000 = per1000 (int64 (GC.CollectionCount 0 - g0)); Gen1Per1000 = per1000 (int64 (GC.CollectionCount 1 - g1))
+              Gen2Per1000 = per1000 (int64 (GC.CollectionCount 2 - g2)) }
+    }
+
+/// Runs DotNext's harness and returns its JSON lines by mode ("seq", "conc"), or an empty map when unavailable.
+let private runDotNext (n: int) (size: int) =
+    let script = Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "..", "..", "shared", "peers", "dotnext-bench", "run.sh")
+    let candidates = [ Environment.GetEnvironmentVariable "DOTNEXT_BENCH"; "/work/shared/peers/dotnext-bench/run.sh"; Path.GetFullPath script ]
+    match candidates |> List.tryFind (fun p -> not (String.IsNullOrEmpty p) && File.Exists p) with
+    | None ->
+        eprintfn "DotNext harness not found (set DOTNEXT_BENCH=/path/to/run.sh); skipping the comparison"
+        Map.empty
+    | Some path ->
+        eprintfn "running %s --n %d --size %d (builds DotNext from the package feed) ..." path n size
+        let psi = ProcessStartInfo("bash", $"\"{path}\" --n {n} --size {size}", RedirectStandardOutput = true, UseShellExecute = false)
+        use p = Process.Start psi
+        let out = p.StandardOutput.ReadToEnd()
+        p.WaitForExit()
+        if p.ExitCode <> 0 then eprintfn "DotNext harness exited with %d" p.ExitCode
+        out.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+        |> Array.choose (fun line ->
+            try
+                let d = JsonDocument.Parse(line).RootElement
+                Some(d.GetProperty("mode").GetString(), (d.GetProperty("ops_per_s").GetDouble(), d.GetProperty("p50_us").GetDouble(), d.GetProperty("p99_us").GetDouble()))
+            with _ -> None)
+        |> Map.ofArray
+
+let run (args: string list) =
+    let rec opt name def = function
+        | k :: v :: _ when k = name -> v
+        | _ :: rest -> opt name def rest
+        | [] -> def
+    let n = int (opt "--n" "20000" args)
+    let size = int (opt "--size" "128" args)
+    let conc = int (opt "--conc" "64" args)
+    let skipPeer = args |> List.contains "--no-dotnext"
+    // Diagnostics only: logs in memory (no fsync), to separate the host's own cost from the disk's.
+    let memory = args |> List.contains "--memory"
+    let root = Path.Combine(Path.GetTempPath(), "raft-cluster-bench-" + Guid.NewGuid().ToString("N"))
+    let results =
+        task {
+            let! hosts, group = startCluster root memory
+            try
+                let rnd = Random(7)
+                let payload () =
+                    let b = Array.zeroCreate<byte> size
+                    rnd.NextBytes(b)
+                    b
+                let shared = payload ()
+                eprintfn "warm-up ..."
+                let! _ = measure "warmup" 4000 conc group (fun () -> shared)
+                let! _ = measure "warmup" 1000 1 group (fun () -> shared)
+                eprintfn "sequential %d ..." n
+                use sampler = if Environment.GetEnvironmentVariable "RAFT_BENCH_ALLOC" = "1" then new AllocationSampler() else null
+                let! seq = measure "seq" n 1 group (fun () -> shared)
+                if not (isNull sampler) then
+                    for t, c in sampler.Top 15 do eprintfn "alloc sample %6d  %s" c t
+                eprintfn "%d in flight, %d ..." conc n
+                let! par = measure "conc" n conc group (fun () -> shared)
+                return [ seq; par ]
+            finally
+                for h in hosts do
+                    h.DisposeAsync().AsTask().Wait()
+                try Directory.Delete(root, true) with _ -> ()
+        }
+        |> fun t -> t.Result
+    let peer = if skipPeer then Map.empty else runDotNext n size
+    printfn ""
+    printfn "3 nodes, one process, loopback TCP, %d-byte entries, n = %d, %d cores, %s" size n Environment.ProcessorCount (DateTime.UtcNow.ToString "yyyy-MM-dd")
+    printfn "this library: every node fsyncs (fdatasync) before acknowledging; DotNext 6.12: followers ack before their flush"
+    printfn ""
+    printfn "| mode | library | ops/s | p50 µs | p99 µs | ratio (ops/s) |"
+    printfn "| --- | --- | ---: | ---: | ---: | ---: |"
+    for r in results do
+        let label = if r.Mode = "seq" then "sequential" else $"{r.Conc} in flight"
+        let ratio, peerRow =
+            match Map.tryFind r.Mode peer with
+            | Some(ops, p50, p99) -> sprintf "%.1fx" (r.OpsPerSec / ops), Some(sprintf "| %s | DotNext 6.12.1 | %.0f | %.0f | %.0f | 1.0x |" label ops p50 p99)
+            | None -> "n/a", None
+        printfn "| %s | Raft (this) | %.0f | %.0f | %.0f | %s |" label r.OpsPerSec r.P50 r.P99 ratio
+        peerRow |> Option.iter (printfn "%s")
+    printfn ""
+    printfn "| mode | bytes allocated / 1000 commits | gen0 / 1000 | gen1 / 1000 | gen2 / 1000 |"
+    printfn "| --- | ---: | ---: | ---: | ---: |"
+    for r in results do
+        printfn "| %s | %.0f | %.2f | %.2f | %.2f |" r.Mode r.AllocPer1000 r.Gen0Per1000 r.Gen1Per1000 r.Gen2Per1000
