@@ -13,16 +13,52 @@ exception UsageError of string
 
 let usage fmt = Printf.kprintf (fun s -> raise (UsageError s)) fmt
 
-/// What survives a crash: the hard state and entries the host made durable, and the state machine.
+/// What survives a crash: the hard state and entries the host made durable, snapshots, and the state machine.
 /// The state machine is durable here (as if applied with the same fsync), so `Applied` survives too.
 type Disk =
     {
         mutable Hard: HardState
-        /// Durable entries; entry i is at position i - 1 (no compaction in the harness yet).
+        /// Durable entries after `Offset`: entry i is at position i - Offset - 1 (earlier ones were compacted).
         Entries: ResizeArray<Entry<string>>
+        /// Index of the last compacted entry (the entries on disk start at Offset + 1).
+        mutable Offset: int64
         /// Last index applied to the state machine.
         mutable Applied: Index
+        /// The state machine: the text of every applied command with its index (a restored snapshot's commands
+        /// all carry the snapshot's index). Its snapshot bytes are the texts joined by commas.
+        StateMachine: ResizeArray<struct (int64 * string)>
+        /// Snapshot files the host holds, by (index, term); the newest is the one a restart reads.
+        Snapshots: SortedDictionary<struct (int64 * int64), SnapshotMeta * byte[]>
+        /// A snapshot being received: its (index, term) key and the bytes written so far.
+        mutable Partial: (struct (int64 * int64) * ResizeArray<byte>) option
     }
+
+/// A fresh disk holding only the given hard state.
+let emptyDisk (hard: HardState) =
+    {
+        Hard = hard
+        Entries = ResizeArray()
+        Offset = 0L
+        Applied = 0L<index>
+        StateMachine = ResizeArray()
+        Snapshots = SortedDictionary()
+        Partial = None
+    }
+
+/// Index of the last durable entry (the compaction point when none is left).
+let diskLastIndex (d: Disk) = d.Offset + int64 d.Entries.Count
+
+/// The newest snapshot on the disk.
+let latestSnapshot (d: Disk) =
+    if d.Snapshots.Count = 0 then None else Some(Seq.last d.Snapshots.Values)
+
+/// The state machine's snapshot bytes at `index` (the commands applied up to it, joined by commas).
+let stateMachineBytes (d: Disk) (index: int64) =
+    d.StateMachine
+    |> Seq.filter (fun struct (i, _) -> i <= index)
+    |> Seq.map (fun struct (_, text) -> text)
+    |> String.concat ","
+    |> Encoding.UTF8.GetBytes
 
 /// One node: its options, its live state (None while crashed), effects awaiting the host, and its disk.
 type Slot =
@@ -162,18 +198,60 @@ let private wanted (f: EffectFilter) (e: Effect<string>) =
     | Send _ -> f.Send
     | _ -> true
 
-/// Writes a Persist to the node's disk (truncating at the first new entry).
+/// Writes a Persist's hard state and entries to the node's disk (truncating at the first new entry).
 let private writeDisk (s: Slot) (p: PersistRequest<string>) =
     p.HardState |> ValueOption.iter (fun h -> s.Disk.Hard <- h)
 
     if p.Entries.Length > 0 then
         let first = int64 p.Entries[0].Index
+        let d = s.Disk
 
-        if first < 1L || first > int64 s.Disk.Entries.Count + 1L then
-            failwithf "node %d: persisting from index %d leaves a gap after disk index %d" (int64 s.Id) first s.Disk.Entries.Count
+        if first <= d.Offset || first > diskLastIndex d + 1L then
+            failwithf "node %d: persisting from index %d does not fit the disk (entries (%d, %d])" (int64 s.Id) first d.Offset (diskLastIndex d)
 
-        s.Disk.Entries.RemoveRange(int first - 1, s.Disk.Entries.Count - (int first - 1))
-        s.Disk.Entries.AddRange p.Entries
+        let keep = int (first - d.Offset - 1L)
+        d.Entries.RemoveRange(keep, d.Entries.Count - keep)
+        d.Entries.AddRange p.Entries
+
+/// Writes a received snapshot chunk at its offset into the partial file of its (index, term) (offset 0
+/// starts it anew); on the last chunk the snapshot replaces the log and the state machine is restored.
+/// Returns a description of what happened.
+let private writeSnapshotChunk (s: Slot) (c: SnapshotChunk) =
+    let d = s.Disk
+    let key = struct (int64 c.Meta.Index, int64 c.Meta.Term)
+
+    let buffer =
+        match d.Partial with
+        | Some(k, b) when k = key && c.Offset > 0L -> b
+        | _ -> ResizeArray<byte>()
+
+    if c.Offset > int64 buffer.Count then
+        failwithf "node %d: snapshot chunk at offset %d leaves a gap after %d bytes" (int64 s.Id) c.Offset buffer.Count
+
+    // A write at an offset overwrites what is there and extends the file.
+    let overlap = min c.Data.Length (buffer.Count - int c.Offset)
+    for i in 0 .. overlap - 1 do
+        buffer[int c.Offset + i] <- c.Data[i]
+    buffer.AddRange(Array.sub c.Data overlap (c.Data.Length - overlap))
+
+    if not c.Done then
+        d.Partial <- Some(key, buffer)
+        None
+    else
+        d.Partial <- None
+        let bytes = buffer.ToArray()
+        d.Snapshots[key] <- (c.Meta, bytes)
+        d.Entries.Clear()
+        d.Offset <- int64 c.Meta.Index
+        d.Applied <- c.Meta.Index
+        d.StateMachine.Clear()
+        let text = Encoding.UTF8.GetString bytes
+
+        if text <> "" then
+            for item in text.Split(',') do
+                d.StateMachine.Add(struct (int64 c.Meta.Index, item))
+
+        Some $"installed snapshot {Format.snapshotMeta c.Meta}: log empty after {int64 c.Meta.Index}, state machine restored to {Format.quote text}"
 
 /// Applies entries to the node's state machine, checking order and agreement with every other node.
 let private applyEntries (w: World) (s: Slot) (entries: Entry<string>[]) =
@@ -188,11 +266,22 @@ let private applyEntries (w: World) (s: Slot) (entries: Entry<string>[]) =
 
         s.Disk.Applied <- e.Index
 
-/// The durable entries [from, upTo] (as many as the disk holds).
+        match e.Payload with
+        | Command text -> s.Disk.StateMachine.Add(struct (int64 e.Index, text))
+        | _ -> ()
+
+/// The durable entries [from, upTo] (as many as the disk holds); ValueNone when `from` was compacted.
 let readDisk (s: Slot) (from: Index) (upTo: Index) =
-    let first = max 1L (int64 from)
-    let last = min (int64 upTo) (int64 s.Disk.Entries.Count)
-    if last < first then [||] else s.Disk.Entries.GetRange(int first - 1, int (last - first + 1L)).ToArray()
+    let d = s.Disk
+
+    if int64 from <= d.Offset then
+        ValueNone
+    else
+        let first = int64 from
+        let last = min (int64 upTo) (diskLastIndex d)
+
+        if last < first then ValueSome [||]
+        else ValueSome(d.Entries.GetRange(int (first - d.Offset - 1L), int (last - first + 1L)).ToArray())
 
 /// Carries out the node's queued effects (those the filter allows) until none is left, printing each.
 /// Completions (Persisted, Applied, EntriesLoaded) are fed back at once; their effects are handled in turn.
@@ -221,12 +310,19 @@ let processEffects (w: World) (s: Slot) (filter: EffectFilter) =
                             | ValueNone -> ()
                             if p.Entries.Length > 0 then "Entries:" + Format.entries p.Entries
                             match p.Snapshot with
-                            | ValueSome c -> $"SnapshotChunk:{Format.snapshotMeta c.Meta}@{c.Offset}"
+                            | ValueSome c -> Format.chunk c
                             | ValueNone -> ()
                         ]
 
                     print w 1 ("Persist " + (if parts.IsEmpty then "(nothing new)" else String.concat " " parts))
                     writeDisk s p
+
+                    match p.Snapshot with
+                    | ValueSome c ->
+                        match writeSnapshotChunk s c with
+                        | Some installed -> print w 2 installed
+                        | None -> ()
+                    | ValueNone -> ()
 
                     for m in p.ThenSend do
                         print w 2 ("then " + Format.message m)
@@ -243,11 +339,42 @@ let processEffects (w: World) (s: Slot) (filter: EffectFilter) =
                     applyEntries w s entries
                     step w s 2 (Applied entries[entries.Length - 1].Index)
                 | LoadEntries(purpose, from, upTo) ->
-                    let loaded = readDisk s from upTo
+                    match readDisk s from upTo with
+                    | ValueSome loaded ->
+                        print w 1 $"LoadEntries {Format.loadPurpose purpose} [{int64 from}, {int64 upTo}] -> {loaded.Length} entries from disk"
+                        step w s 2 (EntriesLoaded { Purpose = purpose; Entries = loaded; Compacted = false })
+                    | ValueNone ->
+                        print w 1 $"LoadEntries {Format.loadPurpose purpose} [{int64 from}, {int64 upTo}] -> compacted"
+                        step w s 2 (EntriesLoaded { Purpose = purpose; Entries = [||]; Compacted = true })
+                | SaveSnapshot meta ->
+                    let index = int64 meta.Index
 
-                    print w 1 $"LoadEntries {Format.loadPurpose purpose} [{int64 from}, {int64 upTo}] -> {loaded.Length} entries from disk"
+                    if index > int64 s.Disk.Applied then
+                        failwithf "node %d: SaveSnapshot at %d but the state machine applied only %d" (int64 s.Id) index (int64 s.Disk.Applied)
 
-                    step w s 2 (EntriesLoaded { Purpose = purpose; Entries = loaded; Compacted = false })
+                    let bytes = stateMachineBytes s.Disk index
+                    s.Disk.Snapshots[struct (index, int64 meta.Term)] <- (meta, bytes)
+                    print w 1 $"SaveSnapshot {Format.snapshotMeta meta} -> {bytes.Length} bytes {Format.quote (Encoding.UTF8.GetString bytes)}"
+                    step w s 2 (SnapshotSaved meta)
+                | CompactLog upTo ->
+                    let d = s.Disk
+                    let n = int (min (int64 upTo) (diskLastIndex d) - d.Offset)
+
+                    if n > 0 then
+                        d.Entries.RemoveRange(0, n)
+                        d.Offset <- d.Offset + int64 n
+
+                    print w 1 $"CompactLog {int64 upTo} -> disk entries ({d.Offset}, {diskLastIndex d}]"
+                | ReadSnapshotChunk(target, meta, transferId, offset, maxBytes) ->
+                    match s.Disk.Snapshots.TryGetValue(struct (int64 meta.Index, int64 meta.Term)) with
+                    | true, (_, bytes) ->
+                        let length = int (max 0L (min (int64 maxBytes) (int64 bytes.Length - offset)))
+                        let data = Array.sub bytes (int offset) length
+                        let fin = offset + int64 length >= int64 bytes.Length
+                        let doneText = if fin then " Done" else ""
+                        print w 1 $"ReadSnapshotChunk To:{int64 target} Snapshot:{Format.snapshotMeta meta} Transfer:{transferId} Offset:{offset} -> {length} bytes{doneText}"
+                        step w s 2 (SnapshotChunkLoaded { To = target; Meta = meta; TransferId = transferId; Offset = offset; Data = data; Done = fin })
+                    | _ -> failwithf "node %d: ReadSnapshotChunk of snapshot %s the disk does not hold" (int64 s.Id) (Format.snapshotMeta meta)
                 | other -> print w 1 $"(not supported by the harness, ignored) %A{other}"
 
         true

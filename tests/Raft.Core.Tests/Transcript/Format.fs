@@ -52,6 +52,11 @@ let private context (c: int64) = if c = 0L then "" else $" Context:{c}"
 
 let snapshotMeta (m: SnapshotMeta) = pos m.Term m.Index
 
+/// A snapshot chunk in a Persist: `SnapshotChunk:1/7@8+8` (snapshot term/index, offset, bytes), `Done` on the last.
+let chunk (c: SnapshotChunk) =
+    let fin = if c.Done then " Done" else ""
+    $"SnapshotChunk:{snapshotMeta c.Meta}@{c.Offset}+{c.Data.Length}{fin}"
+
 /// One message: `1->2 MsgApp Term:1 Log:1/3 Commit:2 Entries:[1/4 EntryNormal "x"]`.
 let message (m: Message<string>) =
     let head = $"{i64 m.From}->{i64 m.To}"
@@ -102,6 +107,7 @@ let dropReason (r: DropReason) =
     | InvalidConfigChange why -> $"InvalidConfigChange({why})"
     | LeadershipLost -> "LeadershipLost"
     | InvalidTransfer why -> $"InvalidTransfer({why})"
+    | TransferAborted why -> $"TransferAborted({why})"
 
 let loadPurpose (p: LoadPurpose) =
     match p with
@@ -137,9 +143,14 @@ let effect (e: Effect<string>) =
         let es = if p.Entries.Length > 0 then " Entries:" + entries p.Entries else ""
         let hs = match p.HardState with ValueSome h -> " HardState:{" + hardState false h + "}" | ValueNone -> ""
         let sends = if p.ThenSend.IsEmpty then "" else " ThenSend:[" + (p.ThenSend |> List.map message |> String.concat ", ") + "]"
-        $"Persist{hs}{es}{sends}"
+        let snap = match p.Snapshot with ValueSome c -> " " + chunk c | ValueNone -> ""
+        $"Persist{hs}{es}{snap}{sends}"
     | Send m -> message m
     | Apply es -> "Apply " + (es |> Seq.map entry |> String.concat ", ")
     | LoadEntries(purpose, from, upTo) -> $"LoadEntries {loadPurpose purpose} [{i64 from}, {i64 upTo}]"
+    | SaveSnapshot meta -> $"SaveSnapshot {snapshotMeta meta}"
+    | CompactLog upTo -> $"CompactLog {i64 upTo}"
+    | ReadSnapshotChunk(target, meta, transferId, offset, maxBytes) ->
+        $"ReadSnapshotChunk To:{i64 target} Snapshot:{snapshotMeta meta} Transfer:{transferId} Offset:{offset} Max:{maxBytes}"
     | other when isInformational other -> info other
     | other -> $"%A{other}"

@@ -7,7 +7,8 @@ open Raft.Core.Tests.Transcript.Parser
 
 let private optionKeys =
     [ "prevote"; "checkquorum"; "election"; "heartbeat"; "max-inflight"; "max-inflight-bytes"; "max-uncommitted"
-      "max-size-per-msg"; "window"; "seed" ]
+      "max-size-per-msg"; "window"; "seed"; "lease"; "lease-drift"; "snapshot-entries"; "snapshot-bytes"
+      "compaction-trailing"; "snapshot-chunk"; "learner-lag"; "auto-promote" ]
 
 let private options (c: Command) (id: NodeId) =
     let d = RaftOptions.defaults id
@@ -22,7 +23,15 @@ let private options (c: Command) (id: NodeId) =
         MaxUncommittedBytes = Args.int64 c "max-uncommitted" d.MaxUncommittedBytes
         MaxSizePerMsg = Args.int64 c "max-size-per-msg" d.MaxSizePerMsg
         MaxWindowEntries = Args.int c "window" d.MaxWindowEntries
-        Seed = uint64 (Args.int64 c "seed" (int64 d.Seed)) }
+        Seed = uint64 (Args.int64 c "seed" (int64 d.Seed))
+        ReadMode = if Args.bool c "lease" false then LeaseBased else ReadIndexQuorum
+        LeaseDriftTicks = Args.int c "lease-drift" d.LeaseDriftTicks
+        SnapshotEntries = Args.int64 c "snapshot-entries" d.SnapshotEntries
+        SnapshotLogBytes = Args.int64 c "snapshot-bytes" d.SnapshotLogBytes
+        CompactionTrailing = Args.int64 c "compaction-trailing" d.CompactionTrailing
+        SnapshotChunkBytes = Args.int c "snapshot-chunk" d.SnapshotChunkBytes
+        LearnerCatchUpLag = Args.int64 c "learner-lag" d.LearnerCatchUpLag
+        AutoPromoteLearners = Args.bool c "auto-promote" d.AutoPromoteLearners }
 
 /// `add-nodes N [options]`: adds N nodes, numbered after the existing ones, as the voters of a new cluster
 /// (voters default to every node added so far, or `voters=1,2,3`).
@@ -55,16 +64,13 @@ let addNodes (w: World) (c: Command) =
                     Options = o
                     State = Some st
                     Pending = ResizeArray()
-                    Disk =
-                        {
-                            Hard = Node.hardState st
-                            Entries = ResizeArray()
-                            Applied = 0L<index>
-                        }
+                    Disk = emptyDisk (Node.hardState st)
                 }
             )
 
-    print w 0 $"added {Format.nodeSet ids} voters={Format.nodeSet voters}"
+    let outsiders = ids |> List.filter (fun id -> not (voters.Contains id))
+    let note = if outsiders.IsEmpty then "" else $" (not members: {Format.nodeSet outsiders} start with an empty log)"
+    print w 0 $"added {Format.nodeSet ids} voters={Format.nodeSet voters}{note}"
 
 /// `crash N`: the node stops; queued effects (unwritten Persists, unsent messages) and messages addressed to
 /// it are lost. Its disk survives.
@@ -102,13 +108,14 @@ let restart (w: World) (c: Command) =
     let s = slot w (Args.oneNode c)
     if s.State.IsSome then usage "restart: node %d is running" (int64 s.Id)
     let disk = s.Disk
-    let last = int64 disk.Entries.Count
+    let last = diskLastIndex disk
     let tailLength = min disk.Entries.Count s.Options.MaxWindowEntries
+    let snapshot = latestSnapshot disk
 
     let info =
         {
             HardState = disk.Hard
-            Snapshot = ValueNone
+            Snapshot = match snapshot with Some(meta, _) -> ValueSome meta | None -> ValueNone
             LastIndex = Ids.index last
             TermRuns = runs disk.Entries
             Tail = disk.Entries.GetRange(disk.Entries.Count - tailLength, tailLength).ToArray()
@@ -119,8 +126,9 @@ let restart (w: World) (c: Command) =
     | Error e -> failwithf "restart %d: Node.restore refused the disk: %s" (int64 s.Id) e
     | Ok st ->
         s.State <- Some st
+        let snap = match snapshot with Some(meta, _) -> " Snapshot:" + Format.snapshotMeta meta | None -> ""
 
         print
             w
             0
-            $"{int64 s.Id} restarted: HardState:{{{Format.hardState false disk.Hard}}} LastIndex:{last} Applied:{int64 disk.Applied}"
+            $"{int64 s.Id} restarted: HardState:{{{Format.hardState false disk.Hard}}}{snap} LastIndex:{last} Applied:{int64 disk.Applied}"

@@ -29,6 +29,13 @@ let handlers: Map<string, World -> Command -> unit> =
             "raft-state", InspectCommands.raftState
             "raft-log", InspectCommands.raftLog
             "raft-disk", InspectCommands.raftDisk
+            "raft-config", InspectCommands.raftConfig
+            "raft-progress", InspectCommands.raftProgress
+            "state-machine", InspectCommands.stateMachine
+            "read-index", ReadCommands.readIndex
+            "transfer-leader", TransferCommands.transferLeader
+            "conf-change", ConfChangeCommands.confChange
+            "snapshot", SnapshotCommands.snapshot
         ]
 
 /// The testdata folder: next to the sources when they exist (so edits need no rebuild and rewrites land in
