@@ -28,6 +28,9 @@ let raftLog (w: World) (c: Command) =
     let first = Node.firstIndex st
     let last = Node.lastIndex st
 
+    if st.Log.SnapIndex > 0L<index> then
+        print w 0 $"snapshot {Format.pos st.Log.SnapTerm st.Log.SnapIndex}"
+
     if last < first then
         print w 0 "log is empty"
     else
