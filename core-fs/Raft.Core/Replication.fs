@@ -34,6 +34,12 @@ module internal Replication =
             withProgress peer p s
         | ValueSome _, None -> s
 
+    /// Sends AppendEntries carrying `entries` after (prevIndex, prevTerm) and records it in the peer's progress.
+    let sendEntries (fx: Fx<'T>) (peer: NodeId) (p: Progress) (prevIndex: Index) (prevTerm: Term) (entries: Entry<'T>[]) (s: State<'T>) =
+        fx.Send(message s peer (AppendEntries { PrevIndex = prevIndex; PrevTerm = prevTerm; Entries = entries; Commit = s.Log.Committed }))
+        let last = if entries.Length = 0 then prevIndex else entries[entries.Length - 1].Index
+        withProgress peer (Progress.sentEntries last (entriesBytes entries) p) s
+
     /// Sends one AppendEntries to `peer` when flow control allows. An empty one (commit only, or a probe)
     /// is sent only with `sendIfEmpty`. Returns whether a message left.
     let sendAppend (fx: Fx<'T>) (sendIfEmpty: bool) (peer: NodeId) (s: State<'T>) : struct (State<'T> * bool) =
@@ -61,13 +67,7 @@ module internal Replication =
                     fx.Emit(LoadEntries(ForPeer peer, p.Next, upTo))
                     struct (withProgress peer { p with Loading = true } s, false)
                 | ValueSome entries when entries.Length = 0 && not sendIfEmpty -> struct (s, false)
-                | ValueSome entries ->
-                    fx.Send(
-                        message s peer (AppendEntries { PrevIndex = prevIndex; PrevTerm = prevTerm; Entries = entries; Commit = s.Log.Committed })
-                    )
-
-                    let last = if entries.Length = 0 then prevIndex else entries[entries.Length - 1].Index
-                    struct (withProgress peer (Progress.sentEntries last (entriesBytes entries) p) s, true)
+                | ValueSome entries -> struct (sendEntries fx peer p prevIndex prevTerm entries s, true)
 
     /// Sends to `peer` everything flow control allows (one message in Probe, a pipeline in Replicate).
     let replicate (fx: Fx<'T>) (sendIfEmpty: bool) (peer: NodeId) (s: State<'T>) =

@@ -164,11 +164,7 @@ module internal Step =
                     let prevIndex = p.Next - 1L<index>
 
                     match RaftLog.termAt s.Log prevIndex with
-                    | ValueSome prevTerm ->
-                        let entries = loaded.Entries
-                        fx.Send(message s peer (AppendEntries { PrevIndex = prevIndex; PrevTerm = prevTerm; Entries = entries; Commit = s.Log.Committed }))
-                        let bytes = entries |> Array.sumBy (fun e -> int64 e.Size)
-                        Replication.withProgress peer (Progress.sentEntries entries[entries.Length - 1].Index bytes p) s
+                    | ValueSome prevTerm -> Replication.sendEntries fx peer p prevIndex prevTerm loaded.Entries s
                     | ValueNone -> s
                 else
                     s
