@@ -64,7 +64,7 @@ let testOptions (id: int64) =
                     RequestTimeout = TimeSpan.FromSeconds 5.0)
 
 /// A cluster of `size` nodes with `groups` groups (ids 1..groups), every node in every group.
-type Cluster(size: int, groups: int, useTcp: bool, ?clusterId: string, ?quiescence: bool) =
+type Cluster(size: int, groups: int, useTcp: bool, ?clusterId: string, ?quiescence: bool, ?electionTicks: int) =
     let root = Path.Combine(Path.GetTempPath(), "raft-host-tests", Guid.NewGuid().ToString("N"))
     let clusterId = defaultArg clusterId "test-cluster"
     let ids = [| 1L .. int64 size |]
@@ -87,6 +87,7 @@ type Cluster(size: int, groups: int, useTcp: bool, ?clusterId: string, ?quiescen
             let machines = Dictionary<int64, RecordingMachine>()
             let options = testOptions id
             options.Quiescence <- defaultArg quiescence true
+            options.ElectionTicks <- defaultArg electionTicks 10
             let transport, tcp =
                 if useTcp then
                     let o = TcpTransportOptions(NodeId = id, ClusterId = clusterId, ListenEndpoint = "127.0.0.1:0",

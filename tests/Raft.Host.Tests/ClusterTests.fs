@@ -7,6 +7,7 @@ open System.Threading.Tasks
 open Xunit
 open FsUnit.Xunit
 open Raft.Node
+open Raft.Serialization
 open Raft.Host.Tests.ClusterKit
 
 let private sameOnEveryNode (cluster: Cluster) (group: int64) =
@@ -27,4 +28,124 @@ let ``three nodes over TCP elect a leader and replicate every acknowledged comma
         do! cluster.WaitApplied(1L, 50)
         sameOnEveryNode cluster 1L
         cluster.Node(leader).Machines[1L].Commands |> should equal [| for i in 1..50 -> $"c{i}" |]
+    }
+
+[<Fact>]
+let ``five nodes over TCP elect one leader and replicate to all`` () =
+    task {
+        use cluster = new Cluster(5, 1, true)
+        do! cluster.StartAll()
+        let! _ = cluster.WaitLeader 1L
+        for i in 1..20 do
+            let! _ = cluster.Propose(1L, $"c{i}")
+            ()
+        do! cluster.WaitApplied(1L, 20)
+        sameOnEveryNode cluster 1L
+        cluster.Nodes |> Array.filter (fun n -> n.Host.GetGroup(1L).Status.IsLeader) |> Array.length |> should equal 1
+    }
+
+[<Fact>]
+let ``a stopped leader is replaced, restarts from its files, and no acknowledged command is lost`` () =
+    task {
+        use cluster = new Cluster(3, 1, true)
+        do! cluster.StartAll()
+        let acknowledged = Collections.Generic.List<string>()
+        for i in 1..30 do
+            let! _ = cluster.Propose(1L, $"a{i}")
+            acknowledged.Add $"a{i}"
+        let! old = cluster.WaitLeader 1L
+        do! cluster.StopNode old
+        let! leader = cluster.WaitLeader 1L
+        leader |> should not' (equal old)
+        for i in 1..30 do
+            let! _ = cluster.Propose(1L, $"b{i}")
+            acknowledged.Add $"b{i}"
+        do! cluster.StartNode old
+        do! cluster.WaitApplied(1L, 60)
+        for n in cluster.Nodes do
+            let applied = Set.ofArray n.Machines[1L].Commands
+            for c in acknowledged do
+                applied.Contains c |> should equal true
+        sameOnEveryNode cluster 1L
+    }
+
+[<Fact>]
+let ``a partitioned minority leader cannot commit; the majority elects a new leader and the minority converges after healing`` () =
+    task {
+        // The in-memory network (with real files) makes the partition exact; TCP is covered by the other tests.
+        use cluster = new Cluster(3, 1, false)
+        do! cluster.StartAll()
+        let! _ = cluster.Propose(1L, "before")
+        let! old = cluster.WaitLeader 1L
+        cluster.Network.Isolate old
+        let stale = cluster.Group(old, 1L).ProposeAsync("minority", Nullable(TimeSpan.FromMilliseconds 500.0))
+        let! outcome = Task.WhenAny(stale, Task.Delay(TimeSpan.FromSeconds 10.0))
+        (outcome = (stale :> Task)) |> should equal true
+        stale.IsFaulted |> should equal true
+        do! waitUntil "a majority leader" (fun () ->
+            cluster.Nodes |> Array.exists (fun n -> n.Id <> old && n.Host.GetGroup(1L).Status.IsLeader))
+        let majority = cluster.Nodes |> Array.find (fun n -> n.Id <> old && n.Host.GetGroup(1L).Status.IsLeader)
+        let! r = majority.Host.GetGroup(1L).ProposeAsync("majority")
+        r.Index |> should be (greaterThan 1L)
+        cluster.Node(old).Machines[1L].Commands |> should not' (contain "majority")
+        cluster.Network.HealAll()
+        do! waitUntil "the old leader applies the majority's command" (fun () -> cluster.Node(old).Machines[1L].Commands |> Array.contains "majority")
+        for n in cluster.Nodes do
+            n.Machines[1L].Commands |> should not' (contain "minority")
+        do! waitUntil "identical logs" (fun () ->
+            let logs = cluster.Nodes |> Array.map (fun n -> n.Machines[1L].Applied)
+            logs |> Array.forall (fun l -> l = logs[0]))
+    }
+
+[<Fact>]
+let ``garbage frames and a node of another cluster are refused while the cluster keeps committing`` () =
+    task {
+        use cluster = new Cluster(3, 1, true)
+        do! cluster.StartAll()
+        let! leader = cluster.WaitLeader 1L
+        let target = cluster.Node(leader)
+        let endpoint = target.Tcp.Value.LocalEndPoint
+        // Garbage on a raw socket.
+        use raw = new Net.Sockets.Socket(Net.Sockets.SocketType.Stream, Net.Sockets.ProtocolType.Tcp)
+        do! raw.ConnectAsync(endpoint)
+        let! _ = raw.SendAsync(ReadOnlyMemory(Array.init 4096 (fun i -> byte (i * 7 + 3))), Net.Sockets.SocketFlags.None)
+        // A well-formed node of another cluster.
+        let foreignOptions =
+            Raft.Transport.Tcp.TcpTransportOptions(NodeId = 99L, ClusterId = "someone-else", ListenEndpoint = "127.0.0.1:0",
+                                                   ReconnectBackoffMin = TimeSpan.FromMilliseconds 20.0)
+        foreignOptions.Peers[leader] <- endpoint.ToString()
+        let codec = RaftBatchCodec<string>(RaftMessageCodec<string>())
+        use foreign = new Raft.Transport.Tcp.TcpTransport<RaftEnvelope<string>[]>(foreignOptions, codec)
+        do! foreign.StartAsync(Raft.Transport.TransportReceiveHandler(fun _ _ _ -> ValueTask.CompletedTask), Threading.CancellationToken.None)
+        do! waitUntil "the bad frame and the foreign handshake are counted" (fun () ->
+            let s = target.Host.TransportStats
+            let f = foreign.Stats
+            s.BadFrames >= 1L && s.RefusedHandshakes + f.RefusedHandshakes >= 1L)
+        do! foreign.StopAsync(Threading.CancellationToken.None)
+        for i in 1..10 do
+            let! _ = cluster.Propose(1L, $"after-{i}")
+            ()
+        do! cluster.WaitApplied(1L, 10)
+        sameOnEveryNode cluster 1L
+    }
+
+[<Fact>]
+let ``100 groups on 3 nodes share one transport and all make progress`` () =
+    task {
+        // Elections of 100 groups start at once and every vote is an atomic hard-state write: a longer
+        // election timeout (0.4-0.8 s) keeps a slow shared disk from turning them into repeated elections.
+        use cluster = new Cluster(3, 100, true, electionTicks = 40)
+        do! cluster.StartAll()
+        let! _ = Task.WhenAll [| for g in 1L .. 100L -> task { let! _ = cluster.WaitLeader g in return () } |]
+        let! _ = Task.WhenAll [| for g in 1L .. 100L -> task { let! _ = cluster.Propose(g, $"g{g}") in return () } |]
+        for g in 1L .. 100L do
+            do! cluster.WaitApplied(g, 1)
+            for n in cluster.Nodes do
+                n.Machines[g].Commands |> should equal [| $"g{g}" |]
+        // Idle groups quiesce: no ticks, no heartbeats.
+        do! waitUntil "most groups quiescent" (fun () ->
+            cluster.Nodes |> Array.forall (fun n -> n.Host.Groups |> Seq.filter (fun g -> g.Status.Quiescent) |> Seq.length >= 90))
+        // A quiescent group wakes up for a proposal.
+        let! r = cluster.Propose(42L, "wake")
+        r.Result |> should equal 2L
     }

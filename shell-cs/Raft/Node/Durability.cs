@@ -108,22 +108,27 @@ internal sealed class Durability<TCommand, TResult> : IDisposable
             if (item.Index >= 0) g.FlushLog = true;
         }
         var started = Stopwatch.GetTimestamp();
-        foreach (var g in _touched)
-        {
-            try
-            {
-                if (g.FlushHardState is { } hs) g.Storage.HardState.Save(hs);
-                if (g.FlushLog) g.Storage.Log.Flush();
-            }
-            catch (Exception e)
-            {
-                g.FlushFailed = true;
-                _onFailure(g, e);
-            }
-        }
+        if (_touched.Count == 1) FlushGroup(_touched[0]);
+        else Parallel.ForEach(_touched, s_parallel, FlushGroup); // fsyncs of different files overlap in the device queue
         _touched.Clear();
         _metrics.PersistBatch(batch.Count, Stopwatch.GetElapsedTime(started));
         batch.RemoveAll(i => i.Group.FlushFailed);
+    }
+
+    private static readonly ParallelOptions s_parallel = new() { MaxDegreeOfParallelism = 8 };
+
+    private void FlushGroup(RaftGroup<TCommand, TResult> g)
+    {
+        try
+        {
+            if (g.FlushHardState is { } hs) g.Storage.HardState.Save(hs);
+            if (g.FlushLog) g.Storage.Log.Flush();
+        }
+        catch (Exception e)
+        {
+            g.FlushFailed = true;
+            _onFailure(g, e);
+        }
     }
 
     /// <summary>Stops after flushing what was queued (called after the loop stopped queueing).</summary>
