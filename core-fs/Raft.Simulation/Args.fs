@@ -89,6 +89,8 @@ module Args =
             intFlag "heartbeat-ticks" "Raft heartbeat interval in ticks" (fun o -> o.HeartbeatTicks) (fun o v -> { o with HeartbeatTicks = v })
             intFlag "window" "entry payloads the core keeps in memory" (fun o -> o.WindowEntries) (fun o v -> { o with WindowEntries = v })
             longFlag "max-msg-bytes" "byte budget of one AppendEntries" (fun o -> o.MaxMsgBytes) (fun o v -> { o with MaxMsgBytes = v })
+            longFlag "snapshot-entries" "applied entries between snapshots (0: none)" (fun o -> o.SnapshotEntries) (fun o v -> { o with SnapshotEntries = v })
+            longFlag "trailing" "entries kept behind a snapshot" (fun o -> o.CompactionTrailing) (fun o v -> { o with CompactionTrailing = v })
             intFlag "restore-tail" "entries handed back on restart" (fun o -> o.RestoreTail) (fun o v -> { o with RestoreTail = v })
             intFlag "settle" "calm ticks at the end, then liveness checks (0: none)" (fun o -> o.SettleTicks) (fun o v -> { o with SettleTicks = v })
             { Name = "plant"; Help = "comma-separated planted bugs, e.g. CommitOldTermByCounting,VoteWithoutLogCheck"

@@ -119,15 +119,40 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
         | ReadDropped _ -> stats.ReadsDropped <- stats.ReadsDropped + 1L
         | TransferDropped _ -> ()
         | SaveSnapshot meta ->
-            h.Disk.SaveSnapshot(meta, h.Machine.Snapshot())
+            // The core asks for the state at meta.Index, but this node's state machine may already be further
+            // on (Applied reaches the core later). Build the state at exactly meta.Index from the previous
+            // snapshot and the log, as a host with a lagging Applied must.
+            // A newer snapshot (installed from the leader meanwhile) makes this request moot; the core ignores
+            // the completion of an older one.
+            match h.Disk.Snapshot with
+            | ValueSome s when s.Meta.Index >= meta.Index -> ()
+            | stored ->
+                let machine = spec.Create(Ids.node (int64 h.Id))
+
+                let from =
+                    match stored with
+                    | ValueSome s ->
+                        machine.Restore s.Data
+                        s.Meta.Index
+                    | ValueNone -> 0L<index>
+
+                for e in h.Disk.Written.Slice(from + 1L<index>, meta.Index) do
+                    match e.Payload with
+                    | Command c -> machine.Apply(e.Index, c)
+                    | Noop
+                    | Config _ -> ()
+
+                invariants.CheckSnapshot(h.Id, "saved", meta.Index, machine.Fingerprint())
+                h.Disk.SaveSnapshot(meta, machine.Snapshot())
+                note $"node {h.Id} saved a snapshot at {meta.Index} (state machine at {h.Disk.Written.LastIndex})" 
             stats.Snapshots <- stats.Snapshots + 1L
             schedule (now + diskRng.Between(0L, o.MaxApplyLatency)) (Feed(h.Id, h.Incarnation, SnapshotSaved meta))
         | CompactLog upTo ->
             h.Disk.Compact upTo
             stats.Compactions <- stats.Compactions + 1L
         | ReadSnapshotChunk(target, meta, transferId, offset, maxBytes) ->
-            match h.Disk.Snapshot with
-            | ValueSome s when s.Meta = meta && offset <= int64 s.Data.Length ->
+            match h.Disk.FindSnapshot meta with
+            | ValueSome s when offset <= int64 s.Data.Length ->
                 let length = min maxBytes (s.Data.Length - int offset)
                 let data = Array.sub s.Data (int offset) length
                 let chunk = { To = target; Meta = meta; TransferId = transferId; Offset = offset; Data = data; Done = offset + int64 length >= int64 s.Data.Length }
@@ -263,7 +288,10 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
                 match request.Snapshot with
                 | ValueSome chunk when chunk.Done ->
                     match h.Disk.Snapshot with
-                    | ValueSome s -> h.Machine.Restore s.Data
+                    | ValueSome s ->
+                        h.Machine.Restore s.Data
+                        invariants.OnSnapshotInstalled(h.Id, s.Meta.Index, h.Machine.Fingerprint())
+                        note $"node {h.Id} installed a snapshot at {s.Meta.Index}" 
                     | ValueNone -> ()
                 | _ -> ()
 

@@ -90,8 +90,10 @@ type Disk<'T>(initial: HardState) =
     let mutable durableHard = initial
     let mutable lastDurableAt = 0L
     let mutable snapshot: StoredSnapshot voption = ValueNone
-    // A snapshot being received in chunks: (transfer id, bytes so far). Lost on a crash unless durable.
-    let mutable staging: (int64 * ResizeArray<byte>) voption = ValueNone
+    // Every snapshot taken or installed, by (index, term): a leader may still be streaming an older one.
+    let kept = Dictionary<struct (Index * Term), StoredSnapshot>()
+    // A snapshot being received in chunks: (its metadata, bytes so far). Lost on a crash.
+    let mutable staging: (SnapshotMeta * ResizeArray<byte>) voption = ValueNone
 
     let install (chunk: SnapshotChunk) (log: LogStore<'T>) =
         log.ResetTo(chunk.Meta.Index, chunk.Meta.Term)
@@ -104,6 +106,12 @@ type Disk<'T>(initial: HardState) =
     member _.DurableHardState = durableHard
     /// The newest durable snapshot.
     member _.Snapshot = snapshot
+    /// A snapshot this disk holds with exactly this metadata (the newest or one a transfer still streams).
+    member _.FindSnapshot(meta: SnapshotMeta) : StoredSnapshot voption =
+        match kept.TryGetValue(struct (meta.Index, meta.Term)) with
+        | true, s when s.Meta = meta -> ValueSome s
+        | _ -> ValueNone
+
     /// Writes issued and not yet durable.
     member _.PendingCount = pending.Count
 
@@ -131,18 +139,23 @@ type Disk<'T>(initial: HardState) =
 
         match request.Snapshot with
         | ValueSome chunk ->
+            // The core writes a chunk only at the offset it expects next, so every chunk must continue the
+            // staged snapshot exactly; anything else would assemble a corrupt snapshot.
             let bytes =
                 match staging with
-                | ValueSome(id, bytes) when id = chunk.TransferId && int64 bytes.Count = chunk.Offset -> bytes
                 | _ when chunk.Offset = 0L -> ResizeArray()
-                | ValueSome(_, bytes) -> bytes
-                | ValueNone -> ResizeArray()
+                | ValueSome(meta, bytes) when meta = chunk.Meta && int64 bytes.Count = chunk.Offset -> bytes
+                | ValueSome(meta, bytes) ->
+                    invalidOp $"snapshot chunk of ({chunk.Meta.Index}, {chunk.Meta.Term}) at offset {chunk.Offset} continues a staged snapshot of ({meta.Index}, {meta.Term}) holding {bytes.Count} bytes"
+                | ValueNone -> invalidOp $"snapshot chunk at offset {chunk.Offset} with nothing staged"
 
-            if int64 bytes.Count = chunk.Offset then bytes.AddRange chunk.Data
-            staging <- ValueSome(chunk.TransferId, bytes)
+            bytes.AddRange chunk.Data
+            staging <- ValueSome(chunk.Meta, bytes)
 
             if chunk.Done then
-                snapshot <- ValueSome { Meta = chunk.Meta; Data = bytes.ToArray() }
+                let s = { Meta = chunk.Meta; Data = bytes.ToArray() }
+                snapshot <- ValueSome s
+                kept[struct (s.Meta.Index, s.Meta.Term)] <- s
                 staging <- ValueNone
                 install chunk durable
         | ValueNone -> ()
@@ -152,7 +165,9 @@ type Disk<'T>(initial: HardState) =
     /// Stores a snapshot the node's own state machine took (durable at once: the simulator models the
     /// snapshot file's fsync and rename as part of SaveSnapshot).
     member _.SaveSnapshot(meta: SnapshotMeta, data: byte[]) =
-        snapshot <- ValueSome { Meta = meta; Data = data }
+        let s = { Meta = meta; Data = data }
+        snapshot <- ValueSome s
+        kept[struct (meta.Index, meta.Term)] <- s
 
     /// Deletes log entries covered by the snapshot (never beyond the durable snapshot's index).
     member _.Compact(upTo: Index) =
@@ -193,11 +208,13 @@ type Disk<'T>(initial: HardState) =
         torn
 
     /// What a restarting node reads back: hard state, snapshot, term runs and the newest `tail` entries.
-    /// The state machine starts empty (or from the snapshot), so Applied is the snapshot's index.
+    /// The state machine starts empty (or from the snapshot), so Applied is the snapshot's index (0 when none).
     member _.RestoreInfo(tail: int) : RestoreInfo<'T> =
         let snapMeta = snapshot |> ValueOption.map (fun s -> s.Meta)
+        // The state machine is restored from the snapshot, so everything up to its index counts as applied.
+        let applied = match snapMeta with ValueSome m -> m.Index | ValueNone -> 0L<index>
         let last = durable.LastIndex
-        let from = max (durable.SnapIndex + 1L<index>) (last - int64 tail * 1L<index> + 1L<index>)
+        let from = max (max durable.SnapIndex applied + 1L<index>) (last - int64 tail * 1L<index> + 1L<index>)
 
         {
             HardState = durableHard
@@ -205,5 +222,5 @@ type Disk<'T>(initial: HardState) =
             LastIndex = last
             TermRuns = durable.TermRuns()
             Tail = durable.Slice(from, last)
-            Applied = durable.SnapIndex
+            Applied = applied
         }

@@ -188,6 +188,19 @@ type Invariants<'T when 'T: equality>(nodes: int, disk: int -> Disk<'T>, describ
     /// A node went down: it no longer counts as a current leader.
     member _.OnCrash(node: int) = states[node] <- ValueNone
 
+    /// A node's state machine was replaced by a snapshot up to `index`.
+    /// A snapshot's state must be the state every node reached by applying the log up to `index`.
+    member _.CheckSnapshot(node: int, what: string, index: Index, fingerprint: uint64) =
+        match decided.TryGetValue index with
+        | true, d when fingerprint <> 0UL && d.Fingerprint <> 0UL && d.Fingerprint <> fingerprint ->
+            fail "state machine determinism" $"node {node} {what} a snapshot at {index} whose state differs from the state the log gives there ({fingerprint:x} vs {d.Fingerprint:x})"
+        | _ -> ()
+
+    /// The node's state machine was replaced by a snapshot at `index`.
+    member this.OnSnapshotInstalled(node: int, index: Index, fingerprint: uint64) =
+        lastApplied[node] <- max lastApplied[node] index
+        this.CheckSnapshot(node, "installed", index, fingerprint)
+
     /// A node restarted from `state`; its state machine starts at the applied index the host restored.
     member _.OnRestart(node: int, state: State<'T>) =
         states[node] <- ValueSome state
@@ -209,7 +222,8 @@ type Invariants<'T when 'T: equality>(nodes: int, disk: int -> Disk<'T>, describ
 
         let stable = Node.stableIndex state
 
-        if stable > d.Durable.LastIndex || d.Durable.TermAt stable <> Node.termAt state stable then
+        // An installed snapshot counts as stable at once (the follower acknowledges it only once durable).
+        if stable >= Node.firstIndex state && (stable > d.Durable.LastIndex || d.Durable.TermAt stable <> Node.termAt state stable) then
             fail "host contract" $"node {node} counts {stable} durable but the disk holds ({d.Durable.LastIndex}, term {d.Durable.TermAt stable})"
 
         // Election safety, and leader completeness when a node has just become leader.

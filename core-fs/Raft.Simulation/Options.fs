@@ -76,6 +76,11 @@ type SimOptions =
         /// Byte budget of one AppendEntries; small values split catch-up into several messages, so a follower
         /// can acknowledge an old entry before the new leader's own (the Figure 8 situation).
         MaxMsgBytes: int64
+        /// Applied entries between snapshots the core asks for (0: never); small values exercise compaction,
+        /// InstallSnapshot and restarts from a snapshot.
+        SnapshotEntries: int64
+        /// Entries kept behind a snapshot for slow followers.
+        CompactionTrailing: int64
         /// Newest entries handed back in RestoreInfo.Tail on restart; older ones are loaded on demand.
         RestoreTail: int
         /// Ticks of calm (faults off, everyone up, network healed) after the steps, ending in liveness checks;
@@ -108,6 +113,8 @@ module SimOptions =
             HeartbeatTicks = 2
             WindowEntries = 32
             MaxMsgBytes = 256L
+            SnapshotEntries = 0L
+            CompactionTrailing = 8L
             RestoreTail = 16
             SettleTicks = 150
             PlantedBugs = []
@@ -147,6 +154,8 @@ module SimOptions =
                 o.WindowEntries >= 1, "WindowEntries must be at least 1"
                 o.MaxMsgBytes >= 1L, "MaxMsgBytes must be at least 1"
                 o.RestoreTail >= 0, "RestoreTail must not be negative"
+                o.SnapshotEntries >= 0L, "SnapshotEntries must not be negative"
+                o.CompactionTrailing >= 0L, "CompactionTrailing must not be negative"
                 o.SettleTicks >= 0, "SettleTicks must not be negative"
             ]
 
@@ -162,4 +171,7 @@ module SimOptions =
             HeartbeatTicks = o.HeartbeatTicks
             MaxWindowEntries = o.WindowEntries
             MaxSizePerMsg = o.MaxMsgBytes
+            SnapshotEntries = o.SnapshotEntries
+            CompactionTrailing = o.CompactionTrailing
+            SnapshotChunkBytes = 64
             Seed = Rng.mix (Rng.mix seed (uint64 id)) (uint64 incarnation) }
