@@ -93,7 +93,8 @@ module internal Snapshots =
         else
             let incoming =
                 match s.Incoming with
-                | ValueSome inc when inc.TransferId = c.TransferId -> ValueSome inc
+                // Transfer ids are not unique across leaders: a chunk continues a transfer only for the same snapshot.
+                | ValueSome inc when inc.TransferId = c.TransferId && inc.Meta.Index = meta.Index && inc.Meta.Term = meta.Term -> ValueSome inc
                 | ValueSome inc when inc.Meta.Index = meta.Index && inc.Meta.Term = meta.Term -> ValueSome { inc with TransferId = c.TransferId }
                 | _ when c.Offset = 0L -> ValueSome { TransferId = c.TransferId; Meta = meta; NextOffset = 0L }
                 | _ -> ValueNone

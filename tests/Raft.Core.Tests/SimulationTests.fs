@@ -53,6 +53,10 @@ let tests =
                 noViolations (Simulator.runMany { SimOptions.figure8 with Steps = 8_000 } 20_001UL 100)
             }
 
+            test "200 seeds with snapshots every 40 entries (compaction, InstallSnapshot, restarts from snapshots)" {
+                noViolations (Simulator.runMany { SimOptions.defaults with Steps = 12_000; SnapshotEntries = 40L } 30_001UL 200)
+            }
+
             test "one seed and options give the identical run; another seed a different one" {
                 let options = { SimOptions.defaults with Steps = 8_000 }
                 let a = Simulator.runWith Kv.spec options 42UL true
@@ -134,4 +138,14 @@ let tests =
                 Expect.equal disk.Durable.LastIndex (Ids.index 4L) "prefix of the write in progress survives"
                 Expect.equal disk.Written.LastIndex (Ids.index 4L) "the later write is lost"
             }
+
+            test "a snapshot chunk continues only a transfer of the same snapshot (transfer ids repeat across leaders)" {
+                // Seeds 41, 44 and 57 assembled one snapshot from chunks of two (found with --snapshot-entries 40).
+                let options = { SimOptions.defaults with SnapshotEntries = 40L }
+
+                for seed in [ 41UL; 44UL; 57UL ] do
+                    let r = Simulator.run options seed
+                    Expect.isNone r.Failure $"seed {seed}: {r.ViolationReport}"
+            }
         ]
+
