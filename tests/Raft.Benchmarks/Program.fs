@@ -1,7 +1,7 @@
 module Raft.Benchmarks.Program
 
 let private usage () =
-    eprintfn "usage: Raft.Benchmarks <core [runs] | storage [--size-mb N] [--dir PATH] | cluster [--n N] [--size B] [--conc C] [--no-dotnext]>"
+    eprintfn "usage: Raft.Benchmarks <core [runs] | storage [--size-mb N] [--dir PATH] | cluster [--n N] [--size B] [--conc C] [--no-dotnext] | cluster --idle [groups] [--no-quiescence]>"
     2
 
 [<EntryPoint>]
@@ -9,6 +9,9 @@ let main argv =
     match List.ofArray argv with
     | "storage" :: rest ->
         StorageBench.run rest
+        0
+    | "cluster" :: "--idle" :: rest ->
+        ClusterIdle.run rest
         0
     | "cluster" :: rest ->
         ClusterBench.run rest
