@@ -5,11 +5,13 @@ open Common
 /// Snapshots (§7): asking the host for one, compacting the log behind it, the leader's chunked
 /// InstallSnapshot and the follower's offset-checked install.
 module internal Snapshots =
-    /// Asks the host for a snapshot at the applied index when a threshold is crossed.
+    /// Asks the host for a snapshot when a threshold is crossed. The snapshot is taken at the last index handed
+    /// out in Apply effects: the host carries out effects in order, so when it reaches SaveSnapshot its state
+    /// machine has applied exactly that far (the Applied completions may still be on their way back).
     let maybeRequest (fx: Fx<'T>) (s: State<'T>) =
         let o = s.Options
         let latest = match s.LatestSnapshot with ValueSome m -> m.Index | ValueNone -> 0L<index>
-        let applied = s.Log.Applied
+        let applied = s.Log.Applying
         let byEntries = o.SnapshotEntries > 0L && int64 (applied - latest) >= o.SnapshotEntries
         let byBytes = o.SnapshotLogBytes > 0L && s.Log.Bytes >= o.SnapshotLogBytes && applied > latest
 
