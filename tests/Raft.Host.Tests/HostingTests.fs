@@ -1,0 +1,53 @@
+/// The generic-host integration: AddRaft binds and validates options at start (errors name the key) and runs a node.
+module Raft.Host.Tests.HostingTests
+
+open System
+open System.Collections.Generic
+open System.Threading.Tasks
+open Microsoft.Extensions.Configuration
+open Microsoft.Extensions.DependencyInjection
+open Microsoft.Extensions.Hosting
+open Microsoft.Extensions.Options
+open Xunit
+open FsUnit.Xunit
+open Raft.Hosting
+open Raft.Node
+
+type Echo() =
+    interface IStateMachine<string, obj> with
+        member _.Apply(_, _, command) = box command
+        member _.Snapshot _ = ()
+        member _.Restore _ = ()
+
+let private build (settings: (string * string) list) =
+    let builder = Host.CreateApplicationBuilder()
+    builder.Configuration.AddInMemoryCollection(settings |> List.map (fun (k, v) -> KeyValuePair(k, v))) |> ignore
+    builder.Services.AddRaft<string, Echo>(builder.Configuration.GetSection "Raft") |> ignore
+    builder.Build()
+
+[<Fact>]
+let ``invalid options fail the host at start with messages naming each bad key`` () =
+    task {
+        use host = build [ "Raft:NodeId", "0"; "Raft:ListenEndpoint", "nowhere"; "Raft:InMemoryStorage", "true" ]
+        let! ex = Assert.ThrowsAsync<OptionsValidationException>(fun () -> host.StartAsync())
+        ex.Message |> should haveSubstring "Raft:NodeId"
+        ex.Message |> should haveSubstring "Raft:ClusterId"
+        ex.Message |> should haveSubstring "Raft:ListenEndpoint"
+    }
+
+[<Fact>]
+let ``a single-node cluster from configuration elects itself and commits through the DI-registered node`` () =
+    task {
+        use host =
+            build [ "Raft:NodeId", "1"; "Raft:ClusterId", "solo"; "Raft:InMemoryStorage", "true"; "Raft:TickInterval", "00:00:00.010" ]
+        do! host.StartAsync()
+        let node = host.Services.GetRequiredService<RaftNodeHost<string, obj>>()
+        let group = node.GetGroup 1L
+        let! leader = group.WaitForLeaderAsync(Nullable(TimeSpan.FromSeconds 10.0))
+        leader |> should equal 1L
+        let! r = group.ProposeAsync "hello"
+        r.Result |> should equal (box "hello")
+        do! host.StopAsync()
+        let! ex = Assert.ThrowsAsync<RaftShutdownException>(fun () -> group.ProposeAsync "late" :> Task)
+        ex.Message |> should haveSubstring "stopping"
+    }
