@@ -96,6 +96,8 @@ module internal ConfigChanges =
                 becomeFollower s.Term Ids.none s
             elif Reconfiguration.isJoint m && m.AutoLeave then
                 propose fx ValueNone LeaveJoint s
+            elif l.Promotions.IsEmpty then
+                s
             else
                 let ready =
                     l.Promotions

@@ -4,24 +4,27 @@ namespace Raft.Core
 /// so the step stays a pure function; it exists to make persist-before-send structural: every message
 /// that must wait for durability is attached to the single Persist the step emits.
 type internal Fx<'T>() =
-    // Most steps emit few effects: start small, the lists grow on demand.
-    let effects = ResizeArray<Effect<'T>>(4)
-    let persistEntries = ResizeArray<Entry<'T>>(0)
-    let afterDurable = ResizeArray<Message<'T>>(0)
+    // Effects are collected newest first and reversed once; the persist parts are made only when a step needs them.
+    let mutable effects: Effect<'T> list = []
+    let mutable persistEntries: ResizeArray<Entry<'T>> = null
+    let mutable afterDurable: Message<'T> list = []
     let mutable snapshotChunk: SnapshotChunk voption = ValueNone
 
     /// Adds an effect that needs no ordering against the step's Persist.
-    member _.Emit(effect: Effect<'T>) = effects.Add effect
+    member _.Emit(effect: Effect<'T>) = effects <- effect :: effects
 
     /// Sends a message now.
-    member _.Send(message: Message<'T>) = effects.Add(Send message)
+    member _.Send(message: Message<'T>) = effects <- Send message :: effects
 
     /// Sends a message once everything written so far is durable.
-    member _.SendAfterDurable(message: Message<'T>) = afterDurable.Add message
+    member _.SendAfterDurable(message: Message<'T>) = afterDurable <- message :: afterDurable
 
     /// Writes entries; a later write starting at or below an earlier one in this step replaces its tail.
     member _.PersistEntries(entries: Entry<'T>[]) =
         if entries.Length > 0 then
+            if isNull persistEntries then
+                persistEntries <- ResizeArray<Entry<'T>>(entries.Length)
+
             let first = entries[0].Index
             let keep = persistEntries.FindIndex(fun e -> e.Index >= first)
 
@@ -37,18 +40,19 @@ type internal Fx<'T>() =
 
     /// The step's effects: the Persist (when anything must be written or wait) first, then the rest in order.
     member _.Build(hardState: HardState voption) : Effect<'T> list =
-        let mutable result = List.ofSeq effects
+        let result = List.rev effects
+        let hasEntries = not (isNull persistEntries) && persistEntries.Count > 0
 
-        if hardState.IsSome || persistEntries.Count > 0 || afterDurable.Count > 0 || snapshotChunk.IsSome then
+        if hardState.IsSome || hasEntries || not afterDurable.IsEmpty || snapshotChunk.IsSome then
             let persist =
                 Persist
                     {
                         HardState = hardState
-                        Entries = persistEntries.ToArray()
+                        Entries = if hasEntries then persistEntries.ToArray() else Array.empty
                         Snapshot = snapshotChunk
-                        ThenSend = List.ofSeq afterDurable
+                        ThenSend = List.rev afterDurable
                     }
 
-            result <- persist :: result
-
-        result
+            persist :: result
+        else
+            result

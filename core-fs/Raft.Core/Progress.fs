@@ -70,9 +70,14 @@ module Progress =
     /// An acknowledgement up to `index`; false when it told us nothing new.
     let acknowledge (index: Index) (p: Progress) : struct (bool * Progress) =
         let updated = index > p.Match
-        let p = if updated then { p with Match = index; ProbeSent = false } else p
-        let p = if p.Next <= index then { p with Next = index + 1L<index> } else p
-        let p = { p with Inflights = Inflights.freeTo index p.Inflights }
+
+        let p =
+            { p with
+                Match = max p.Match index
+                ProbeSent = p.ProbeSent && not updated
+                Next = max p.Next (index + 1L<index>)
+                Inflights = Inflights.freeTo index p.Inflights }
+
         struct (updated, p)
 
     /// A rejection of the AppendEntries whose PrevIndex was `rejected`; `retryFrom` is where the leader's

@@ -239,13 +239,13 @@ module internal Step =
         let evicted = RaftLog.evict s.Log s.Options.MaxWindowEntries
         let s = if LanguagePrimitives.PhysicalEquality evicted s.Log then s else { s with Log = evicted }
 
-        let hard = hardState s
         let old = s.PersistedHardState
         // The configuration changes rarely and is shared by reference until it does: compare references first.
         let hardChanged =
-            hard.Term <> old.Term
-            || hard.Vote <> old.Vote
-            || not (LanguagePrimitives.PhysicalEquality hard.Config old.Config || hard.Config = old.Config)
+            s.Term <> old.Term
+            || s.Vote <> old.Vote
+            || not (LanguagePrimitives.PhysicalEquality s.Config old.Config || s.Config = old.Config)
+        let hard = if hardChanged then hardState s else old
         let s = if hardChanged then { s with PersistedHardState = hard } else s
 
         if roleKind before <> roleKind s || before.Term <> s.Term || before.Leader <> s.Leader then
