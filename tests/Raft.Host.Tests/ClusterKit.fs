@@ -27,6 +27,9 @@ let waitUntil (what: string) (condition: unit -> bool) =
 /// A state machine recording every applied command; its result is the number of commands applied so far.
 type RecordingMachine() =
     let applied = List<struct (int64 * string)>()
+    let mutable restores = 0
+    /// How many times the state was replaced from a snapshot (install or restart).
+    member _.Restores = restores
     member _.Applied = lock applied (fun () -> applied.ToArray())
     member _.Commands = lock applied (fun () -> applied |> Seq.map (fun struct (_, c) -> c) |> Array.ofSeq)
     member _.Count = lock applied (fun () -> applied.Count)
@@ -40,6 +43,7 @@ type RecordingMachine() =
             for struct (i, c) in lock applied (fun () -> applied.ToArray()) do w.WriteLine($"{i} {c}")
         member _.Restore(input) =
             use r = new StreamReader(input)
+            restores <- restores + 1
             lock applied (fun () ->
                 applied.Clear()
                 let mutable line = r.ReadLine()
@@ -64,7 +68,8 @@ let testOptions (id: int64) =
                     RequestTimeout = TimeSpan.FromSeconds 5.0)
 
 /// A cluster of `size` nodes with `groups` groups (ids 1..groups), every node in every group.
-type Cluster(size: int, groups: int, useTcp: bool, ?clusterId: string, ?quiescence: bool, ?electionTicks: int) =
+type Cluster(size: int, groups: int, useTcp: bool, ?clusterId: string, ?quiescence: bool, ?electionTicks: int,
+             ?configure: RaftNodeOptions -> unit) =
     let root = Path.Combine(Path.GetTempPath(), "raft-host-tests", Guid.NewGuid().ToString("N"))
     let clusterId = defaultArg clusterId "test-cluster"
     let ids = [| 1L .. int64 size |]
@@ -82,12 +87,20 @@ type Cluster(size: int, groups: int, useTcp: bool, ?clusterId: string, ?quiescen
     member _.IsUp(id: int64) = nodes.ContainsKey id
 
     /// Starts (or restarts from its files) node `id` and opens every group.
-    member this.StartNode(id: int64) =
+    member this.StartNode(id: int64) = this.StartNode(id, false)
+
+    /// Starts node `id` (outside the initial voters) that joins every group: it waits to be added by the leader.
+    member this.JoinNode(id: int64) = this.StartNode(id, true)
+
+    member this.StartNode(id: int64, join: bool) =
         task {
             let machines = Dictionary<int64, RecordingMachine>()
             let options = testOptions id
             options.Quiescence <- defaultArg quiescence true
             options.ElectionTicks <- defaultArg electionTicks 10
+            match configure with
+            | Some f -> f options
+            | None -> ()
             let transport, tcp =
                 if useTcp then
                     let o = TcpTransportOptions(NodeId = id, ClusterId = clusterId, ListenEndpoint = "127.0.0.1:0",
@@ -116,7 +129,7 @@ type Cluster(size: int, groups: int, useTcp: bool, ?clusterId: string, ?quiescen
                     | _ -> ()
             | None -> ()
             for g in 1L .. int64 groups do
-                let! _ = host.CreateGroupAsync(g, ids)
+                let! _ = if join then host.JoinGroupAsync(g, ids) else host.CreateGroupAsync(g, ids)
                 ()
             nodes[id] <- { Id = id; Host = host; Tcp = tcp; Machines = machines }
         }
@@ -136,6 +149,16 @@ type Cluster(size: int, groups: int, useTcp: bool, ?clusterId: string, ?quiescen
         }
 
     member this.Group(id: int64, group: int64) : Group = nodes[id].Host.GetGroup group
+
+    /// The data directory of node `id`.
+    member _.NodeDirectory(id: int64) = Path.Combine(root, $"node-{id}")
+
+    /// Indexes of the snapshot files node `id` holds for `group`.
+    member this.SnapshotIndexes(id: int64, group: int64) =
+        let dir = Path.Combine(root, $"node-{id}", $"group-{group}", "snapshots")
+        if Directory.Exists dir then
+            Directory.GetFiles(dir, "*.snap") |> Array.map (fun f -> int64 (Path.GetFileName(f).Substring(0, 20)))
+        else [||]
 
     /// The node every running node agrees leads `group` (a majority of running nodes must know it).
     member this.Leader(group: int64) =

@@ -62,6 +62,18 @@ public sealed class RaftHostOptions
     /// <summary>Log write buffer per group, in bytes.</summary>
     public int WriteBufferBytes { get; set; } = 64 << 10;
 
+    /// <summary>Snapshot once this many entries were applied since the last one (0 = never by count).</summary>
+    public long SnapshotEntries { get; set; }
+
+    /// <summary>Snapshot once the retained log holds this many bytes (0 = never by size).</summary>
+    public long SnapshotLogBytes { get; set; }
+
+    /// <summary>Entries kept behind a snapshot for lagging followers (1000).</summary>
+    public long CompactionTrailing { get; set; } = 1000;
+
+    /// <summary>Bytes per InstallSnapshot chunk (1 MiB); at most <see cref="MaxFrameBytes"/> minus framing overhead.</summary>
+    public int SnapshotChunkBytes { get; set; } = 1 << 20;
+
     /// <summary>Every problem, each naming its key under <paramref name="section"/>.</summary>
     public IReadOnlyList<string> Validate(string section = SectionName)
     {
@@ -86,6 +98,12 @@ public sealed class RaftHostOptions
         if (RequestTimeout <= TimeSpan.Zero) errors.Add($"{Key(nameof(RequestTimeout))} must be positive (was {RequestTimeout}).");
         if (MaxFrameBytes < 1024) errors.Add($"{Key(nameof(MaxFrameBytes))} must be at least 1024 (was {MaxFrameBytes}).");
         if (WriteBufferBytes < 4096) errors.Add($"{Key(nameof(WriteBufferBytes))} must be at least 4096 (was {WriteBufferBytes}).");
+        if (SnapshotEntries < 0) errors.Add($"{Key(nameof(SnapshotEntries))} must not be negative (was {SnapshotEntries}; 0 turns count-based snapshots off).");
+        if (SnapshotLogBytes < 0) errors.Add($"{Key(nameof(SnapshotLogBytes))} must not be negative (was {SnapshotLogBytes}; 0 turns size-based snapshots off).");
+        if (CompactionTrailing < 0) errors.Add($"{Key(nameof(CompactionTrailing))} must not be negative (was {CompactionTrailing}).");
+        if (SnapshotChunkBytes < 1) errors.Add($"{Key(nameof(SnapshotChunkBytes))} must be positive (was {SnapshotChunkBytes}).");
+        else if (MaxFrameBytes >= 1024 && SnapshotChunkBytes > MaxFrameBytes - 1024)
+            errors.Add($"{Key(nameof(SnapshotChunkBytes))} ({SnapshotChunkBytes}) must leave room for framing within {Key(nameof(MaxFrameBytes))} ({MaxFrameBytes}): at most {MaxFrameBytes - 1024}.");
         return errors;
     }
 
@@ -101,6 +119,10 @@ public sealed class RaftHostOptions
         HeartbeatTicks = HeartbeatTicks,
         RequestTimeout = RequestTimeout,
         Quiescence = Quiescence,
+        SnapshotEntries = SnapshotEntries,
+        SnapshotLogBytes = SnapshotLogBytes,
+        CompactionTrailing = CompactionTrailing,
+        SnapshotChunkBytes = SnapshotChunkBytes,
     };
 
     /// <summary>The TCP transport's options.</summary>

@@ -17,7 +17,8 @@ internal static class GroupRestore
         if (hardBytes is null && snapshot is null && log.LastIndex < log.FirstIndex && log.FirstIndex == 1)
         {
             restored = false;
-            return RaftNode.Bootstrap<T>(options, voters);
+            // No voters: a node joining an existing group, which learns its configuration from the leader.
+            return voters.Length == 0 ? RaftNode.Join<T>(options) : RaftNode.Bootstrap<T>(options, voters);
         }
         restored = true;
 
@@ -32,6 +33,11 @@ internal static class GroupRestore
                 snapshotMeta = Microsoft.FSharp.Core.FSharpValueOption<SnapshotMeta>.NewValueSome(meta);
                 snapIndex = meta.Index;
             }
+            // A crash between publishing an installed snapshot and resetting the log leaves a log that does not
+            // continue the snapshot: reset it now (first index snapIndex + 1), as the install would have.
+            bool continues = log.LastIndex >= snapIndex && log.FirstIndex <= snapIndex + 1
+                             && (snapIndex < log.FirstIndex - 1 || log.TermAt(snapIndex) == snapshotMeta.Value.Term);
+            if (!continues) RaftNodeHost<T, TResult>.ResetLogTo(log, snapIndex, snapshotMeta.Value.Term);
         }
 
         long first = Math.Max(log.FirstIndex, snapIndex + 1);

@@ -17,6 +17,9 @@ internal static partial class NodeLog
     [LoggerMessage(1003, LogLevel.Information, "Group {GroupId} removed from node {NodeId}")]
     public static partial void GroupRemoved(ILogger logger, long groupId, long nodeId);
 
+    [LoggerMessage(1015, LogLevel.Information, "Group {GroupId}: node {NodeId} installed the leader's snapshot at index {Index} (term {Term})")]
+    public static partial void SnapshotInstalled(ILogger logger, long groupId, long nodeId, long index, long term);
+
     [LoggerMessage(1010, LogLevel.Information, "Group {GroupId}: node {NodeId} is {Role} in term {Term}, leader {Leader}")]
     public static partial void RoleChanged(ILogger logger, long groupId, long nodeId, RaftRole role, long term, long leader);
 

@@ -52,6 +52,7 @@ public sealed class ProposalDroppedException : RaftException
         DropReason.Tags.LeadershipLost => "leadership was lost",
         DropReason.Tags.InvalidConfigChange => "invalid configuration change: " + ((DropReason.InvalidConfigChange)reason).Item,
         DropReason.Tags.InvalidTransfer => "invalid transfer: " + ((DropReason.InvalidTransfer)reason).Item,
+        DropReason.Tags.TransferAborted => "transfer aborted: " + ((DropReason.TransferAborted)reason).Item,
         _ => reason.ToString(),
     };
 }
@@ -118,4 +119,46 @@ public sealed class GroupFaultedException : RaftException
         : base($"Group {groupId} stopped after a failure: {inner.Message}", inner) => GroupId = groupId;
 
     public long GroupId { get; }
+}
+
+/// <summary>A leadership transfer was refused (invalid target, not the leader, transfer already running) or
+/// started and then aborted (the target did not catch up or win in time); <see cref="Reason"/> says which.</summary>
+public sealed class LeadershipTransferException : RaftException
+{
+    public LeadershipTransferException(long groupId, long target, DropReason reason)
+        : base($"Leadership transfer of group {groupId} to node {target} failed: {ProposalDroppedException.Describe(reason)}.")
+    {
+        GroupId = groupId;
+        Target = target;
+        Reason = reason;
+    }
+
+    public long GroupId { get; }
+
+    /// <summary>The node leadership was to move to.</summary>
+    public long Target { get; }
+
+    /// <summary>The core's reason (InvalidTransfer, TransferAborted, NotLeader, TransferInProgress, ...).</summary>
+    public DropReason Reason { get; }
+}
+
+/// <summary>A membership change was refused: it is unsafe or malformed (<c>InvalidConfigChange</c>) or another
+/// configuration change is still pending (<c>ConfigChangePending</c>; retry once it is applied).</summary>
+public sealed class MembershipChangeException : RaftException
+{
+    public MembershipChangeException(long groupId, ConfChange change, DropReason reason)
+        : base($"Membership change {change} of group {groupId} was refused: {ProposalDroppedException.Describe(reason)}.")
+    {
+        GroupId = groupId;
+        Change = change;
+        Reason = reason;
+    }
+
+    public long GroupId { get; }
+
+    /// <summary>The change that was asked for.</summary>
+    public ConfChange Change { get; }
+
+    /// <summary>The core's reason.</summary>
+    public DropReason Reason { get; }
 }

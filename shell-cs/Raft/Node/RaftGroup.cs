@@ -23,6 +23,7 @@ public sealed class RaftGroup<TCommand, TResult>
         AppliedIndex = Core.Node.appliedIndex(state);
         _status = new RaftStatus(groupId, host.NodeId, RaftRole.Follower, Core.Node.term(state), 0, Core.Node.lastIndex(state),
             Core.Node.commitIndex(state), AppliedIndex, false);
+        _membership = Core.Node.membership(state);
     }
 
     /// <summary>The group's id (carried by every message of the group).</summary>
@@ -93,6 +94,76 @@ public sealed class RaftGroup<TCommand, TResult>
     public Task CampaignAsync(CancellationToken cancellationToken = default) =>
         _host.PostControlAsync(() => _host.StepGroup(this, Input<TCommand>.Campaign), cancellationToken);
 
+    /// <summary>Hands leadership to <paramref name="target"/> (call it on the leader). Completes once this node sees
+    /// <paramref name="target"/> lead the group.</summary>
+    /// <exception cref="LeadershipTransferException">The core refused the transfer (e.g. the target is this node, not a
+    /// voter, or this node is not the leader) or aborted it; <see cref="LeadershipTransferException.Reason"/> says why.</exception>
+    /// <exception cref="RaftTimeoutException">The target did not become leader within the timeout (default: the node's RequestTimeout).</exception>
+    public async Task TransferLeadershipAsync(long target, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        var waiter = new PendingTransfer(this, target);
+        await _host.PostControlAsync(() =>
+        {
+            if (!_host.Usable(this, waiter)) return;
+            Transfers.Add(waiter);
+            _host.WakeGroup(this);
+            _host.StepGroup(this, Input<TCommand>.NewTransferLeadership(target));
+        }, cancellationToken).ConfigureAwait(false);
+        var limit = timeout ?? _host.Options.RequestTimeout;
+        try { await waiter.Task.WaitAsync(limit, _host.Time, cancellationToken).ConfigureAwait(false); }
+        catch (TimeoutException) when (!waiter.Task.IsCompleted) { throw new RaftTimeoutException(GroupId, limit, "TransferLeadershipAsync"); }
+    }
+
+    /// <inheritdoc cref="TransferLeadershipAsync(long, TimeSpan?, CancellationToken)"/>
+    public Task TransferLeadershipAsync(long target, CancellationToken cancellationToken) => TransferLeadershipAsync(target, null, cancellationToken);
+
+    /// <summary>Proposes a configuration change (call it on the leader). Completes with the index of the
+    /// configuration entry once it is committed and applied on this node.</summary>
+    /// <exception cref="MembershipChangeException">The change is invalid or another change is still pending.</exception>
+    /// <exception cref="NotLeaderException">This node is not the leader.</exception>
+    /// <exception cref="ProposalDroppedException">Refused for another reason (transfer in progress, leadership lost).</exception>
+    /// <exception cref="ProposalLostException">Appended but overwritten by a later leader.</exception>
+    /// <exception cref="RaftTimeoutException">No outcome within the timeout (the change may still commit).</exception>
+    public Task<long> ChangeMembershipAsync(ConfChange change, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        var p = new PendingConfChange(this, change);
+        return PostAndWait(p, timeout, "ChangeMembershipAsync", cancellationToken);
+    }
+
+    /// <inheritdoc cref="ChangeMembershipAsync(ConfChange, TimeSpan?, CancellationToken)"/>
+    public Task<long> ChangeMembershipAsync(ConfChange change, CancellationToken cancellationToken) => ChangeMembershipAsync(change, null, cancellationToken);
+
+    /// <summary>Adds <paramref name="node"/> as a voter (or promotes a learner); see <see cref="ChangeMembershipAsync(ConfChange, TimeSpan?, CancellationToken)"/>.</summary>
+    public Task<long> AddVoterAsync(long node, CancellationToken cancellationToken = default) =>
+        ChangeMembershipAsync(ConfChange.NewSimple(MembershipChange.NewAddVoter(node)), null, cancellationToken);
+
+    /// <summary>Adds <paramref name="node"/> as a learner (or demotes a voter); see <see cref="ChangeMembershipAsync(ConfChange, TimeSpan?, CancellationToken)"/>.</summary>
+    public Task<long> AddLearnerAsync(long node, CancellationToken cancellationToken = default) =>
+        ChangeMembershipAsync(ConfChange.NewSimple(MembershipChange.NewAddLearner(node)), null, cancellationToken);
+
+    /// <summary>Removes <paramref name="node"/> from the group; see <see cref="ChangeMembershipAsync(ConfChange, TimeSpan?, CancellationToken)"/>.</summary>
+    public Task<long> RemoveNodeAsync(long node, CancellationToken cancellationToken = default) =>
+        ChangeMembershipAsync(ConfChange.NewSimple(MembershipChange.NewRemoveNode(node)), null, cancellationToken);
+
+    /// <summary>The configuration this node's core currently follows (voters, learners, joint state).</summary>
+    public Membership Membership => _membership;
+
+    private async Task<long> PostAndWait(PendingConfChange p, TimeSpan? timeout, string what, CancellationToken ct)
+    {
+        await _host.PostControlAsync(() =>
+        {
+            if (!_host.Usable(this, p)) return;
+            p.Tag = ++NextTag;
+            ConfChanges[p.Tag] = p;
+            _host.WakeGroup(this);
+            _host.StepGroup(this, Input<TCommand>.NewProposeConfChange(p.Tag, p.Change));
+        }, ct).ConfigureAwait(false);
+        var limit = timeout ?? _host.Options.RequestTimeout;
+        try { return await p.Task.WaitAsync(limit, _host.Time, ct).ConfigureAwait(false); }
+        catch (TimeoutException) when (!p.Task.IsCompleted) { throw new RaftTimeoutException(GroupId, limit, what); }
+    }
+
     public override string ToString() => _status.ToString();
 
     // ---- owned by the loop thread ----------------------------------------------------------------------------
@@ -113,6 +184,13 @@ public sealed class RaftGroup<TCommand, TResult>
     internal readonly Dictionary<long, PendingReadBase> Reads = new();
     internal readonly List<PendingReadBase> ReadyReads = new();
     internal bool AppliedDirty;
+    /// <summary>Leadership transfers waiting for their target to lead.</summary>
+    internal readonly List<PendingTransfer> Transfers = new();
+    /// <summary>Configuration changes by tag, until applied or dropped.</summary>
+    internal readonly Dictionary<long, PendingConfChange> ConfChanges = new();
+    /// <summary>The partial snapshot being received (InstallSnapshot), with the snapshot it belongs to.</summary>
+    internal Raft.Storage.SnapshotWriter? IncomingSnapshot;
+    internal long IncomingSnapshotIndex, IncomingSnapshotTerm;
     internal bool Quiescent;
     internal long LastActivityTick;
 
@@ -134,7 +212,11 @@ public sealed class RaftGroup<TCommand, TResult>
         if (old.Role != role || old.Term != term || old.Leader != leader || old.LastIndex != last || old.CommitIndex != commit
             || old.AppliedIndex != AppliedIndex || old.Quiescent != Quiescent)
             _status = new RaftStatus(GroupId, _host.NodeId, role, term, leader, last, commit, AppliedIndex, Quiescent);
+        var membership = Core.Node.membership(s);
+        if (!ReferenceEquals(membership, _membership)) _membership = membership;
     }
+
+    private volatile Membership _membership = null!;
 
     internal void RaiseRoleChanged(RoleChangedEventArgs e)
     {
@@ -144,6 +226,25 @@ public sealed class RaftGroup<TCommand, TResult>
                 var (h, sender, args) = state;
                 try { h(sender, args); } catch { /* a user handler must not break the node */ }
             }, (handler, (object)this, e), preferLocal: false);
+    }
+
+    /// <summary>A leadership transfer waiting for its target to lead.</summary>
+    internal sealed class PendingTransfer(RaftGroup<TCommand, TResult> group, long target)
+        : TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), IPending
+    {
+        public readonly RaftGroup<TCommand, TResult> Group = group;
+        public readonly long Target = target;
+        public void Fail(Exception e) => TrySetException(e);
+    }
+
+    /// <summary>A configuration change waiting to be appended, then applied; completes with its index.</summary>
+    internal sealed class PendingConfChange(RaftGroup<TCommand, TResult> group, ConfChange change)
+        : TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously), IPending
+    {
+        public readonly RaftGroup<TCommand, TResult> Group = group;
+        public readonly ConfChange Change = change;
+        public long Tag, Index, Term;
+        public void Fail(Exception e) => TrySetException(e);
     }
 
     /// <summary>A proposal waiting to be appended, then committed and applied.</summary>

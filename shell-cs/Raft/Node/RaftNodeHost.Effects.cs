@@ -49,13 +49,15 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
             case Effect<TCommand>.RoleChanged rc:
                 OnRoleChanged(g, rc.role, rc.term, rc.leader);
                 break;
-            case Effect<TCommand>.TransferDropped:
+            case Effect<TCommand>.TransferDropped td:
+                OnTransferDropped(g, td.target, td.reason);
                 break;
             case Effect<TCommand>.SaveSnapshot ss:
                 OnSaveSnapshot(g, ss.Item);
                 break;
             case Effect<TCommand>.CompactLog cl:
                 var log = g.Storage.Log;
+                // The core compacts only below its applied (hence durable-and-committed) index; CompactPrefix is durable when it returns.
                 if (cl.upTo >= log.FirstIndex && cl.upTo <= log.LastIndex) log.CompactPrefix(cl.upTo, log.TermAt(cl.upTo));
                 break;
             case Effect<TCommand>.ReadSnapshotChunk rs:
@@ -75,6 +77,7 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
     private void OnPersist(RaftGroup<TCommand, TResult> g, PersistRequest<TCommand> p)
     {
         var hard = p.HardState.IsSome ? RaftStateCodec.EncodeHardState(p.HardState.Value) : null;
+        if (p.Snapshot.IsSome) OnSnapshotChunk(g, p.Snapshot.Value);
         long index = -1, term = 0;
         var entries = p.Entries;
         if (entries.Length > 0)
@@ -84,7 +87,6 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
             term = entries[^1].Term;
             g.LastActivityTick = _tick;
         }
-        if (p.Snapshot.IsSome) Unsupported(g, "Persist.Snapshot (InstallSnapshot chunks)");
         _durable.Add(new DurableItem<TCommand, TResult>(g, hard, index, term, p.ThenSend));
     }
 
@@ -131,6 +133,7 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
                 }
             }
             g.AppliedIndex = e.Index;
+            if (g.ConfChanges.Count > 0) CompleteConfChanges(g, e.Index, e.Term);
             var awaiting = g.Awaiting;
             while (awaiting.Count > 0 && awaiting.PeekFirst().Index <= e.Index)
             {
@@ -168,6 +171,13 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
 
     private void OnAccepted(RaftGroup<TCommand, TResult> g, long tag, long firstIndex, long term)
     {
+        if (g.ConfChanges.TryGetValue(tag, out var change))
+        {
+            change.Index = firstIndex;
+            change.Term = term;
+            if (g.AppliedIndex >= firstIndex) CompleteConfChanges(g, firstIndex, term);
+            return;
+        }
         var batch = g.CurrentBatch;
         if (batch is null || tag != g.CurrentBatchTag) return;
         g.CurrentBatch = null;
@@ -188,6 +198,13 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
 
     private void OnDropped(RaftGroup<TCommand, TResult> g, long tag, DropReason reason, long leader)
     {
+        if (g.ConfChanges.Remove(tag, out var change))
+        {
+            change.Fail(reason.IsInvalidConfigChange || reason.IsConfigChangePending
+                ? new MembershipChangeException(g.GroupId, change.Change, reason)
+                : DropException(g, reason, leader));
+            return;
+        }
         var batch = g.CurrentBatch;
         if (batch is null || tag != g.CurrentBatchTag) return;
         g.CurrentBatch = null;
@@ -202,6 +219,14 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
     private void OnRoleChanged(RaftGroup<TCommand, TResult> g, RoleKind role, long term, long leader)
     {
         var r = RaftStatus.ToRole(role);
+        if (leader != 0 && g.Transfers.Count > 0)
+        {
+            var kept = 0;
+            foreach (var t in g.Transfers)
+                if (t.Target == leader) t.TrySetResult();
+                else g.Transfers[kept++] = t;
+            g.Transfers.RemoveRange(kept, g.Transfers.Count - kept);
+        }
         NodeLog.RoleChanged(_log, g.GroupId, NodeId, r, term, leader);
         Metrics.LeaderChanged();
         if (g.Quiescent) WakeGroup(g);
@@ -221,15 +246,109 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
         g.StateMachine.Snapshot(data);
         data.Position = 0;
         store.Write(meta.Index, meta.Term, RaftStateCodec.EncodeSnapshotMeta(meta), data);
+        // Only the latest snapshot is ever read (restart, transfers); a transfer of an older one is restarted (see OnReadSnapshotChunk).
+        store.DeleteOlderThan(meta.Index);
         _feedback.Enqueue(Input<TCommand>.NewSnapshotSaved(meta));
+    }
+
+    private void OnTransferDropped(RaftGroup<TCommand, TResult> g, long target, DropReason reason)
+    {
+        if (g.Transfers.Count == 0) return;
+        var kept = 0;
+        foreach (var t in g.Transfers)
+            if (t.Target == target) t.Fail(new LeadershipTransferException(g.GroupId, target, reason));
+            else g.Transfers[kept++] = t;
+        g.Transfers.RemoveRange(kept, g.Transfers.Count - kept);
+    }
+
+    /// <summary>Completes (or fails as lost) the configuration changes whose entry index was reached by entry (index, term).</summary>
+    private static void CompleteConfChanges(RaftGroup<TCommand, TResult> g, long index, long term)
+    {
+        List<long>? done = null;
+        foreach (var (tag, c) in g.ConfChanges)
+        {
+            if (c.Index == 0 || c.Index > index) continue;
+            if (c.Index == index && c.Term == term) c.TrySetResult(index);
+            else if (c.Index == index) c.Fail(new ProposalLostException(g.GroupId, c.Index, c.Term, term));
+            else continue; // an earlier index passed without us seeing it: only the snapshot path gets here (handled there)
+            (done ??= new()).Add(tag);
+        }
+        if (done is not null) foreach (var tag in done) g.ConfChanges.Remove(tag);
+    }
+
+    /// <summary>A received InstallSnapshot chunk (follower): written in order into a partial snapshot file of that
+    /// snapshot; the last chunk publishes the file atomically, resets the log to start right after the snapshot and
+    /// restores the state machine from it. Runs on the loop, before the Persist's entries and its ThenSend (which
+    /// leave only after every earlier write is durable, see <see cref="Durability{TCommand,TResult}"/>).</summary>
+    private void OnSnapshotChunk(RaftGroup<TCommand, TResult> g, SnapshotChunk chunk)
+    {
+        var store = g.Storage.Snapshots
+            ?? throw new InvalidOperationException($"Group {g.GroupId} received a snapshot but its storage has no snapshot store.");
+        var meta = chunk.Meta;
+        if (chunk.Offset == 0 || g.IncomingSnapshot is null || g.IncomingSnapshotIndex != meta.Index || g.IncomingSnapshotTerm != meta.Term)
+        {
+            g.IncomingSnapshot?.Dispose(); // deletes the partial file of an abandoned transfer
+            g.IncomingSnapshot = null;
+            if (chunk.Offset != 0)
+                throw new InvalidOperationException($"Group {g.GroupId}: snapshot chunk at offset {chunk.Offset} of {meta.Index}/{meta.Term} without its start.");
+            g.IncomingSnapshot = store.BeginWrite(meta.Index, meta.Term, RaftStateCodec.EncodeSnapshotMeta(meta));
+            g.IncomingSnapshotIndex = meta.Index;
+            g.IncomingSnapshotTerm = meta.Term;
+        }
+        g.IncomingSnapshot.WriteChunk(chunk.Offset, chunk.Data);
+        g.LastActivityTick = _tick;
+        if (!chunk.Done) return;
+
+        var writer = g.IncomingSnapshot;
+        g.IncomingSnapshot = null;
+        using (writer) writer.Complete(); // fdatasync + rename + directory fsync
+        ResetLogTo(g.Storage.Log, meta.Index, meta.Term);
+        using (var reader = store.OpenLatest() ?? throw new InvalidOperationException($"Group {g.GroupId}: the installed snapshot {meta.Index} is missing."))
+        {
+            if (reader.Metadata.Index != meta.Index || reader.Metadata.Term != meta.Term)
+                throw new InvalidOperationException($"Group {g.GroupId}: installed snapshot {meta.Index}/{meta.Term} but the latest stored is {reader.Metadata.Index}/{reader.Metadata.Term}.");
+            g.StateMachine.Restore(reader.Data);
+        }
+        store.DeleteOlderThan(meta.Index);
+        g.AppliedIndex = meta.Index;
+        NodeLog.SnapshotInstalled(_log, g.GroupId, NodeId, meta.Index, meta.Term);
+        // Proposals of an earlier leadership that this node still waits for: the snapshot hides their outcome.
+        while (g.Awaiting.Count > 0 && g.Awaiting.PeekFirst().Index <= meta.Index)
+        {
+            var p = g.Awaiting.RemoveFirst();
+            p.Fail(new RaftException($"The outcome of the proposal at index {p.Index} of group {g.GroupId} is unknown: an installed snapshot replaced the log up to {meta.Index}."));
+        }
+        List<long>? hidden = null;
+        foreach (var (tag, c) in g.ConfChanges)
+            if (c.Index != 0 && c.Index <= meta.Index)
+            {
+                c.Fail(new RaftException($"The outcome of the configuration change at index {c.Index} of group {g.GroupId} is unknown: an installed snapshot replaced the log up to {meta.Index}."));
+                (hidden ??= new()).Add(tag);
+            }
+        if (hidden is not null) foreach (var tag in hidden) g.ConfChanges.Remove(tag);
+        if (!g.AppliedDirty)
+        {
+            g.AppliedDirty = true;
+            _appliedDirty.Add(g);
+        }
+    }
+
+    /// <summary>Leaves the log empty after <paramref name="index"/>: first index index+1, TermAt(index) = term.</summary>
+    internal static void ResetLogTo(ILogStorage log, long index, long term)
+    {
+        if (log.LastIndex > index && index + 1 >= log.FirstIndex) log.TruncateSuffix(index + 1);
+        if (index >= log.FirstIndex - 1 && index <= log.LastIndex && log.TermAt(index) == term && log.FirstIndex == index + 1) return;
+        log.CompactPrefix(index, term);
     }
 
     private void OnReadSnapshotChunk(RaftGroup<TCommand, TResult> g, long to, SnapshotMeta meta, long transferId, long offset, int maxBytes)
     {
         using var reader = g.Storage.Snapshots?.OpenLatest();
-        if (reader is null || reader.Metadata.Index != meta.Index)
+        if (reader is null || reader.Metadata.Index != meta.Index || reader.Metadata.Term != meta.Term)
         {
-            Unsupported(g, "ReadSnapshotChunk for a snapshot that is not stored");
+            // A transfer of a snapshot replaced since (only the latest is kept): send the peer back to probing, which
+            // starts a new transfer of the latest snapshot when it still needs one.
+            _feedback.Enqueue(Input<TCommand>.NewUnreachable(to));
             return;
         }
         var skip = new byte[Math.Min(offset, 64 << 10)];

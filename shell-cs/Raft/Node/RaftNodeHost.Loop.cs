@@ -103,7 +103,7 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
         }
     }
 
-    private bool Usable(RaftGroup<TCommand, TResult> g, IPending p)
+    internal bool Usable(RaftGroup<TCommand, TResult> g, IPending p)
     {
         if (g.Fault is { } fault) p.Fail(new GroupFaultedException(g.GroupId, fault));
         else if (g.Removed) p.Fail(new RaftShutdownException($"Group {g.GroupId} was removed."));
@@ -312,5 +312,11 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
         g.Reads.Clear();
         foreach (var r in g.ReadyReads) r.Fail(e);
         g.ReadyReads.Clear();
+        foreach (var t in g.Transfers) t.Fail(e);
+        g.Transfers.Clear();
+        foreach (var c in g.ConfChanges.Values) c.Fail(e);
+        g.ConfChanges.Clear();
+        g.IncomingSnapshot?.Dispose();
+        g.IncomingSnapshot = null;
     }
 }

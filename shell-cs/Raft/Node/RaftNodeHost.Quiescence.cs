@@ -14,7 +14,7 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
 {
     private int _quiescentCount;
 
-    private void WakeGroup(RaftGroup<TCommand, TResult> g)
+    internal void WakeGroup(RaftGroup<TCommand, TResult> g)
     {
         g.LastActivityTick = _tick;
         if (!g.Quiescent) return;

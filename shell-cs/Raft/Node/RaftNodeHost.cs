@@ -115,11 +115,23 @@ public sealed partial class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
     /// <summary>Creates a group (or reopens it from storage after a restart) with the given voters (this node included).
     /// Every node of a new group must be given the same voters.</summary>
     /// <exception cref="InvalidOperationException">The group already exists on this node.</exception>
-    public async Task<RaftGroup<TCommand, TResult>> CreateGroupAsync(long groupId, IEnumerable<long> voters, CancellationToken cancellationToken = default)
+    public Task<RaftGroup<TCommand, TResult>> CreateGroupAsync(long groupId, IEnumerable<long> voters, CancellationToken cancellationToken = default)
     {
-        if (groupId < 0) throw new ArgumentOutOfRangeException(nameof(groupId), groupId, "Group ids must not be negative (negative ids are reserved for node-level messages).");
         var members = voters.Distinct().Order().ToArray();
         if (!members.Contains(NodeId)) throw new ArgumentException($"The voters of group {groupId} must include this node ({NodeId}).", nameof(voters));
+        return OpenGroupAsync(groupId, members, members.Where(m => m != NodeId).ToArray(), cancellationToken);
+    }
+
+    /// <summary>Opens a group this node is about to be added to (by <c>AddVoterAsync</c>/<c>AddLearnerAsync</c> on the
+    /// leader): a new group starts with no configuration and waits for the leader's entries or snapshot; an existing
+    /// one is restored from storage like <see cref="CreateGroupAsync"/>.</summary>
+    /// <param name="peers">Nodes to watch for liveness (quiescence); the configuration itself comes from the leader.</param>
+    public Task<RaftGroup<TCommand, TResult>> JoinGroupAsync(long groupId, IEnumerable<long>? peers = null, CancellationToken cancellationToken = default) =>
+        OpenGroupAsync(groupId, [], (peers ?? []).Where(m => m != NodeId).Distinct().ToArray(), cancellationToken);
+
+    private async Task<RaftGroup<TCommand, TResult>> OpenGroupAsync(long groupId, long[] members, long[] peers, CancellationToken cancellationToken)
+    {
+        if (groupId < 0) throw new ArgumentOutOfRangeException(nameof(groupId), groupId, "Group ids must not be negative (negative ids are reserved for node-level messages).");
         ThrowIfStopping();
         if (_groups.ContainsKey(groupId)) throw new InvalidOperationException($"Group {groupId} already exists on node {NodeId}.");
         var storage = _storage.Open(groupId);
@@ -128,7 +140,7 @@ public sealed partial class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
         {
             var sm = _stateMachines(groupId);
             var state = GroupRestore.Load(Options.CoreOptions(groupId), members, storage, sm, _codec, Options.RestoreTailEntries, out var restored);
-            group = new RaftGroup<TCommand, TResult>(this, groupId, storage, sm, state, members.Where(m => m != NodeId).ToArray());
+            group = new RaftGroup<TCommand, TResult>(this, groupId, storage, sm, state, peers);
             if (!_groups.TryAdd(groupId, group)) throw new InvalidOperationException($"Group {groupId} already exists on node {NodeId}.");
             NodeLog.GroupOpened(_log, groupId, restored ? "restored" : "created", NodeId, Core.Node.lastIndex(state), Core.Node.term(state));
         }

@@ -52,6 +52,19 @@ public sealed class RaftNodeOptions
     /// <summary>Entries read back from the log on restart to seed the core's in-memory window (1024).</summary>
     public int RestoreTailEntries { get; set; } = 1024;
 
+    /// <summary>Take a state-machine snapshot once this many entries were applied since the last one (0 = never by count).</summary>
+    public long SnapshotEntries { get; set; }
+
+    /// <summary>Take a snapshot once the retained log holds this many bytes (0 = never by size).</summary>
+    public long SnapshotLogBytes { get; set; }
+
+    /// <summary>Entries kept in the log behind a snapshot, so slightly lagging followers catch up from the log
+    /// rather than by InstallSnapshot (1000; 0 compacts everything the snapshot covers).</summary>
+    public long CompactionTrailing { get; set; } = 1000;
+
+    /// <summary>Bytes of snapshot data per InstallSnapshot chunk (1 MiB).</summary>
+    public int SnapshotChunkBytes { get; set; } = 1 << 20;
+
     /// <summary>Every problem found, each naming the offending key; empty when valid.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -62,7 +75,11 @@ public sealed class RaftNodeOptions
         if (InputQueueCapacity < 16) errors.Add($"{nameof(InputQueueCapacity)} must be at least 16 (was {InputQueueCapacity}).");
         if (MaxInputsPerIteration < 1) errors.Add($"{nameof(MaxInputsPerIteration)} must be at least 1 (was {MaxInputsPerIteration}).");
         if (RestoreTailEntries < 0) errors.Add($"{nameof(RestoreTailEntries)} must not be negative (was {RestoreTailEntries}).");
-        if (NodeId > 0 && RaftOptionsModule.validate(CoreOptions(0)) is { IsError: true } bad)
+        if (SnapshotEntries < 0) errors.Add($"{nameof(SnapshotEntries)} must not be negative (was {SnapshotEntries}; 0 turns count-based snapshots off).");
+        if (SnapshotLogBytes < 0) errors.Add($"{nameof(SnapshotLogBytes)} must not be negative (was {SnapshotLogBytes}; 0 turns size-based snapshots off).");
+        if (CompactionTrailing < 0) errors.Add($"{nameof(CompactionTrailing)} must not be negative (was {CompactionTrailing}).");
+        if (SnapshotChunkBytes < 1) errors.Add($"{nameof(SnapshotChunkBytes)} must be positive (was {SnapshotChunkBytes}).");
+        if (errors.Count == 0 && NodeId > 0 && RaftOptionsModule.validate(CoreOptions(0)) is { IsError: true } bad)
             errors.Add(bad.ErrorValue);
         return errors;
     }
@@ -80,8 +97,8 @@ public sealed class RaftNodeOptions
         var d = RaftOptionsModule.defaults(NodeId);
         return new RaftOptions(
             NodeId, ElectionTicks, HeartbeatTicks, PreVote, CheckQuorum, MaxSizePerMsg, MaxInflightMsgs, d.MaxInflightBytes,
-            MaxUncommittedBytes, MaxWindowEntries, d.ReadMode, d.LeaseDriftTicks, d.SnapshotEntries, d.SnapshotLogBytes,
-            d.CompactionTrailing, d.LearnerCatchUpLag, d.AutoPromoteLearners, d.SnapshotChunkBytes,
+            MaxUncommittedBytes, MaxWindowEntries, d.ReadMode, d.LeaseDriftTicks, SnapshotEntries, SnapshotLogBytes,
+            CompactionTrailing, d.LearnerCatchUpLag, d.AutoPromoteLearners, SnapshotChunkBytes,
             unchecked((ulong)NodeId * 0x9E3779B97F4A7C15UL ^ (ulong)groupId * 0xC2B2AE3D27D4EB4FUL));
     }
 }

@@ -1,0 +1,165 @@
+/// InstallSnapshot, linearizable reads, leadership transfer and membership changes through the node host's public
+/// API, on the in-memory network (exact partitions) with real files in a temp directory.
+module Raft.Host.Tests.SnapshotMembershipTests
+
+open System
+open System.Threading.Tasks
+open Xunit
+open FsUnit.Xunit
+open Raft.Core
+open Raft.Node
+open Raft.Host.Tests.ClusterKit
+
+/// Snapshots every 10 applied entries, compacting everything they cover, sent in 64-byte chunks (many per snapshot).
+let private snapshotting (o: RaftNodeOptions) =
+    o.SnapshotEntries <- 10L
+    o.CompactionTrailing <- 0L
+    o.SnapshotChunkBytes <- 64
+
+let private has (n: int64) (members: Set<NodeId>) = members |> Set.exists (fun m -> int64 m = n)
+
+let private machine (cluster: Cluster) (id: int64) = cluster.Node(id).Machines[1L]
+
+/// Partitions a follower while the leader commits and compacts past it, heals, and waits until the follower's state
+/// equals the leader's. Returns (leader, follower).
+let private lagAndInstall (cluster: Cluster) =
+    task {
+        let! leader = cluster.WaitLeader 1L
+        let! _ = cluster.Propose(1L, "first")
+        let follower = cluster.Ids |> Array.find (fun id -> id <> leader)
+        do! cluster.WaitApplied(1L, 1)
+        cluster.Network.Isolate follower
+        let lagAt = (machine cluster follower).Count
+        for i in 1..60 do
+            let! _ = cluster.Propose(1L, $"lag-{i}")
+            ()
+        let! leader = cluster.WaitLeader 1L
+        // The leader's log no longer holds what the follower needs next: only a snapshot can bring it up to date.
+        do! waitUntil "the leader snapshots and compacts past the partitioned follower" (fun () ->
+            cluster.SnapshotIndexes(leader, 1L) |> Array.exists (fun i -> i > int64 lagAt + 20L))
+        (machine cluster follower).Restores |> should equal 0
+        cluster.Network.HealAll()
+        do! waitUntil "the follower installs the snapshot and catches up" (fun () ->
+            (machine cluster follower).Applied = (machine cluster leader).Applied && (machine cluster follower).Count >= 61)
+        (machine cluster follower).Restores |> should be (greaterThanOrEqualTo 1)
+        cluster.SnapshotIndexes(follower, 1L) |> should not' (be Empty)
+        return leader, follower
+    }
+
+[<Fact>]
+let ``a partitioned follower behind the leader's compacted log catches up by InstallSnapshot with the leader's state`` () =
+    task {
+        use cluster = new Cluster(3, 1, false, configure = snapshotting)
+        do! cluster.StartAll()
+        let! leader, follower = lagAndInstall cluster
+        // And it keeps replicating normally after the install.
+        let! _ = cluster.Propose(1L, "after-install")
+        do! waitUntil "every node applies the next command" (fun () ->
+            cluster.Nodes |> Array.forall (fun n -> n.Machines[1L].Commands |> Array.contains "after-install"))
+        (machine cluster follower).Applied |> should equal (machine cluster leader).Applied
+        (machine cluster follower).Commands |> Array.filter (fun c -> c.StartsWith "lag-") |> Array.distinct |> Array.length |> should equal 60
+    }
+
+[<Fact>]
+let ``a follower restarted right after installing a snapshot keeps its state and its log continues after the snapshot`` () =
+    task {
+        use cluster = new Cluster(3, 1, false, configure = snapshotting)
+        do! cluster.StartAll()
+        let! _, follower = lagAndInstall cluster
+        let before = (machine cluster follower).Applied
+        let installedAt = cluster.SnapshotIndexes(follower, 1L) |> Array.max
+        do! cluster.StopNode follower
+        do! cluster.StartNode follower
+        // The restarted state machine starts from the snapshot file, then applies the log after it.
+        (machine cluster follower).Restores |> should equal 1
+        do! waitUntil "the restarted follower is back where it was" (fun () -> (machine cluster follower).Count >= before.Length)
+        (machine cluster follower).Applied[.. before.Length - 1] |> should equal before
+        cluster.Group(follower, 1L).Status.LastIndex |> should be (greaterThanOrEqualTo installedAt)
+        for i in 1..5 do
+            let! _ = cluster.Propose(1L, $"post-restart-{i}")
+            ()
+        let! leader = cluster.WaitLeader 1L
+        do! waitUntil "the restarted follower appends and applies after the snapshot index" (fun () ->
+            (machine cluster follower).Applied = (machine cluster leader).Applied
+            && (machine cluster follower).Commands |> Array.contains "post-restart-5")
+        cluster.Group(follower, 1L).Status.LastIndex |> should be (greaterThan installedAt)
+    }
+
+let private lastCommand (sm: IStateMachine<string, int64>) = (sm :?> RecordingMachine).Commands |> Array.last
+
+[<Fact>]
+let ``linearizable ReadAsync on the leader and on a follower returns the latest acknowledged value`` () =
+    task {
+        use cluster = new Cluster(3, 1, false)
+        do! cluster.StartAll()
+        for i in 1..5 do
+            let! _ = cluster.Propose(1L, $"v{i}")
+            ()
+        let! leader = cluster.WaitLeader 1L
+        let follower = cluster.Ids |> Array.find (fun id -> id <> leader)
+        let! onLeader = cluster.Group(leader, 1L).ReadAsync(Func<_, _>(lastCommand))
+        onLeader |> should equal "v5"
+        let! onFollower = cluster.Group(follower, 1L).ReadAsync(Func<_, _>(lastCommand))
+        onFollower |> should equal "v5"
+        // A read issued right after an acknowledgement sees it, on any node, without waiting for replication first.
+        for i in 6..10 do
+            let! _ = cluster.Propose(1L, $"v{i}")
+            let! leader = cluster.WaitLeader 1L
+            for id in cluster.Ids do
+                let! seen = cluster.Group(id, 1L).ReadAsync(Func<_, _>(lastCommand))
+                seen |> should equal $"v{i}"
+            ignore leader
+    }
+
+[<Fact>]
+let ``leadership moves to a named node, and a transfer to the leader itself is refused with a reason`` () =
+    task {
+        use cluster = new Cluster(3, 1, false)
+        do! cluster.StartAll()
+        let! _ = cluster.Propose(1L, "before")
+        let! leader = cluster.WaitLeader 1L
+        let target = cluster.Ids |> Array.find (fun id -> id <> leader)
+        do! cluster.Group(leader, 1L).TransferLeadershipAsync(target)
+        do! waitUntil $"node {target} leads" (fun () -> cluster.Leader 1L = Some target)
+        let! r = cluster.Group(target, 1L).ProposeAsync("after-transfer")
+        r.Index |> should be (greaterThan 1L)
+        let! e = Assert.ThrowsAsync<LeadershipTransferException>(fun () -> cluster.Group(target, 1L).TransferLeadershipAsync(target))
+        e.Reason.IsInvalidTransfer |> should equal true
+        e.Target |> should equal target
+        e.Message |> should haveSubstring "already the leader"
+        // A follower cannot hand over leadership it does not hold.
+        let! e2 = Assert.ThrowsAsync<LeadershipTransferException>(fun () -> cluster.Group(leader, 1L).TransferLeadershipAsync(leader))
+        e2.Reason.IsNotLeader |> should equal true
+    }
+
+[<Fact>]
+let ``a node joins as a learner, is promoted to voter and removed again through the membership API`` () =
+    task {
+        use cluster = new Cluster(3, 1, false)
+        do! cluster.StartAll()
+        for i in 1..5 do
+            let! _ = cluster.Propose(1L, $"m{i}")
+            ()
+        do! cluster.JoinNode 4L
+        let! leader = cluster.WaitLeader 1L
+        let g = cluster.Group(leader, 1L)
+        let! learnerAt = g.AddLearnerAsync 4L
+        learnerAt |> should be (greaterThan 5L)
+        g.Membership.Learners |> has 4L |> should equal true
+        g.Membership.Voters |> has 4L |> should equal false
+        do! waitUntil "the learner receives the log" (fun () ->
+            (machine cluster 4L).Commands |> Array.contains "m5")
+        let! voterAt = g.AddVoterAsync 4L
+        voterAt |> should be (greaterThan learnerAt)
+        g.Membership.Voters |> has 4L |> should equal true
+        do! waitUntil "node 4 sees itself a voter" (fun () -> cluster.Group(4L, 1L).Membership.Voters |> has 4L)
+        let! _ = cluster.Propose(1L, "with-four")
+        do! waitUntil "node 4 applies with-four" (fun () -> (machine cluster 4L).Commands |> Array.contains "with-four")
+        let! leader = cluster.WaitLeader 1L
+        let g = cluster.Group(leader, 1L)
+        let! _ = g.RemoveNodeAsync 4L
+        g.Membership.Voters |> has 4L |> should equal false
+        g.Membership.Learners |> has 4L |> should equal false
+        let! _ = cluster.Propose(1L, "without-four")
+        (machine cluster leader).Commands |> should contain "without-four"
+    }
