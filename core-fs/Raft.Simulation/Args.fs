@@ -32,19 +32,28 @@ module Args =
             Help: string
             Set: string -> SimOptions -> SimOptions
             Get: SimOptions -> string
+            /// A switch takes no value: given means on ("true"), absent means off.
+            Switch: bool
         }
 
     let private intFlag name help (get: SimOptions -> int) set =
-        { Name = name; Help = help; Set = (fun v o -> set o (Int32.Parse(v, inv))); Get = fun o -> string (get o) }
+        { Name = name; Help = help; Set = (fun v o -> set o (Int32.Parse(v, inv))); Get = (fun o -> string (get o)); Switch = false }
 
     let private longFlag name help (get: SimOptions -> int64) set =
-        { Name = name; Help = help; Set = (fun v o -> set o (Int64.Parse(v, inv))); Get = fun o -> string (get o) }
+        { Name = name; Help = help; Set = (fun v o -> set o (Int64.Parse(v, inv))); Get = (fun o -> string (get o)); Switch = false }
 
     let private rateFlag name help (get: FaultRates -> float) set =
         { Name = name
           Help = help
           Set = (fun v o -> { o with Faults = set o.Faults (float' v) })
-          Get = fun o -> showFloat (get o.Faults) }
+          Get = (fun o -> showFloat (get o.Faults))
+          Switch = false }
+
+    let private optionRate name help (get: SimOptions -> float) set =
+        { Name = name; Help = help; Set = (fun v o -> set o (float' v)); Get = (fun o -> showFloat (get o)); Switch = false }
+
+    let private switch name help (get: SimOptions -> bool) set =
+        { Name = name; Help = help; Set = (fun v o -> set o (v = "true")); Get = (fun o -> if get o then "true" else "false"); Switch = true }
 
     // Planted bugs by case name, read off the union so that bugs the core adds later work without a change here.
     let private bugCases = FSharp.Reflection.FSharpType.GetUnionCases(typeof<PlantedBug>)
@@ -73,8 +82,14 @@ module Args =
             rateFlag "one-way" "fraction of partitions that are one-way" (fun f -> f.OneWay) (fun f v -> { f with OneWay = v })
             rateFlag "leader-bias" "chance a crash/partition targets the leader" (fun f -> f.LeaderBias) (fun f v -> { f with LeaderBias = v })
             rateFlag "churn" "chance a new leader is struck within a few ticks" (fun f -> f.LeaderChurn) (fun f v -> { f with LeaderChurn = v })
-            { Name = "propose"; Help = "per tick: chance a client proposes"
-              Set = (fun v o -> { o with ProposeRate = float' v }); Get = fun o -> showFloat o.ProposeRate }
+            optionRate "propose" "per tick: chance a client proposes" (fun o -> o.ProposeRate) (fun o v -> { o with ProposeRate = v })
+            optionRate "reads" "per tick: chance a client reads a key (0: no reads, no linearizability check)" (fun o -> o.ReadRate) (fun o v -> { o with ReadRate = v })
+            switch "lease" "serve reads under the leader lease (ReadMode LeaseBased)" (fun o -> o.LeaseReads) (fun o v -> { o with LeaseReads = v })
+            switch "no-check-quorum" "leaders keep leading without a quorum (CheckQuorum off)" (fun o -> not o.CheckQuorum) (fun o v -> { o with CheckQuorum = not v })
+            optionRate "reconfig" "per tick: chance the leader is asked for a membership change" (fun o -> o.ReconfigRate) (fun o v -> { o with ReconfigRate = v })
+            optionRate "transfer" "per tick: chance the leader is asked to transfer leadership" (fun o -> o.TransferRate) (fun o v -> { o with TransferRate = v })
+            intFlag "spares" "extra nodes that start empty (Node.join) for membership changes to add" (fun o -> o.Spares) (fun o v -> { o with Spares = v })
+            intFlag "history" "client operations recorded for the linearizability check" (fun o -> o.HistoryLimit) (fun o v -> { o with HistoryLimit = v })
             intFlag "batch" "largest number of commands per proposal" (fun o -> o.MaxBatch) (fun o v -> { o with MaxBatch = v })
             longFlag "tick-time" "time units per Raft tick" (fun o -> o.TickTime) (fun o v -> { o with TickTime = v })
             longFlag "min-latency" "shortest message latency" (fun o -> o.MinLatency) (fun o v -> { o with MinLatency = v })
@@ -95,7 +110,8 @@ module Args =
             intFlag "settle" "calm ticks at the end, then liveness checks (0: none)" (fun o -> o.SettleTicks) (fun o v -> { o with SettleTicks = v })
             { Name = "plant"; Help = "comma-separated planted bugs, e.g. CommitOldTermByCounting,VoteWithoutLogCheck"
               Set = (fun v o -> { o with PlantedBugs = v.Split(',', StringSplitOptions.RemoveEmptyEntries) |> Seq.map parseBug |> List.ofSeq })
-              Get = fun o -> o.PlantedBugs |> List.map showBug |> String.concat "," }
+              Get = (fun o -> o.PlantedBugs |> List.map showBug |> String.concat ",")
+              Switch = false }
         ]
 
     /// The flags of `options` that differ from the defaults, after `--nodes`, `--seed` and `--steps` (always given).
@@ -106,7 +122,7 @@ module Args =
         let changed =
             flags
             |> List.filter (fun f -> f.Name <> "nodes" && f.Name <> "steps" && f.Get options <> f.Get d)
-            |> List.map (fun f -> $"--{f.Name} {f.Get options}")
+            |> List.map (fun f -> if f.Switch then $"--{f.Name}" else $"--{f.Name} {f.Get options}")
 
         String.Join(" ", always @ changed)
 
@@ -125,11 +141,16 @@ module Args =
                 "  --first-seed S      first seed of the range (default 1)"
                 "  --no-faults         turn every fault off"
                 "  --figure8           3 nodes, busy clients, most new leaders struck at once (finds old-term commits)"
+                "  --everything        reads checked for linearizability, membership changes with 2 spares, transfers,"
+                "                      snapshots every 40 entries (later flags override)"
                 "  --verbose           print each seed's account and notable events"
                 "  --sequential        run seeds on one core"
                 "  --help              this text"
             ]
-            @ (flags |> List.map (fun f -> sprintf "  --%-18s %s (default %s)" (f.Name + " X") f.Help (f.Get SimOptions.defaults)))
+            @ (flags
+               |> List.map (fun f ->
+                   if f.Switch then sprintf "  --%-18s %s" f.Name f.Help
+                   else sprintf "  --%-18s %s (default %s)" (f.Name + " X") f.Help (f.Get SimOptions.defaults)))
 
         String.Join(Environment.NewLine, lines)
 
@@ -146,6 +167,22 @@ module Args =
                 let f = SimOptions.figure8
                 let o = request.Options
                 go { request with Options = { o with Nodes = f.Nodes; ProposeRate = f.ProposeRate; Faults = f.Faults } } rest
+            | "--everything" :: rest ->
+                let e = SimOptions.everything
+                let o = request.Options
+
+                let o =
+                    { o with
+                        Spares = e.Spares
+                        ReadRate = e.ReadRate
+                        ReconfigRate = e.ReconfigRate
+                        TransferRate = e.TransferRate
+                        SnapshotEntries = e.SnapshotEntries }
+
+                go { request with Options = o } rest
+            | name :: rest when flags |> List.exists (fun f -> f.Switch && "--" + f.Name = name) ->
+                let f = flags |> List.find (fun f -> "--" + f.Name = name)
+                go { request with Options = f.Set "true" request.Options } rest
             | "--no-faults" :: rest -> go { request with Options = { request.Options with Faults = FaultRates.none } } rest
             | "--seed" :: v :: rest -> go { request with FirstSeed = UInt64.Parse(v, inv); Seeds = 1 } rest
             | "--seeds" :: v :: rest -> go { request with Seeds = Int32.Parse(v, inv) } rest

@@ -9,7 +9,7 @@ open Raft.Core
 [<Sealed>]
 type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptions, seed: uint64, trace: bool) =
     let o = options
-    let n = o.Nodes
+    let n = SimOptions.total o
     let netRng = Rng(Rng.mix seed 1UL)
     let diskRng = Rng(Rng.mix seed 2UL)
     let faultRng = Rng(Rng.mix seed 3UL)
@@ -20,17 +20,21 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
     let stats = RunStats.zero ()
     let events = ResizeArray<string>()
     let plan = List<int64>(2)
-    let voters = [ for i in 1..n -> Ids.node (int64 i) ]
+    let voters = [ for i in 1..o.Nodes -> Ids.node (int64 i) ]
     let mutable now = 0L
     let mutable sequence = 0L
     let mutable settling = false
     let mutable fingerprint = seed
     let mutable failure: Failure option = None
+    // Tags of configuration change proposals: negative, apart from the clients' proposal tags.
+    let mutable confTag = -1L
 
     let hosts =
         [| for i in 1..n ->
+               // Spares start as brand-new nodes that learn their membership from the log.
+               let options = SimOptions.raftOptions o seed (Ids.node (int64 i)) 0
                let state =
-                   match Node.bootstrap (SimOptions.raftOptions o seed (Ids.node (int64 i)) 0) voters with
+                   match (if i <= o.Nodes then Node.bootstrap options voters else Node.join options) with
                    | Ok s -> Node.withPlantedBugs o.PlantedBugs s
                    | Error e -> invalidArg "options" e
 
@@ -39,7 +43,9 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
                  State = ValueSome state
                  Machine = spec.Create(Ids.node (int64 i))
                  Incarnation = 0
-                 CrashArmed = false } |]
+                 CrashArmed = false
+                 InstallsPending = 0
+                 Deferred = ResizeArray() } |]
 
     let host i = hosts[i - 1]
     let invariants = Invariants<'T>(n, (fun i -> (host i).Disk), spec.Describe)
@@ -60,6 +66,16 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
     let leaderNow () =
         hosts |> Array.tryFind (fun h -> match h.State with ValueSome s -> Node.role s = LeaderRole | _ -> false)
 
+    /// The live leader of the highest term, with its state.
+    let newestLeader () =
+        hosts
+        |> Array.choose (fun h ->
+            match h.State with
+            | ValueSome s when Node.role s = LeaderRole -> Some(h, s)
+            | _ -> None)
+        |> Array.sortByDescending (fun (_, s) -> Node.term s)
+        |> Array.tryHead
+
     /// Acknowledges the proposal ending at `e.Index` when its own leader applied it in the proposal's term.
     let acknowledge (h: Host<'T>) (e: Entry<'T>) =
         match clients.OnApplied(h.Id, e, now) with
@@ -72,11 +88,25 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
                 if i > h.Disk.Written.SnapIndex then invariants.OnAcknowledged(h.Id, h.Disk.Written.Get i, term)
         | ValueNone -> ()
 
+    /// Serves a read from the node's state machine as it stands now.
+    let serve (h: Host<'T>) (tag: int64) =
+        match clients.OnReadReady tag, spec.KeyValue with
+        | ValueSome r, ValueSome view ->
+            let value = view.Read h.Machine r.Key
+            r.Served <- ValueSome(struct (now, value))
+            note $"node {h.Id} serves read {tag} of k{r.Key} (called at {r.Call}): %A{value}"
+        | _ -> ()
+
     let rec effect (h: Host<'T>) (expectTag: int64) (fate: bool ref) (e: Effect<'T>) =
         match e with
         | Persist p ->
             let ready = now + diskRng.Between(o.MinDiskLatency, o.MaxDiskLatency)
             let at = h.Disk.Write(p, ready)
+
+            match p.Snapshot with
+            | ValueSome chunk when chunk.Done -> h.InstallsPending <- h.InstallsPending + 1
+            | _ -> ()
+
             invariants.OnWritten(h.Id, p.Entries)
             schedule at (DiskDone(h.Id, h.Incarnation))
 
@@ -100,6 +130,10 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
         | LoadEntries(purpose, from, upTo) ->
             let loaded = { Purpose = purpose; Entries = h.Disk.Written.Slice(from, upTo); Compacted = from <= h.Disk.Written.SnapIndex }
             schedule (now + diskRng.Between(0L, o.MaxApplyLatency)) (Feed(h.Id, h.Incarnation, EntriesLoaded loaded))
+        | ProposalAccepted(tag, first, term) when tag < 0L ->
+            stats.ConfChanges <- stats.ConfChanges + 1L
+            note $"node {h.Id} appended configuration change {-tag} at {first} in term {term}"
+        | ProposalDropped(tag, reason, _) when tag < 0L -> note $"node {h.Id} refused configuration change {-tag}: %A{reason}"
         | ProposalAccepted(tag, first, term) ->
             if tag = expectTag then fate.Value <- true
             stats.ProposalsAccepted <- stats.ProposalsAccepted + 1L
@@ -115,9 +149,20 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
 
                 if not settling && faultRng.Chance o.Faults.LeaderChurn then
                     schedule (now + faultRng.Between(1L, 3L * o.TickTime)) (StrikeLeader(h.Id, h.Incarnation, term))
-        | ReadReady _ -> stats.ReadsReady <- stats.ReadsReady + 1L
-        | ReadDropped _ -> stats.ReadsDropped <- stats.ReadsDropped + 1L
-        | TransferDropped _ -> ()
+        | ReadReady(tag, index) ->
+            stats.ReadsReady <- stats.ReadsReady + 1L
+
+            // Served from this node's state machine (it has applied at least `index`), once a received snapshot
+            // the core already counts as applied is installed.
+            if h.InstallsPending > 0 then
+                note $"node {h.Id} holds read {tag} at {index} until its snapshot is installed"
+                h.Deferred.Add tag
+            else
+                serve h tag
+        | ReadDropped(tag, _, leader) ->
+            stats.ReadsDropped <- stats.ReadsDropped + 1L
+            clients.OnReadDropped(tag, leader)
+        | TransferDropped(target, reason) -> note $"node {h.Id} dropped the transfer to {target}: %A{reason}"
         | SaveSnapshot meta ->
             // The core asks for the state at meta.Index, but this node's state machine may already be further
             // on (Applied reaches the core later). Build the state at exactly meta.Index from the previous
@@ -143,6 +188,7 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
                     | Config _ -> ()
 
                 invariants.CheckSnapshot(h.Id, "saved", meta.Index, machine.Fingerprint())
+                invariants.OnSnapshot(h.Id, "saved", meta)
                 h.Disk.SaveSnapshot(meta, machine.Snapshot())
                 note $"node {h.Id} saved a snapshot at {meta.Index} (state machine at {h.Disk.Written.LastIndex})" 
             stats.Snapshots <- stats.Snapshots + 1L
@@ -184,6 +230,8 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
         let torn = h.Disk.Crash(tear, (fun k -> int (faultRng.Between(0L, int64 k))), faultRng.Chance 0.5)
         h.State <- ValueNone
         h.CrashArmed <- false
+        h.InstallsPending <- 0
+        h.Deferred.Clear()
         h.Incarnation <- h.Incarnation + 1
         clients.OnCrash h.Id
         invariants.OnCrash h.Id
@@ -264,6 +312,80 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
             stepNode (host target) (Propose proposal) proposal.Tag
         | None -> ()
 
+    let read () =
+        match spec.KeyValue with
+        | ValueSome view when clients.Reads.Count + clients.History.Count < o.HistoryLimit ->
+            match clients.NextRead(now, view.Keys, fun i -> (host i).State.IsSome) with
+            | Some r ->
+                stats.Reads <- stats.Reads + 1L
+                stepNode (host r.Node) (Input.ReadIndex r.Tag) -1L
+            | None -> ()
+        | _ -> ()
+
+    /// Asks the newest leader for a random membership change: add or remove one voter (the leader itself
+    /// included), add, promote or remove a learner, or a joint change of up to three nodes (auto-leave mostly;
+    /// otherwise a later change leaves it). Voters stay in [min 3 Nodes, Nodes + Spares].
+    let reconfigure () =
+        match newestLeader () with
+        | None -> ()
+        | Some(l, s) ->
+            let m = Node.membership s
+            let all = Set.ofList [ for i in 1..n -> Ids.node (int64 i) ]
+            let outsiders = all - m.Voters - m.Learners
+            let minVoters = min 3 o.Nodes
+            let pick (nodes: Set<NodeId>) = faultRng.Pick(Array.ofSeq nodes)
+
+            let change =
+                if not m.Outgoing.IsEmpty then
+                    Some LeaveJoint
+                else
+                    match faultRng.Int 6 with
+                    | 0 when m.Voters.Count < n && not (outsiders + m.Learners).IsEmpty -> Some(Simple(AddVoter(pick (outsiders + m.Learners))))
+                    | 1 when m.Voters.Count > minVoters ->
+                        Some(Simple(RemoveNode(if faultRng.Chance 0.3 then Node.id s else pick m.Voters)))
+                    | 2 when not outsiders.IsEmpty -> Some(Simple(AddLearner(pick outsiders)))
+                    | 3 when not m.Learners.IsEmpty ->
+                        let learner = pick m.Learners
+                        Some(Simple(if faultRng.Chance 0.7 then AddVoter learner else RemoveNode learner))
+                    | 4
+                    | 5 ->
+                        let shuffled = all |> Array.ofSeq |> Array.sortBy (fun _ -> faultRng.Next())
+                        let chosen = shuffled |> Array.truncate (1 + faultRng.Int 3)
+
+                        let changes =
+                            [ for id in chosen ->
+                                  if m.Voters.Contains id then
+                                      if faultRng.Chance 0.5 then RemoveNode id else AddLearner id
+                                  else
+                                      AddVoter id ]
+
+                        let after =
+                            changes
+                            |> List.fold (fun (v: Set<NodeId>) c -> match c with AddVoter x -> v.Add x | AddLearner x | RemoveNode x -> v.Remove x) m.Voters
+
+                        if after.Count >= minVoters then Some(EnterJoint(changes, faultRng.Chance 0.8)) else None
+                    | _ -> None
+
+            match change with
+            | Some c ->
+                confTag <- confTag - 1L
+                note $"ask node {l.Id} for configuration change {-confTag}: %A{c}"
+                stepNode l (ProposeConfChange(confTag, c)) -1L
+            | None -> ()
+
+    /// Asks the newest leader to hand leadership to another voter.
+    let transfer () =
+        match newestLeader () with
+        | Some(l, s) ->
+            let others = (Node.membership s).Voters.Remove(Node.id s)
+
+            if not others.IsEmpty then
+                let target = faultRng.Pick(Array.ofSeq others)
+                stats.Transfers <- stats.Transfers + 1L
+                note $"ask node {l.Id} to transfer leadership to {target}"
+                stepNode l (TransferLeadership target) -1L
+        | None -> ()
+
     // Faults and clients act once per tick on average, at any phase of the nodes' clocks, so that a crash can
     // land while a write is in flight.
     let jitter () = faultRng.Between(1L, 2L * o.TickTime - 1L)
@@ -287,12 +409,22 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
 
                 match request.Snapshot with
                 | ValueSome chunk when chunk.Done ->
+                    h.InstallsPending <- h.InstallsPending - 1
+
                     match h.Disk.Snapshot with
                     | ValueSome s ->
-                        h.Machine.Restore s.Data
-                        invariants.OnSnapshotInstalled(h.Id, s.Meta.Index, h.Machine.Fingerprint())
+                        invariants.OnSnapshot(h.Id, "installed", s.Meta)
+
+                        match (try h.Machine.Restore s.Data; Ok() with ex -> Error ex.Message) with
+                        | Ok() -> invariants.OnSnapshotInstalled(h.Id, s.Meta.Index, h.Machine.Fingerprint())
+                        | Error e -> invariants.Fail("snapshot/log agreement", $"node {h.Id} installed an unreadable snapshot at {s.Meta.Index}: {e}")
+
                         note $"node {h.Id} installed a snapshot at {s.Meta.Index}" 
                     | ValueNone -> ()
+
+                    if h.InstallsPending = 0 then
+                        for tag in h.Deferred do serve h tag
+                        h.Deferred.Clear()
                 | _ -> ()
 
                 if request.Entries.Length > 0 then
@@ -321,10 +453,13 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
         | FaultTick ->
             if not settling then
                 injectFaults ()
+                if faultRng.Chance o.ReconfigRate then reconfigure ()
+                if faultRng.Chance o.TransferRate then transfer ()
                 schedule (now + jitter ()) FaultTick
         | ClientTick ->
             if not settling then
                 if clientRng.Chance o.ProposeRate then propose ()
+                if clientRng.Chance o.ReadRate then read ()
                 schedule (now + jitter ()) ClientTick
 
     let runEvent () =
@@ -391,6 +526,19 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
                 match invariants.Violation with
                 | Some v -> failure <- Some { Violation = v; Step = stats.Steps; Time = now }
                 | None -> ()
+
+        // The clients' history must be linearizable against the key-value model.
+        match spec.KeyValue with
+        | ValueSome view when failure.IsNone && o.ReadRate > 0.0 ->
+            let history = ClientHistory.build view clients.History clients.Reads
+            stats.Operations <- int64 history.Length
+
+            match ClientHistory.check history with
+            | Some explanation ->
+                let detail = if explanation.Length > 2000 then explanation.Substring(0, 2000) + " ..." else explanation
+                failure <- Some { Violation = { Property = "linearizability"; Detail = detail }; Step = stats.Steps; Time = now }
+            | None -> ()
+        | _ -> ()
 
         let ns = network.Stats
         stats.Messages <- ns.Sent + calm.Stats.Sent

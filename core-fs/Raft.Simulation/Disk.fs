@@ -140,14 +140,16 @@ type Disk<'T>(initial: HardState) =
         match request.Snapshot with
         | ValueSome chunk ->
             // The core writes a chunk only at the offset it expects next, so every chunk must continue the
-            // staged snapshot exactly; anything else would assemble a corrupt snapshot.
+            // staged snapshot of the same snapshot; anything else would assemble a corrupt snapshot. Like a host
+            // that trusts the core, the disk appends a chunk of the staged snapshot whatever its offset (a chunk
+            // written twice corrupts the snapshot, which the checks of the installed state then catch).
             let bytes =
                 match staging with
                 | _ when chunk.Offset = 0L -> ResizeArray()
-                | ValueSome(meta, bytes) when meta = chunk.Meta && int64 bytes.Count = chunk.Offset -> bytes
+                | ValueSome(meta, bytes) when meta = chunk.Meta -> bytes
                 | ValueSome(meta, bytes) ->
                     invalidOp $"snapshot chunk of ({chunk.Meta.Index}, {chunk.Meta.Term}) at offset {chunk.Offset} continues a staged snapshot of ({meta.Index}, {meta.Term}) holding {bytes.Count} bytes"
-                | ValueNone -> invalidOp $"snapshot chunk at offset {chunk.Offset} with nothing staged"
+                | ValueNone -> ResizeArray()
 
             bytes.AddRange chunk.Data
             staging <- ValueSome(chunk.Meta, bytes)

@@ -7,7 +7,8 @@ open Raft.Core
 type Violation =
     {
         /// "election safety", "log matching", "leader completeness", "state machine safety",
-        /// "acknowledged write lost", "state machine determinism", "host contract", "core assertion", "liveness".
+        /// "acknowledged write lost", "state machine determinism", "configuration safety",
+        /// "snapshot/log agreement", "linearizability", "host contract", "core assertion", "liveness".
         Property: string
         Detail: string
     }
@@ -19,6 +20,28 @@ type private Decided<'T> =
         Node: int
         mutable Fingerprint: uint64
     }
+
+/// Configuration safety: consecutive configurations of one leader must not allow two disjoint majorities.
+module ConfigSafety =
+    /// True when some majority of `a` and some majority of `b` share no node. Nodes only in `a` can fill a's
+    /// majority for free, likewise for `b`; the rest of each majority must come from the common nodes.
+    let disjointMajorities (a: Set<NodeId>) (b: Set<NodeId>) =
+        if a.IsEmpty || b.IsEmpty then
+            false
+        else
+            let common = (Set.intersect a b).Count
+            let need (all: int) (own: int) = max 0 (all / 2 + 1 - own)
+            need a.Count (a.Count - common) + need b.Count (b.Count - common) <= common
+
+    /// Whether a leader may move from configuration `p` to `q` (thesis §4.1, §4.3): non-joint configurations
+    /// whose majorities always overlap (at most one voter added or removed); entering joint consensus from
+    /// exactly the current voters; leaving it to exactly its incoming voters. Learner changes are free.
+    let safeTransition (p: Membership) (q: Membership) =
+        match p.Outgoing.IsEmpty, q.Outgoing.IsEmpty with
+        | true, true -> not (disjointMajorities p.Voters q.Voters)
+        | true, false -> q.Outgoing = p.Voters
+        | false, true -> q.Voters = p.Voters
+        | false, false -> p.Voters = q.Voters && p.Outgoing = q.Outgoing
 
 /// Raft's safety properties (Figure 3 of the paper) plus "no acknowledged write lost", checked incrementally
 /// after every simulator step. Everything is O(1) per written, committed or applied entry, except the checks at
@@ -41,6 +64,8 @@ type Invariants<'T when 'T: equality>(nodes: int, disk: int -> Disk<'T>, describ
     let lastCommit = Array.zeroCreate<Index> (nodes + 1)
     let lastApplied = Array.zeroCreate<Index> (nodes + 1)
     let mutable violation: Violation option = None
+    // The term of every snapshot taken or installed anywhere, by index, and the node that had it first.
+    let snapshotTerms = Dictionary<Index, struct (Term * int)>()
     let mutable maxAcked = 0L<index>
     let mutable acked = 0L
 
@@ -83,6 +108,12 @@ type Invariants<'T when 'T: equality>(nodes: int, disk: int -> Disk<'T>, describ
         | _ ->
             let d = { Entry = e; Node = node; Fingerprint = 0UL }
             decided[e.Index] <- d
+
+            match snapshotTerms.TryGetValue e.Index with
+            | true, struct (t, other) when t <> e.Term ->
+                fail "snapshot/log agreement" $"node {node} {what} {show e} but node {other} holds a snapshot at that index of term {t}"
+            | _ -> ()
+
             d
 
     /// Every node that is now a leader of a term after `term` must hold the decided entry at `index`.
@@ -196,10 +227,39 @@ type Invariants<'T when 'T: equality>(nodes: int, disk: int -> Disk<'T>, describ
             fail "state machine determinism" $"node {node} {what} a snapshot at {index} whose state differs from the state the log gives there ({fingerprint:x} vs {d.Fingerprint:x})"
         | _ -> ()
 
-    /// The node's state machine was replaced by a snapshot at `index`.
-    member this.OnSnapshotInstalled(node: int, index: Index, fingerprint: uint64) =
+    /// The node's state machine was replaced by a snapshot at `index`. Its state must be the log's state
+    /// there (a corrupt transfer shows here).
+    member _.OnSnapshotInstalled(node: int, index: Index, fingerprint: uint64) =
         lastApplied[node] <- max lastApplied[node] index
-        this.CheckSnapshot(node, "installed", index, fingerprint)
+
+        match decided.TryGetValue index with
+        | true, d when fingerprint <> 0UL && d.Fingerprint <> 0UL && d.Fingerprint <> fingerprint ->
+            fail "snapshot/log agreement" $"node {node} installed a snapshot at {index} whose state differs from the state the log gives there ({fingerprint:x} vs {d.Fingerprint:x})"
+        | _ -> ()
+
+    /// Snapshot/log agreement: a snapshot's (index, term) names the entry decided at that index, every other
+    /// snapshot at that index has the same term, and every node that has committed that index holds that term
+    /// there (where its log still has it).
+    member _.OnSnapshot(node: int, what: string, meta: SnapshotMeta) =
+        match snapshotTerms.TryGetValue meta.Index with
+        | true, struct (t, other) when t <> meta.Term ->
+            fail "snapshot/log agreement" $"node {node} {what} a snapshot at {meta.Index} of term {meta.Term}, node {other} one of term {t}"
+        | true, _ -> ()
+        | _ -> snapshotTerms[meta.Index] <- struct (meta.Term, node)
+
+        match decided.TryGetValue meta.Index with
+        | true, d when d.Entry.Term <> meta.Term ->
+            fail "snapshot/log agreement" $"node {node} {what} a snapshot at {meta.Index} of term {meta.Term}, but {show d.Entry} was decided there"
+        | _ -> ()
+
+        for k in 1..nodes do
+            match states[k] with
+            | ValueSome s when k <> node && Node.commitIndex s >= meta.Index ->
+                match Node.termAt s meta.Index with
+                | ValueSome t when t <> meta.Term ->
+                    fail "snapshot/log agreement" $"node {node} {what} a snapshot at {meta.Index} of term {meta.Term}, but node {k} committed term {t} there"
+                | _ -> ()
+            | _ -> ()
 
     /// A node restarted from `state`; its state machine starts at the applied index the host restored.
     member _.OnRestart(node: int, state: State<'T>) =
@@ -238,6 +298,15 @@ type Invariants<'T when 'T: equality>(nodes: int, disk: int -> Disk<'T>, describ
                 | ValueSome b -> Node.role b = LeaderRole && Node.term b = term
                 | ValueNone -> false
 
+            // Configuration safety: a leader's next configuration overlaps its previous one in every majority.
+            match before with
+            | ValueSome b when wasLeader && Node.membership b <> Node.membership state ->
+                let p, q = Node.membership b, Node.membership state
+
+                if not (ConfigSafety.safeTransition p q) then
+                    fail "configuration safety" $"leader {node} of term {term} moved from voters %A{p.Voters} (outgoing %A{p.Outgoing}) to %A{q.Voters} (outgoing %A{q.Outgoing}): two disjoint majorities can decide"
+            | _ -> ()
+
             if not wasLeader then
                 let c = highestBelow committedIn term
 
@@ -267,12 +336,16 @@ type Invariants<'T when 'T: equality>(nodes: int, disk: int -> Disk<'T>, describ
             laterLeadersHold "leader completeness" commit term
 
     /// Liveness after a calm period with every node up: one leader, and every acknowledged write applied everywhere.
+    /// Only the members of the newest leader's configuration must catch up: removed nodes get nothing more.
     member _.CheckSettled(live: State<'T>[]) =
         let leadersNow = live |> Array.filter (fun s -> Node.role s = LeaderRole)
 
         if leadersNow.Length = 0 then
             fail "liveness" "no leader after the calm period"
         else
-            for s in live do
+            let m = leadersNow |> Array.maxBy Node.term |> Node.membership
+            let members = Set.unionMany [ m.Voters; m.Outgoing; m.Learners; m.LearnersNext ]
+
+            for s in live |> Array.filter (fun s -> members.Contains(Node.id s)) do
                 if Node.appliedIndex s < maxAcked then
                     fail "liveness" $"node {Node.id s} applied only up to {Node.appliedIndex s} after the calm period; acknowledged writes reach {maxAcked}"

@@ -18,7 +18,7 @@ type NetworkStats =
 /// checked again (a link cut while a message is in flight loses it).
 [<Sealed>]
 type Network(rng: Rng, options: SimOptions) =
-    let n = options.Nodes
+    let n = SimOptions.total options
     // cut[from, to]: messages from `from` to `to` are lost. Node ids are 1..n.
     let cut = Array2D.zeroCreate<bool> (n + 1) (n + 1)
     let mutable partitioned = false

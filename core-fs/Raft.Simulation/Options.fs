@@ -88,6 +88,23 @@ type SimOptions =
         SettleTicks: int
         /// Bugs planted in every node (to prove that the checks catch them).
         PlantedBugs: PlantedBug list
+        /// Extra nodes beyond `Nodes` that start with `Node.join`: members of nothing until a membership change
+        /// adds them. Node ids run 1..Nodes+Spares.
+        Spares: int
+        /// Per tick: chance that a client reads a key (ReadIndex, or a lease read with `LeaseReads`); 0 turns
+        /// reads and the linearizability check off.
+        ReadRate: float
+        /// Serve reads under the leader lease (ReadMode LeaseBased; needs CheckQuorum).
+        LeaseReads: bool
+        /// Leaders step down without a quorum (RaftOptions.CheckQuorum).
+        CheckQuorum: bool
+        /// Per tick: chance that the leader is asked for a membership change (0: never).
+        ReconfigRate: float
+        /// Per tick: chance that the leader is asked to transfer leadership (0: never).
+        TransferRate: float
+        /// Client operations recorded for the linearizability check (reads stop being recorded past it), which
+        /// keeps the check fast.
+        HistoryLimit: int
     }
 
 /// Defaults and validation for <see cref="SimOptions"/>.
@@ -118,7 +135,27 @@ module SimOptions =
             RestoreTail = 16
             SettleTicks = 150
             PlantedBugs = []
+            Spares = 0
+            ReadRate = 0.0
+            LeaseReads = false
+            CheckQuorum = true
+            ReconfigRate = 0.0
+            TransferRate = 0.0
+            HistoryLimit = 600
         }
+
+    /// Node slots of a run: the initial voters and the spares.
+    let total (o: SimOptions) = o.Nodes + o.Spares
+
+    /// Every feature on: reads checked for linearizability, membership changes (two spare nodes that join
+    /// fresh), leader transfers, and snapshots with compaction every 40 entries.
+    let everything =
+        { defaults with
+            Spares = 2
+            ReadRate = 0.5
+            ReconfigRate = 0.04
+            TransferRate = 0.02
+            SnapshotEntries = 40L }
 
     /// A schedule under which the paper's Figure 8 is likely: 3 nodes, busy clients, and most new leaders
     /// struck within a few ticks of their election, so logs diverge across terms and old entries get
@@ -157,6 +194,12 @@ module SimOptions =
                 o.SnapshotEntries >= 0L, "SnapshotEntries must not be negative"
                 o.CompactionTrailing >= 0L, "CompactionTrailing must not be negative"
                 o.SettleTicks >= 0, "SettleTicks must not be negative"
+                o.Spares >= 0 && o.Nodes + o.Spares <= 64, "Spares must be non-negative and Nodes + Spares at most 64"
+                rate o.ReadRate, "ReadRate must be in [0, 1]"
+                rate o.ReconfigRate, "ReconfigRate must be in [0, 1]"
+                rate o.TransferRate, "TransferRate must be in [0, 1]"
+                not o.LeaseReads || o.CheckQuorum, "LeaseReads requires CheckQuorum"
+                o.HistoryLimit >= 0, "HistoryLimit must not be negative"
             ]
 
         match checks |> List.tryFind (fst >> not) with
@@ -174,4 +217,6 @@ module SimOptions =
             SnapshotEntries = o.SnapshotEntries
             CompactionTrailing = o.CompactionTrailing
             SnapshotChunkBytes = 64
+            CheckQuorum = o.CheckQuorum
+            ReadMode = if o.LeaseReads then LeaseBased else ReadIndexQuorum
             Seed = Rng.mix (Rng.mix seed (uint64 id)) (uint64 incarnation) }

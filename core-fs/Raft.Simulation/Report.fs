@@ -29,6 +29,13 @@ type RunStats =
         /// Reads served and dropped (once the core serves reads).
         mutable ReadsReady: int64
         mutable ReadsDropped: int64
+        /// Client reads issued.
+        mutable Reads: int64
+        /// Operations in the history checked for linearizability.
+        mutable Operations: int64
+        /// Configuration changes appended and leader transfers asked for.
+        mutable ConfChanges: int64
+        mutable Transfers: int64
     }
 
     /// Faults injected: lost, duplicated and delayed messages, crashes, torn writes and partitions.
@@ -42,6 +49,7 @@ module RunStats =
             Steps = 0L; CoreSteps = 0L; Messages = 0L; Dropped = 0L; Duplicated = 0L; Delayed = 0L; Crashes = 0L
             TornWrites = 0L; Partitions = 0L; Proposals = 0L; ProposalsAccepted = 0L; ProposalsDropped = 0L
             Acknowledged = 0L; Commits = 0L; Elections = 0L; Snapshots = 0L; Compactions = 0L; ReadsReady = 0L; ReadsDropped = 0L
+            Reads = 0L; Operations = 0L; ConfChanges = 0L; Transfers = 0L
         }
 
 /// A violation with where it happened.
@@ -80,7 +88,8 @@ type SeedResult =
             | Some f -> $"VIOLATION of {f.Violation.Property} at step {f.Step}"
 
         $"seed {r.Seed}: {verdict}; {s.Steps} steps, {s.Elections} elections, {s.Commits} commits, {s.Acknowledged} acknowledged of {s.Proposals} proposals, "
-        + $"{s.Crashes} crashes ({s.TornWrites} torn writes), {s.Partitions} partitions, {s.Dropped} dropped / {s.Duplicated} duplicated / {s.Delayed} delayed of {s.Messages} messages"
+        + $"{s.Crashes} crashes ({s.TornWrites} torn writes), {s.Partitions} partitions, {s.Dropped} dropped / {s.Duplicated} duplicated / {s.Delayed} delayed of {s.Messages} messages, "
+        + $"{s.ReadsReady} reads served of {s.Reads}, {s.Operations} operations checked, {s.ConfChanges} configuration changes, {s.Transfers} transfers, {s.Snapshots} snapshots"
 
     /// The report printed for a violation: what broke, where, and the replay command.
     member r.ViolationReport =

@@ -17,6 +17,18 @@ type IStateMachine<'T> =
     /// Replaces the state with one produced by `Snapshot`.
     abstract Restore: snapshot: byte[] -> unit
 
+/// How a state machine looks as a key-value map, for client reads and the linearizability check: every
+/// command writes one value at one key, and a node's state machine can be read at a key.
+type KeyValueView<'T> =
+    {
+        /// Keys the clients read (0 .. Keys-1).
+        Keys: int
+        /// The key a command writes and the value it writes there (unique per command).
+        Write: 'T -> struct (int * int64)
+        /// The value a node's state machine holds at a key (ValueNone: never written).
+        Read: IStateMachine<'T> -> int -> int64 voption
+    }
+
 /// How the simulator builds and exercises a user's state machine.
 type StateMachineSpec<'T> =
     {
@@ -27,6 +39,8 @@ type StateMachineSpec<'T> =
         NextCommand: Rng -> int64 -> struct ('T * int)
         /// Renders a command for violation reports.
         Describe: 'T -> string
+        /// The key-value view that client reads and the linearizability check need; ValueNone: no reads.
+        KeyValue: KeyValueView<'T> voption
     }
 
 /// The built-in model state machine's command: write `Value` at `Key`.
@@ -103,4 +117,13 @@ module Kv =
             Create = fun _ -> KvStateMachine() :> IStateMachine<KvCommand>
             NextCommand = fun rng sequence -> struct ({ Key = rng.Int keys; Value = sequence }, 16 + rng.Int 112)
             Describe = fun c -> $"put k{c.Key}={c.Value}"
+            KeyValue =
+                ValueSome
+                    { Keys = keys
+                      Write = fun c -> struct (c.Key, c.Value)
+                      Read =
+                        fun machine key ->
+                            match machine with
+                            | :? KvStateMachine as kv -> kv.TryGet key
+                            | _ -> ValueNone }
         }
