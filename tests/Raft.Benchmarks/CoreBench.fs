@@ -9,10 +9,13 @@ open Raft.Core
 
 let private ids = [ 1L; 2L; 3L ] |> List.map Ids.node
 
-/// An in-memory cluster: a FIFO of pending inputs per run, processed until quiet.
+/// An in-memory cluster: a FIFO of pending inputs, processed until quiet. Like a group-committing host, it
+/// reports durability and application once per node for everything written or applied since the last report.
 type private Cluster(payload: byte[]) =
     let nodes = Dictionary<NodeId, State<byte[]>>()
     let pending = Queue<struct (NodeId * Input<byte[]>)>()
+    let durable = Dictionary<NodeId, LogPosition>()
+    let applied = Dictionary<NodeId, Index>()
     let mutable leaderApplied = 0L
 
     do
@@ -35,17 +38,27 @@ type private Cluster(payload: byte[]) =
 
                 if p.Entries.Length > 0 then
                     let last = p.Entries[p.Entries.Length - 1]
-                    pending.Enqueue(struct (id, Persisted { Index = last.Index; Term = last.Term }))
+                    durable[id] <- { Index = last.Index; Term = last.Term }
             | Apply entries ->
                 let last = entries[entries.Length - 1].Index
                 if Node.role s = LeaderRole then leaderApplied <- int64 last
-                pending.Enqueue(struct (id, Applied last))
+                applied[id] <- last
             | _ -> ()
 
+    /// Delivers every message, then one durability and one application report per node, until quiet.
     member this.Drain() =
-        while pending.Count > 0 do
-            let struct (id, input) = pending.Dequeue()
-            this.Run(id, input)
+        while pending.Count > 0 || durable.Count > 0 || applied.Count > 0 do
+            while pending.Count > 0 do
+                let struct (id, input) = pending.Dequeue()
+                this.Run(id, input)
+
+            for KeyValue(id, position) in Array.ofSeq durable do
+                durable.Remove id |> ignore
+                this.Run(id, Persisted position)
+
+            for KeyValue(id, index) in Array.ofSeq applied do
+                applied.Remove id |> ignore
+                this.Run(id, Applied index)
 
     member this.ElectLeader() =
         this.Run(ids[0], Campaign)
