@@ -26,6 +26,43 @@ let private replaysExactly (found: SeedResult) =
 
     Expect.stringContains found.ViolationReport "dotnet run --project examples/Raft.Simulator -c Release -- --nodes" "report has the replay command"
 
+/// Runs seeds in parallel and sums the counters the totals line leaves out (reads, operations checked,
+/// configuration changes, transfers, snapshots).
+let private runCounting (options: SimOptions) (first: uint64) (count: int) =
+    let totals = RunStats.zero ()
+
+    let add (r: SeedResult) =
+        let s = r.Stats
+        totals.ReadsReady <- totals.ReadsReady + s.ReadsReady
+        totals.Operations <- totals.Operations + s.Operations
+        totals.ConfChanges <- totals.ConfChanges + s.ConfChanges
+        totals.Transfers <- totals.Transfers + s.Transfers
+        totals.Snapshots <- totals.Snapshots + s.Snapshots
+
+    let summary = Simulator.runManyWith Kv.spec options first count true false add
+    summary, totals
+
+/// Asserts that every feature was exercised in `count` seeds.
+let private exercised (count: int) (totals: RunStats) =
+    let n = int64 count
+    Expect.isGreaterThan totals.ReadsReady (n * 50L) "reads served"
+    Expect.isGreaterThan totals.Operations (n * 200L) "operations checked for linearizability"
+    Expect.isGreaterThan totals.ConfChanges (n * 2L) "configuration changes appended"
+    Expect.isGreaterThan totals.Transfers n "leader transfers asked"
+    Expect.isGreaterThan totals.Snapshots (n * 5L) "snapshots"
+
+/// Every configuration change of `n` nodes against brute force: two majorities are disjoint exactly when
+/// some majority of `a` and some majority of `b` share no node.
+let private disjointByBruteForce (a: Set<NodeId>) (b: Set<NodeId>) =
+    let subsets (s: Set<NodeId>) =
+        let items = Array.ofSeq s
+        [ for mask in 0 .. (1 <<< items.Length) - 1 ->
+              items |> Array.indexed |> Array.filter (fun (i, _) -> mask &&& (1 <<< i) <> 0) |> Array.map snd |> Set.ofArray ]
+
+    let majorities (s: Set<NodeId>) = subsets s |> List.filter (fun q -> q.Count > s.Count / 2)
+    not a.IsEmpty && not b.IsEmpty
+    && majorities a |> List.exists (fun qa -> majorities b |> List.exists (fun qb -> Set.intersect qa qb |> Set.isEmpty))
+
 [<Tests>]
 let tests =
     testList
@@ -55,6 +92,115 @@ let tests =
 
             test "200 seeds with snapshots every 40 entries (compaction, InstallSnapshot, restarts from snapshots)" {
                 noViolations (Simulator.runMany { SimOptions.defaults with Steps = 12_000; SnapshotEntries = 40L } 30_001UL 200)
+            }
+
+            // With everything on: client reads checked for linearizability, membership changes (simple, joint,
+            // learners, the leader removed, spares joining fresh), leader transfers, snapshots and compaction.
+            test "500 seeds of a 5-node cluster with every fault and every feature keep every invariant, reads linearizable" {
+                let summary, totals = runCounting { SimOptions.everything with Steps = 10_000 } 40_001UL 500
+                noViolations summary
+                exercised 500 totals
+                Expect.isGreaterThan summary.Acknowledged (500L * 40L) "acknowledged writes"
+            }
+
+            test "200 seeds of a 3-node cluster (2 spares) with every feature and lease reads keep every invariant" {
+                let summary, totals = runCounting { SimOptions.everything with Nodes = 3; Steps = 10_000; LeaseReads = true } 50_001UL 200
+                noViolations summary
+                exercised 200 totals
+            }
+
+            test "200 seeds of a 5-node cluster with every feature and lease reads keep every invariant" {
+                let summary, totals = runCounting { SimOptions.everything with Steps = 10_000; LeaseReads = true } 60_001UL 200
+                noViolations summary
+                exercised 200 totals
+            }
+
+            test "150 seeds with every feature and CheckQuorum off: ReadIndex alone keeps reads linearizable" {
+                let summary, totals = runCounting { SimOptions.everything with Steps = 10_000; CheckQuorum = false } 70_001UL 150
+                noViolations summary
+                exercised 150 totals
+            }
+
+            test "finds a stale read served without confirming leadership (linearizability), and the seed replays" {
+                // A leader cut off keeps leading without CheckQuorum and, with the bug, serves reads at once.
+                let options = { SimOptions.defaults with Steps = 5_000; ReadRate = 0.5; CheckQuorum = false; PlantedBugs = [ ReadWithoutQuorumCheck ] }
+
+                match Simulator.findViolationWith Kv.spec options 1UL 50 with
+                | None -> failtest "ReadWithoutQuorumCheck not found in 50 seeds"
+                | Some found ->
+                    Expect.equal found.Failure.Value.Violation.Property "linearizability" "a stale read"
+                    replaysExactly found
+            }
+
+            test "finds two disjoint majorities through a multi-voter change without the joint phase, and the seed replays" {
+                let options =
+                    { SimOptions.defaults with Steps = 5_000; Spares = 2; ReconfigRate = 0.3; PlantedBugs = [ UnsafeMultiVoterChange ] }
+
+                match Simulator.findViolationWith Kv.spec options 1UL 20 with
+                | None -> failtest "UnsafeMultiVoterChange not found in 20 seeds"
+                | Some found ->
+                    Expect.contains [ "configuration safety"; "election safety" ] found.Failure.Value.Violation.Property "two majorities"
+                    replaysExactly found
+            }
+
+            test "finds a snapshot chunk written twice (duplicate messages), and the seed replays" {
+                let options =
+                    { SimOptions.defaults with
+                        Steps = 5_000
+                        SnapshotEntries = 40L
+                        Faults = { FaultRates.defaults with Duplicate = 0.2 }
+                        PlantedBugs = [ AcceptSnapshotChunkAtAnyOffset ] }
+
+                match Simulator.findViolationWith Kv.spec options 1UL 50 with
+                | None -> failtest "AcceptSnapshotChunkAtAnyOffset not found in 50 seeds"
+                | Some found ->
+                    Expect.contains [ "snapshot/log agreement"; "state machine determinism"; "state machine safety" ] found.Failure.Value.Violation.Property "a corrupt snapshot"
+                    replaysExactly found
+            }
+
+            test "disjoint majorities match brute force on every pair of voter sets of up to 5 nodes" {
+                let all = [ 1L..5L ] |> List.map Ids.node
+                let sets = [ for mask in 0..31 -> all |> List.indexed |> List.filter (fun (i, _) -> mask &&& (1 <<< i) <> 0) |> List.map snd |> Set.ofList ]
+
+                for a in sets do
+                    for b in sets do
+                        Expect.equal (ConfigSafety.disjointMajorities a b) (disjointByBruteForce a b) $"%A{a} %A{b}"
+            }
+
+            test "configuration transitions: one voter at a time, into joint from the current voters, out to the incoming ones" {
+                let m voters outgoing =
+                    { Voters = Set.ofList (List.map Ids.node voters); Outgoing = Set.ofList (List.map Ids.node outgoing)
+                      Learners = Set.empty; LearnersNext = Set.empty; AutoLeave = true }
+
+                Expect.isTrue (ConfigSafety.safeTransition (m [ 1L; 2L; 3L ] []) (m [ 1L; 2L; 3L; 4L ] [])) "add one"
+                Expect.isTrue (ConfigSafety.safeTransition (m [ 1L; 2L; 3L ] []) (m [ 1L; 2L ] [])) "remove one"
+                Expect.isFalse (ConfigSafety.safeTransition (m [ 1L; 2L; 3L ] []) (m [ 1L; 2L; 3L; 4L; 5L ] [])) "add two at once"
+                Expect.isFalse (ConfigSafety.safeTransition (m [ 1L; 2L; 3L ] []) (m [ 4L; 5L ] [])) "replace all"
+                Expect.isTrue (ConfigSafety.safeTransition (m [ 1L; 2L; 3L ] []) (m [ 4L; 5L ] [ 1L; 2L; 3L ])) "enter joint"
+                Expect.isFalse (ConfigSafety.safeTransition (m [ 1L; 2L ] []) (m [ 4L; 5L ] [ 1L; 2L; 3L ])) "enter joint from elsewhere"
+                Expect.isTrue (ConfigSafety.safeTransition (m [ 4L; 5L ] [ 1L; 2L; 3L ]) (m [ 4L; 5L ] [])) "leave joint"
+                Expect.isFalse (ConfigSafety.safeTransition (m [ 4L; 5L ] [ 1L; 2L; 3L ]) (m [ 1L; 2L; 3L ] [])) "leave to the outgoing side"
+            }
+
+            test "the new switches and rates parse and replay (--lease, --no-check-quorum, --reads, --reconfig, --transfer, --spares)" {
+                let o = { SimOptions.everything with LeaseReads = true; HistoryLimit = 321 }
+
+                match Args.parse ((Args.replayArgs o 7UL).Split ' ') with
+                | Ok r -> Expect.equal r.Options o "round trip"
+                | Error e -> failtest e
+
+                let quorumOff = { SimOptions.everything with CheckQuorum = false }
+
+                match Args.parse ((Args.replayArgs quorumOff 7UL).Split ' ') with
+                | Ok r -> Expect.equal r.Options quorumOff "round trip without CheckQuorum"
+                | Error e -> failtest e
+
+                match Args.parse [| "--everything"; "--lease"; "--reads"; "0.25" |] with
+                | Ok r -> Expect.equal r.Options { SimOptions.everything with LeaseReads = true; ReadRate = 0.25 } "--everything then overrides"
+                | Error e -> failtest e
+
+                Expect.stringContains Args.usage "--lease" "usage documents --lease"
+                Expect.stringContains Args.usage "--reconfig X" "usage documents --reconfig"
             }
 
             test "one seed and options give the identical run; another seed a different one" {
