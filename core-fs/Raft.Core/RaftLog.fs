@@ -2,7 +2,8 @@ namespace Raft.Core
 
 /// A node's view of its log: terms of every retained index, payloads of a bounded window of the newest
 /// entries, and the durable / committed / applied marks.
-/// Invariants: SnapIndex <= Applied <= Applying <= Committed <= LastIndex; Stable <= LastIndex;
+/// Invariants: Applied <= Applying <= Committed <= LastIndex, SnapIndex <= Applying (Applied trails an installed
+/// snapshot until the host reports it restored); Stable <= LastIndex;
 /// the window is [Window.First, LastIndex] with Window.First > SnapIndex.
 type RaftLog<'T> =
     {

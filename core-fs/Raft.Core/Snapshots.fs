@@ -112,9 +112,12 @@ module internal Snapshots =
 
                 if c.Done then
                     respond next true
+                    // The state machine holds the snapshot only once the host has carried out this Persist: until
+                    // it reports Applied for the snapshot's index, reads must not be served from it.
+                    let log = RaftLog.installSnapshot meta.Index meta.Term
 
                     { s with
-                        Log = RaftLog.installSnapshot meta.Index meta.Term
+                        Log = { log with Applied = min s.Log.Applied log.Applied }
                         Config = meta.Config
                         LatestSnapshot = ValueSome meta
                         Incoming = ValueNone

@@ -416,7 +416,10 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
                         invariants.OnSnapshot(h.Id, "installed", s.Meta)
 
                         match (try h.Machine.Restore s.Data; Ok() with ex -> Error ex.Message) with
-                        | Ok() -> invariants.OnSnapshotInstalled(h.Id, s.Meta.Index, h.Machine.Fingerprint())
+                        | Ok() ->
+                            invariants.OnSnapshotInstalled(h.Id, s.Meta.Index, h.Machine.Fingerprint())
+                            // The state machine holds the snapshot now: tell the core, which serves reads only then.
+                            schedule now (Feed(h.Id, h.Incarnation, Applied s.Meta.Index))
                         | Error e -> invariants.Fail("snapshot/log agreement", $"node {h.Id} installed an unreadable snapshot at {s.Meta.Index}: {e}")
 
                         note $"node {h.Id} installed a snapshot at {s.Meta.Index}" 

@@ -320,7 +320,10 @@ let processEffects (w: World) (s: Slot) (filter: EffectFilter) =
                     match p.Snapshot with
                     | ValueSome c ->
                         match writeSnapshotChunk s c with
-                        | Some installed -> print w 2 installed
+                        | Some installed ->
+                            print w 2 installed
+                            // The state machine now holds the snapshot: reads may be served from it.
+                            step w s 2 (Applied c.Meta.Index)
                         | None -> ()
                     | ValueNone -> ()
 
