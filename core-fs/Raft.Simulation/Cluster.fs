@@ -43,9 +43,7 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
                  State = ValueSome state
                  Machine = spec.Create(Ids.node (int64 i))
                  Incarnation = 0
-                 CrashArmed = false
-                 InstallsPending = 0
-                 Deferred = ResizeArray() } |]
+                 CrashArmed = false } |]
 
     let host i = hosts[i - 1]
     let invariants = Invariants<'T>(n, (fun i -> (host i).Disk), spec.Describe)
@@ -102,11 +100,6 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
         | Persist p ->
             let ready = now + diskRng.Between(o.MinDiskLatency, o.MaxDiskLatency)
             let at = h.Disk.Write(p, ready)
-
-            match p.Snapshot with
-            | ValueSome chunk when chunk.Done -> h.InstallsPending <- h.InstallsPending + 1
-            | _ -> ()
-
             invariants.OnWritten(h.Id, p.Entries)
             schedule at (DiskDone(h.Id, h.Incarnation))
 
@@ -152,13 +145,9 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
         | ReadReady(tag, index) ->
             stats.ReadsReady <- stats.ReadsReady + 1L
 
-            // Served from this node's state machine (it has applied at least `index`), once a received snapshot
-            // the core already counts as applied is installed.
-            if h.InstallsPending > 0 then
-                note $"node {h.Id} holds read {tag} at {index} until its snapshot is installed"
-                h.Deferred.Add tag
-            else
-                serve h tag
+            // Served at once from this node's state machine: the core promises it has applied at least `index`
+            // (after a snapshot install, only once the host reported the restore).
+            serve h tag
         | ReadDropped(tag, _, leader) ->
             stats.ReadsDropped <- stats.ReadsDropped + 1L
             clients.OnReadDropped(tag, leader)
@@ -230,8 +219,6 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
         let torn = h.Disk.Crash(tear, (fun k -> int (faultRng.Between(0L, int64 k))), faultRng.Chance 0.5)
         h.State <- ValueNone
         h.CrashArmed <- false
-        h.InstallsPending <- 0
-        h.Deferred.Clear()
         h.Incarnation <- h.Incarnation + 1
         clients.OnCrash h.Id
         invariants.OnCrash h.Id
@@ -409,8 +396,6 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
 
                 match request.Snapshot with
                 | ValueSome chunk when chunk.Done ->
-                    h.InstallsPending <- h.InstallsPending - 1
-
                     match h.Disk.Snapshot with
                     | ValueSome s ->
                         invariants.OnSnapshot(h.Id, "installed", s.Meta)
@@ -425,9 +410,6 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
                         note $"node {h.Id} installed a snapshot at {s.Meta.Index}" 
                     | ValueNone -> ()
 
-                    if h.InstallsPending = 0 then
-                        for tag in h.Deferred do serve h tag
-                        h.Deferred.Clear()
                 | _ -> ()
 
                 if request.Entries.Length > 0 then

@@ -27,9 +27,4 @@ type internal Host<'T> =
         mutable Incarnation: int
         /// A crash waits for this node's next write, to land while the write is in flight (a torn write).
         mutable CrashArmed: bool
-        /// Received snapshots handed to the disk and not yet installed in the state machine (installed when
-        /// durable). The core counts a received snapshot applied as soon as it hands it over, so a ReadReady
-        /// may come first: such reads wait here (tag, key) until the install.
-        mutable InstallsPending: int
-        Deferred: ResizeArray<int64>
     }
