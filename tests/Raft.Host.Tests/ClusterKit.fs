@@ -52,6 +52,23 @@ type RecordingMachine() =
                     applied.Add(struct (int64 line[.. sp - 1], line[sp + 1 ..]))
                     line <- r.ReadLine())
 
+/// Writes warnings and worse to stderr (a failed test's output then says why a group stopped).
+type StderrLoggerFactory() =
+    interface Microsoft.Extensions.Logging.ILoggerFactory with
+        member _.AddProvider(_) = ()
+        member _.Dispose() = ()
+        member _.CreateLogger(category) =
+            { new Microsoft.Extensions.Logging.ILogger with
+                member _.BeginScope(_) = null
+                member _.IsEnabled(level) = level >= Microsoft.Extensions.Logging.LogLevel.Warning
+                member _.Log(level, _, state, ex, formatter) =
+                    if level >= Microsoft.Extensions.Logging.LogLevel.Warning then
+                        let line = sprintf "[%O %s] %s %O" level category (formatter.Invoke(state, ex)) ex
+                        eprintfn "%s" line
+                        match Environment.GetEnvironmentVariable "RAFT_TEST_LOG" with
+                        | null | "" -> ()
+                        | path -> lock typeof<StderrLoggerFactory> (fun () -> File.AppendAllText(path, line + "\n")) }
+
 type Host = RaftNodeHost<string, int64>
 type Group = RaftGroup<string, int64>
 
@@ -117,7 +134,7 @@ type Cluster(size: int, groups: int, useTcp: bool, ?clusterId: string, ?quiescen
                 let m = RecordingMachine()
                 lock machines (fun () -> machines[g] <- m)
                 m :> IStateMachine<string, int64>)
-            let host = new Host(options, transport, storage, factory)
+            let host = new Host(options, transport, storage, factory, loggerFactory = new StderrLoggerFactory())
             do! host.StartAsync()
             match tcp with
             | Some t ->
@@ -171,7 +188,11 @@ type Cluster(size: int, groups: int, useTcp: bool, ?clusterId: string, ?quiescen
 
     member this.WaitLeader(group: int64) =
         task {
-            do! waitUntil $"a leader of group {group}" (fun () -> (this.Leader group).IsSome)
+            try
+                do! waitUntil $"a leader of group {group}" (fun () -> (this.Leader group).IsSome)
+            with e ->
+                let statuses = nodes.Values |> Seq.map (fun n -> string (n.Host.GetGroup(group).Status)) |> String.concat "; "
+                failwithf "%s (statuses: %s)" e.Message statuses
             return (this.Leader group).Value
         }
 

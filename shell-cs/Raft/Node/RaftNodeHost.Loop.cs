@@ -27,7 +27,12 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
             while (true)
             {
                 RunIteration(reader);
-                if (reader.TryPeek(out _) || !_internal.IsEmpty) continue;
+                // Re-arm the wake-up before looking for more work: a Wake() that found _wakePending set during the
+                // iteration (its Wake item already consumed) wrote nothing, and a timer tick then set _tickPending
+                // without waking anyone; it stayed set, so no later tick woke the loop either (a node stopped ticking
+                // until a message arrived; a fresh cluster never elected). After this reset every Wake() writes an item.
+                Interlocked.Exchange(ref _wakePending, 0);
+                if (reader.TryPeek(out _) || !_internal.IsEmpty || Volatile.Read(ref _tickPending) == 1) continue;
                 if (!await reader.WaitToReadAsync(_stop.Token).ConfigureAwait(false)) break;
             }
             RunIteration(reader); // what was queued before the writer completed
