@@ -163,3 +163,17 @@ let ``a node joins as a learner, is promoted to voter and removed again through 
         let! _ = cluster.Propose(1L, "without-four")
         (machine cluster leader).Commands |> should contain "without-four"
     }
+
+[<Fact>]
+let ``snapshot settings are validated with messages naming the key`` () =
+    let node = RaftNodeOptions(NodeId = 1L, SnapshotEntries = -1L, SnapshotLogBytes = -5L, CompactionTrailing = -1L, SnapshotChunkBytes = 0)
+    let errors = node.Validate() |> String.concat " "
+    for key in [ "SnapshotEntries"; "SnapshotLogBytes"; "CompactionTrailing"; "SnapshotChunkBytes" ] do
+        errors |> should haveSubstring key
+    let host = Raft.Hosting.RaftHostOptions(NodeId = 1L, ClusterId = "c", InMemoryStorage = true, SnapshotEntries = -1L, SnapshotChunkBytes = 0)
+    let errors = host.Validate() |> String.concat " "
+    errors |> should haveSubstring "Raft:SnapshotEntries"
+    errors |> should haveSubstring "Raft:SnapshotChunkBytes"
+    let ok = Raft.Hosting.RaftHostOptions(NodeId = 1L, ClusterId = "c", InMemoryStorage = true, SnapshotEntries = 100L, CompactionTrailing = 0L)
+    ok.Validate() |> should be Empty
+    ok.ToNodeOptions().CoreOptions(1L).SnapshotEntries |> should equal 100L
