@@ -10,11 +10,7 @@ open Raft.Storage.Tests.Support
 
 let private build (dir: string) (count: int64) =
     use log = openLog dir
-    let rs = records 1L [ for i in 1L .. count -> 1L + i / 100L ]
-    for chunk in Array.chunkBySize 10 rs do
-        append log chunk
-    log.Flush()
-    rs
+    fill log count
 
 /// Byte offset of the record for `index` in the first segment (records start after the 32-byte file header).
 let private offsetInFirstSegment (rs: LogRecord[]) (index: int64) =

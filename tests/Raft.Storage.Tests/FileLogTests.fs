@@ -9,13 +9,6 @@ open FsUnit.Xunit
 open Raft.Storage
 open Raft.Storage.Tests.Support
 
-let private fill (log: ILogStorage) (count: int64) =
-    let rs = records 1L [ for i in 1L .. count -> 1L + i / 100L ]
-    for chunk in Array.chunkBySize 10 rs do
-        append log chunk
-    log.Flush()
-    rs
-
 [<Fact>]
 let ``segments roll at the size limit and are named by their first index`` () =
     use dir = new TempDir()

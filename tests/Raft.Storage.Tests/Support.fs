@@ -75,3 +75,11 @@ let truncateFile (path: string) (length: int64) =
 let containsText (text: string) (s: string) =
     if not (s.Contains(text, StringComparison.OrdinalIgnoreCase)) then
         failwithf "expected the message to contain %A but it was: %s" text s
+
+/// Appends `count` records from index 1 (the term rises every 100 entries) in batches of 10, flushes, returns them.
+let fill (log: ILogStorage) (count: int64) =
+    let rs = records 1L [ for i in 1L .. count -> 1L + i / 100L ]
+    for chunk in Array.chunkBySize 10 rs do
+        append log chunk
+    log.Flush()
+    rs
