@@ -14,7 +14,7 @@ open Raft.Serialization
 open Raft.Transport.Tcp
 
 /// Applies nothing: the benchmark measures replication, durability and the host, not a state machine.
-type private NullMachine() =
+type internal NullMachine() =
     interface IStateMachine<byte[], int64> with
         member _.Apply(index, _, _) = index
         member _.Snapshot _ = ()

@@ -10,11 +10,6 @@ open Raft.Node
 open Raft.Serialization
 open Raft.Transport.InMemory
 
-type private NullMachine() =
-    interface IStateMachine<byte[], int64> with
-        member _.Apply(index, _, _) = index
-        member _.Snapshot _ = ()
-        member _.Restore _ = ()
 
 let run (args: string list) =
     let groups = match args with n :: _ -> int n | [] -> 10000
@@ -26,7 +21,7 @@ let run (args: string list) =
         [| for id in 1L .. 3L ->
             let o = RaftNodeOptions(NodeId = id, TickInterval = TimeSpan.FromMilliseconds 20.0, ElectionTicks = 50, HeartbeatTicks = 5,
                                     Quiescence = quiesce, MaxWindowEntries = 64)
-            new RaftNodeHost<byte[], int64>(o, network.CreateTransport id, MemoryRaftStorageProvider(), (fun _ -> NullMachine())) |]
+            new RaftNodeHost<byte[], int64>(o, network.CreateTransport id, MemoryRaftStorageProvider(), (fun _ -> ClusterBench.NullMachine())) |]
     let sw = Stopwatch.StartNew()
     task {
         for h in hosts do
