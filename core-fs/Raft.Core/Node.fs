@@ -14,6 +14,9 @@ type RestoreInfo<'T> =
         Tail: Entry<'T>[]
         /// Index up to which the state machine already holds the effects (at least the snapshot's index).
         Applied: Index
+        /// A snapshot that was being received, with the bytes durably written so far, so the transfer resumes
+        /// where it stopped (ValueNone when none, or when the host does not keep partial snapshots durably).
+        Receiving: IncomingSnapshot voption
     }
 
 /// The public face of the core: create a node, feed it inputs, read its state.
@@ -108,7 +111,9 @@ module Node =
                     | ValueSome c when c.CurrentIndex > r.HardState.Config.CurrentIndex -> c
                     | _ -> r.HardState.Config
 
-                Ok { fresh options config log r.HardState.Term r.HardState.Vote with LatestSnapshot = r.Snapshot }
+                // A partial snapshot older than what the log already commits is of no use any more.
+                let receiving = r.Receiving |> ValueOption.filter (fun inc -> inc.Meta.Index > log.Committed)
+                Ok { fresh options config log r.HardState.Term r.HardState.Vote with LatestSnapshot = r.Snapshot; Incoming = receiving }
 
     /// Processes one input, returning the next state and the effects the host must carry out.
     let step (state: State<'T>) (input: Input<'T>) : State<'T> * Effect<'T> list = Step.step state input

@@ -225,4 +225,6 @@ type Disk<'T>(initial: HardState) =
             TermRuns = durable.TermRuns()
             Tail = durable.Slice(from, last)
             Applied = applied
+            // Staged chunks are not kept across a crash here: a transfer starts again from offset 0.
+            Receiving = ValueNone
         }

@@ -36,6 +36,7 @@ let private restored (o: RaftOptions) (voters: int64 list) (term: int64) (vote: 
             TermRuns = runs
             Tail = entries
             Applied = Ids.index commit
+            Receiving = ValueNone
         }
 
     match Node.restore o info with

@@ -1,3 +1,4 @@
+using Microsoft.FSharp.Core;
 using Raft.Core;
 using Raft.Serialization;
 using Raft.Storage;
@@ -70,7 +71,9 @@ internal static class GroupRestore
         }
 
         var info = new RestoreInfo<T>(hard, snapshotMeta, last,
-            runs.Select(r => new ValueTuple<long, long>(r.Item1, r.Item2)).ToArray(), tail, snapIndex);
+            runs.Select(r => new ValueTuple<long, long>(r.Item1, r.Item2)).ToArray(), tail, snapIndex,
+            // Partial snapshot files are not fsynced chunk by chunk, so a restarted transfer starts from offset 0.
+            FSharpValueOption<IncomingSnapshot>.None);
         return RaftNode.Restore(options, info);
     }
 

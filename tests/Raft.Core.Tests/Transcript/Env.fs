@@ -31,6 +31,8 @@ type Disk =
         Snapshots: SortedDictionary<struct (int64 * int64), SnapshotMeta * byte[]>
         /// A snapshot being received: its (index, term) key and the bytes written so far.
         mutable Partial: (struct (int64 * int64) * ResizeArray<byte>) option
+        /// The snapshot and transfer the partial file belongs to (kept durably, so a restart resumes it).
+        mutable PartialOf: (SnapshotMeta * int64) option
     }
 
 /// A fresh disk holding only the given hard state.
@@ -43,6 +45,7 @@ let emptyDisk (hard: HardState) =
         StateMachine = ResizeArray()
         Snapshots = SortedDictionary()
         Partial = None
+        PartialOf = None
     }
 
 /// Index of the last durable entry (the compaction point when none is left).
@@ -236,9 +239,11 @@ let private writeSnapshotChunk (s: Slot) (c: SnapshotChunk) =
 
     if not c.Done then
         d.Partial <- Some(key, buffer)
+        d.PartialOf <- Some(c.Meta, c.TransferId)
         None
     else
         d.Partial <- None
+        d.PartialOf <- None
         let bytes = buffer.ToArray()
         d.Snapshots[key] <- (c.Meta, bytes)
         d.Entries.Clear()

@@ -120,6 +120,10 @@ let restart (w: World) (c: Command) =
             TermRuns = runs disk.Entries
             Tail = disk.Entries.GetRange(disk.Entries.Count - tailLength, tailLength).ToArray()
             Applied = disk.Applied
+            Receiving =
+                match disk.Partial, disk.PartialOf with
+                | Some(_, bytes), Some(meta, transferId) -> ValueSome { TransferId = transferId; Meta = meta; NextOffset = int64 bytes.Count }
+                | _ -> ValueNone
         }
 
     match Node.restore s.Options info with
