@@ -27,75 +27,41 @@ public sealed partial class RaftMessageCodec<T>
     {
         Options = options ?? MessagePackSerializerOptions.Standard;
         _payload = Options.Resolver.GetFormatterWithVerify<T>();
+        _writeMessage = WriteMessage;
+        _readMessage = ReadMessage;
+        _writeEntry = WriteEntry;
+        _readEntry = ReadEntry;
     }
+
+    // Bodies as delegates, made once: decoding runs for every received message.
+    private readonly Records.BodyWriter<Message<T>> _writeMessage;
+    private readonly Records.BodyReader<Message<T>> _readMessage;
+    private readonly Records.BodyWriter<Entry<T>> _writeEntry;
+    private readonly Records.BodyReader<Entry<T>> _readEntry;
 
     /// <summary>The options used for the user's payload.</summary>
     public MessagePackSerializerOptions Options { get; }
 
     /// <summary>Writes <c>[version, message]</c>.</summary>
-    public void Serialize(IBufferWriter<byte> output, Message<T> message)
-    {
-        var writer = new MessagePackWriter(output);
-        writer.WriteArrayHeader(2);
-        writer.Write(WireFormat.Version);
-        WriteMessage(ref writer, message);
-        writer.Flush();
-    }
+    public void Serialize(IBufferWriter<byte> output, Message<T> message) =>
+        Records.WriteVersioned(output, message, _writeMessage);
 
     /// <summary>Decodes bytes written by <see cref="Serialize"/>.</summary>
     /// <exception cref="RaftCodecException">The bytes are truncated, of an unknown version, malformed, or the payload failed to decode.</exception>
-    public Message<T> Deserialize(ReadOnlySequence<byte> bytes)
-    {
-        try
-        {
-            var reader = new MessagePackReader(bytes);
-            var n = Records.ReadHeader(ref reader, 2, "Message");
-            Records.ReadVersion(ref reader, "Message");
-            var message = ReadMessage(ref reader);
-            Records.SkipRest(ref reader, n, 2);
-            Records.ExpectEnd(ref reader, "Message");
-            return message;
-        }
-        catch (Exception ex) { throw Records.Wrap(ex, "Message"); }
-    }
+    public Message<T> Deserialize(ReadOnlySequence<byte> bytes) => Records.ReadVersioned(bytes, "Message", _readMessage);
 
     /// <inheritdoc cref="Deserialize(ReadOnlySequence{byte})"/>
     public Message<T> Deserialize(ReadOnlyMemory<byte> bytes) => Deserialize(new ReadOnlySequence<byte>(bytes));
 
     /// <summary>Writes <c>[version, entry]</c>: the storage layer's record payload for one log entry.</summary>
-    public void WriteEntry(IBufferWriter<byte> output, Entry<T> entry)
-    {
-        var writer = new MessagePackWriter(output);
-        writer.WriteArrayHeader(2);
-        writer.Write(WireFormat.Version);
-        WriteEntry(ref writer, entry);
-        writer.Flush();
-    }
+    public void WriteEntry(IBufferWriter<byte> output, Entry<T> entry) => Records.WriteVersioned(output, entry, _writeEntry);
 
     /// <summary>Encodes one entry as a new byte array (see <see cref="WriteEntry(IBufferWriter{byte}, Entry{T})"/> to avoid the copy).</summary>
-    public byte[] EncodeEntry(Entry<T> entry)
-    {
-        var buffer = new ArrayBufferWriter<byte>(64);
-        WriteEntry(buffer, entry);
-        return buffer.WrittenSpan.ToArray();
-    }
+    public byte[] EncodeEntry(Entry<T> entry) => Records.Encode(entry, WriteEntry, 64);
 
     /// <summary>Decodes bytes written by <see cref="WriteEntry(IBufferWriter{byte}, Entry{T})"/>.</summary>
     /// <exception cref="RaftCodecException">The bytes are truncated, of an unknown version, malformed, or the payload failed to decode.</exception>
-    public Entry<T> DecodeEntry(ReadOnlySequence<byte> bytes)
-    {
-        try
-        {
-            var reader = new MessagePackReader(bytes);
-            var n = Records.ReadHeader(ref reader, 2, "stored Entry");
-            Records.ReadVersion(ref reader, "stored Entry");
-            var entry = ReadEntry(ref reader);
-            Records.SkipRest(ref reader, n, 2);
-            Records.ExpectEnd(ref reader, "stored Entry");
-            return entry;
-        }
-        catch (Exception ex) { throw Records.Wrap(ex, "stored Entry"); }
-    }
+    public Entry<T> DecodeEntry(ReadOnlySequence<byte> bytes) => Records.ReadVersioned(bytes, "stored Entry", _readEntry);
 
     /// <inheritdoc cref="DecodeEntry(ReadOnlySequence{byte})"/>
     public Entry<T> DecodeEntry(ReadOnlyMemory<byte> bytes) => DecodeEntry(new ReadOnlySequence<byte>(bytes));

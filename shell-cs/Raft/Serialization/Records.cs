@@ -10,6 +10,47 @@ namespace Raft.Serialization;
 /// </summary>
 internal static class Records
 {
+    /// <summary>Writes one body of a versioned record.</summary>
+    public delegate void BodyWriter<in TValue>(ref MessagePackWriter writer, TValue value);
+
+    /// <summary>Reads one body of a versioned record.</summary>
+    public delegate TValue BodyReader<out TValue>(ref MessagePackReader reader);
+
+    /// <summary>Writes the top-level record shape every encoding here shares: <c>[version, body]</c>.</summary>
+    public static void WriteVersioned<TValue>(IBufferWriter<byte> output, TValue value, BodyWriter<TValue> body)
+    {
+        var writer = new MessagePackWriter(output);
+        writer.WriteArrayHeader(2);
+        writer.Write(WireFormat.Version);
+        body(ref writer, value);
+        writer.Flush();
+    }
+
+    /// <summary>Reads <c>[version, body]</c>, skipping fields a newer writer appended and refusing trailing bytes;
+    /// every failure becomes a <see cref="RaftCodecException"/> naming <paramref name="what"/>.</summary>
+    public static TValue ReadVersioned<TValue>(ReadOnlySequence<byte> bytes, string what, BodyReader<TValue> body)
+    {
+        try
+        {
+            var reader = new MessagePackReader(bytes);
+            var n = ReadHeader(ref reader, 2, what);
+            ReadVersion(ref reader, what);
+            var value = body(ref reader);
+            SkipRest(ref reader, n, 2);
+            ExpectEnd(ref reader, what);
+            return value;
+        }
+        catch (Exception ex) { throw Wrap(ex, what); }
+    }
+
+    /// <summary>Runs <paramref name="write"/> into a fresh buffer and returns the bytes.</summary>
+    public static byte[] Encode<TValue>(TValue value, Action<IBufferWriter<byte>, TValue> write, int initialCapacity)
+    {
+        var buffer = new ArrayBufferWriter<byte>(initialCapacity);
+        write(buffer, value);
+        return buffer.WrittenSpan.ToArray();
+    }
+
     /// <summary>Reads a record's array header; it must hold at least <paramref name="known"/> fields.</summary>
     public static int ReadHeader(ref MessagePackReader reader, int known, string what)
     {
