@@ -48,17 +48,6 @@ type LoadedEntries<'T> =
         Compacted: bool
     }
 
-/// Snapshot bytes the host read for a chunk the core asked for.
-type SnapshotChunkRead =
-    {
-        To: NodeId
-        Meta: SnapshotMeta
-        TransferId: int64
-        Offset: int64
-        Data: byte[]
-        Done: bool
-    }
-
 /// Everything that can happen to a node: the core's only inputs.
 type Input<'T> =
     /// One unit of logical time.
@@ -84,7 +73,7 @@ type Input<'T> =
     /// The state machine wrote the snapshot the core asked for.
     | SnapshotSaved of SnapshotMeta
     /// Snapshot bytes for a chunk the core asked for with ReadSnapshotChunk.
-    | SnapshotChunkLoaded of SnapshotChunkRead
+    | SnapshotChunkLoaded of To: NodeId * chunk: SnapshotChunk
     /// The transport could not reach the peer; it is probed again rather than streamed to.
     | Unreachable of NodeId
 

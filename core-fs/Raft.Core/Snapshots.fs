@@ -44,14 +44,12 @@ module internal Snapshots =
             | _ -> s
 
     /// The host read a chunk the leader asked for: send it when the transfer is still the current one.
-    let onChunkLoaded (fx: Fx<'T>) (c: SnapshotChunkRead) (s: State<'T>) =
+    let onChunkLoaded (fx: Fx<'T>) (peer: NodeId) (c: SnapshotChunk) (s: State<'T>) =
         match s.Role with
         | Leader l ->
-            match Map.tryFind c.To l.Progress with
+            match Map.tryFind peer l.Progress with
             | Some { Mode = SnapshotTransfer(id, meta, offset) } when id = c.TransferId && offset = c.Offset ->
-                fx.Send(
-                    message s c.To (InstallSnapshot { Meta = meta; TransferId = id; Offset = c.Offset; Data = c.Data; Done = c.Done })
-                )
+                fx.Send(message s peer (InstallSnapshot { c with Meta = meta }))
 
                 s
             | _ -> s

@@ -206,7 +206,7 @@ module internal Step =
         | ReadIndex tag -> Reads.onReadIndex fx tag s
         | TransferLeadership target -> Transfer.onRequest fx target s
         | SnapshotSaved meta -> Snapshots.onSaved fx meta s
-        | SnapshotChunkLoaded chunk -> Snapshots.onChunkLoaded fx chunk s
+        | SnapshotChunkLoaded(peer, chunk) -> Snapshots.onChunkLoaded fx peer chunk s
 
     /// Hands committed, durable entries to the host in order, loading them first when evicted.
     let private emitApply (fx: Fx<'T>) (s: State<'T>) =

@@ -190,8 +190,8 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
             | ValueSome s when offset <= int64 s.Data.Length ->
                 let length = min maxBytes (s.Data.Length - int offset)
                 let data = Array.sub s.Data (int offset) length
-                let chunk = { To = target; Meta = meta; TransferId = transferId; Offset = offset; Data = data; Done = offset + int64 length >= int64 s.Data.Length }
-                schedule (now + diskRng.Between(0L, o.MaxApplyLatency)) (Feed(h.Id, h.Incarnation, SnapshotChunkLoaded chunk))
+                let chunk = { Meta = meta; TransferId = transferId; Offset = offset; Data = data; Done = offset + int64 length >= int64 s.Data.Length }
+                schedule (now + diskRng.Between(0L, o.MaxApplyLatency)) (Feed(h.Id, h.Incarnation, SnapshotChunkLoaded(target, chunk)))
             | _ -> ()
 
     /// One input to one node: the core's step, the host's handling of every effect in order, then the checks.

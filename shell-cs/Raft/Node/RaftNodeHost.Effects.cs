@@ -367,7 +367,7 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
             read += n;
         }
         var done = offset + read >= reader.Metadata.DataLength;
-        _feedback.Enqueue(Input<TCommand>.NewSnapshotChunkLoaded(new SnapshotChunkRead(to, meta, transferId, offset, buffer.AsSpan(0, read).ToArray(), done)));
+        _feedback.Enqueue(Input<TCommand>.NewSnapshotChunkLoaded(to, new SnapshotChunk(meta, transferId, offset, buffer.AsSpan(0, read).ToArray(), done)));
     }
 
     private void OnLoadEntries(RaftGroup<TCommand, TResult> g, LoadPurpose purpose, long from, long upTo)

@@ -381,7 +381,7 @@ let processEffects (w: World) (s: Slot) (filter: EffectFilter) =
                         let fin = offset + int64 length >= int64 bytes.Length
                         let doneText = if fin then " Done" else ""
                         print w 1 $"ReadSnapshotChunk To:{int64 target} Snapshot:{Format.snapshotMeta meta} Transfer:{transferId} Offset:{offset} -> {length} bytes{doneText}"
-                        step w s 2 (SnapshotChunkLoaded { To = target; Meta = meta; TransferId = transferId; Offset = offset; Data = data; Done = fin })
+                        step w s 2 (SnapshotChunkLoaded(target, { Meta = meta; TransferId = transferId; Offset = offset; Data = data; Done = fin }))
                     | _ -> failwithf "node %d: ReadSnapshotChunk of snapshot %s the disk does not hold" (int64 s.Id) (Format.snapshotMeta meta)
                 | other -> print w 1 $"(not supported by the harness, ignored) %A{other}"
 
