@@ -4,6 +4,7 @@ module Raft.Storage.Tests.GroupCommitTests
 open System
 open System.Collections.Concurrent
 open System.IO
+open System.Threading
 open System.Threading.Tasks
 open Xunit
 open FsUnit.Xunit
@@ -66,6 +67,23 @@ let ``fire-and-forget appends are reported through the callback`` () =
     group.Append(ReadOnlySpan(records 1L [ 1L; 2L ]))
     group.WhenDurableAsync().AsTask().Result |> should equal (DurableMark(2L, 2L))
     Seq.last reported |> should equal (DurableMark(2L, 2L))
+
+[<Fact>]
+let ``a batch counts as durable only after the callback has seen it`` () =
+    use callbackEntered = new ManualResetEventSlim()
+    use releaseCallback = new ManualResetEventSlim()
+    use log = new MemoryLogStorage()
+    let onDurable (_: DurableMark) =
+        callbackEntered.Set()
+        releaseCallback.Wait(TimeSpan.FromSeconds 10.0) |> ignore
+    use group = new GroupCommitLog(log, onDurable, ownsLog = false)
+    group.Append(ReadOnlySpan(records 1L [ 1L ]))
+    callbackEntered.Wait(TimeSpan.FromSeconds 10.0) |> should equal true
+    let waiting = group.WhenDurableAsync().AsTask()
+    waiting.IsCompleted |> should equal false
+    releaseCallback.Set()
+    waiting.Wait(TimeSpan.FromSeconds 10.0) |> should equal true
+    waiting.Result |> should equal (DurableMark(1L, 1L))
 
 /// A log whose flush fails, as after an fsync error.
 type private FailingLog(inner: ILogStorage) =

@@ -45,8 +45,9 @@ public sealed class GroupCommitLog : IDisposable
     private Exception? _fault;
 
     /// <param name="log">The log to write to.</param>
-    /// <param name="onDurable">Called on the flusher thread after each durable batch with the tag of its last
-    /// append. Must be quick and must not throw (an exception faults the log).</param>
+    /// <param name="onDurable">Called on the flusher thread after each batch is on disk with the tag of its last
+    /// append, before the batch's tasks complete. Must be quick and must not throw (an exception faults the
+    /// log).</param>
     /// <param name="options">Tuning; defaults suit a host loop with many concurrent proposers.</param>
     /// <param name="ownsLog">Dispose <paramref name="log"/> with this object.</param>
     public GroupCommitLog(ILogStorage log, Action<DurableMark>? onDurable = null, GroupCommitOptions? options = null, bool ownsLog = true)
@@ -198,6 +199,18 @@ public sealed class GroupCommitLog : IDisposable
                 return;
             }
             lastFsyncTicks = Stopwatch.GetTimestamp() - started;
+            // The callback runs before the batch counts as durable here, so whoever sees durability through this
+            // object (a completed task, WhenDurableAsync) also knows the callback has seen it. A throwing callback
+            // still leaves the batch's waiters completed, not failed: their appends are on disk.
+            Exception? callbackFailure = null;
+            try
+            {
+                _onDurable?.Invoke(mark);
+            }
+            catch (Exception e)
+            {
+                callbackFailure = e;
+            }
             lock (_gate)
             {
                 lastBatch = (int)Math.Min(target - _durableSeq, int.MaxValue);
@@ -207,13 +220,9 @@ public sealed class GroupCommitLog : IDisposable
             }
             foreach (var w in _completing) w.Complete();
             _completing.Clear();
-            try
+            if (callbackFailure is not null)
             {
-                _onDurable?.Invoke(mark);
-            }
-            catch (Exception e)
-            {
-                FailAll(e);
+                FailAll(callbackFailure);
                 return;
             }
         }
