@@ -48,8 +48,9 @@ type RecordingMachine() =
                 applied.Clear()
                 let mutable line = r.ReadLine()
                 while not (isNull line) do
-                    let sp = line.IndexOf ' '
-                    applied.Add(struct (int64 line[.. sp - 1], line[sp + 1 ..]))
+                    let text = nonNull line
+                    let sp = text.IndexOf ' '
+                    applied.Add(struct (int64 text[.. sp - 1], text[sp + 1 ..]))
                     line <- r.ReadLine())
 
 /// Writes warnings and worse to stderr (a failed test's output then says why a group stopped).
@@ -124,7 +125,7 @@ type Cluster(size: int, groups: int, useTcp: bool, ?clusterId: string, ?quiescen
                                                 ReconnectBackoffMin = TimeSpan.FromMilliseconds 10.0,
                                                 ReconnectBackoffMax = TimeSpan.FromMilliseconds 200.0)
                     for KeyValue(peer, ep) in endpoints do
-                        if peer <> id then o.Peers[peer] <- ep.ToString()
+                        if peer <> id then o.Peers[peer] <- string ep
                     let t = new TcpTransport<RaftEnvelope<string>[]>(o, codec)
                     (t :> ITransport<_>), Some t
                 else
@@ -138,11 +139,11 @@ type Cluster(size: int, groups: int, useTcp: bool, ?clusterId: string, ?quiescen
             do! host.StartAsync()
             match tcp with
             | Some t ->
-                endpoints[id] <- t.LocalEndPoint
+                endpoints[id] <- nonNull t.LocalEndPoint
                 // Tell every running node where this one listens now (its port changes on restart).
                 for n in nodes.Values do
                     match n.Tcp with
-                    | Some other when n.Id <> id -> other.SetPeer(id, t.LocalEndPoint); t.SetPeer(n.Id, endpoints[n.Id])
+                    | Some other when n.Id <> id -> other.SetPeer(id, nonNull t.LocalEndPoint); t.SetPeer(n.Id, endpoints[n.Id])
                     | _ -> ()
             | None -> ()
             for g in 1L .. int64 groups do
@@ -174,7 +175,7 @@ type Cluster(size: int, groups: int, useTcp: bool, ?clusterId: string, ?quiescen
     member this.SnapshotIndexes(id: int64, group: int64) =
         let dir = Path.Combine(root, $"node-{id}", $"group-{group}", "snapshots")
         if Directory.Exists dir then
-            Directory.GetFiles(dir, "*.snap") |> Array.map (fun f -> int64 (Path.GetFileName(f).Substring(0, 20)))
+            Directory.GetFiles(dir, "*.snap") |> Array.map (fun f -> int64 ((nonNull (Path.GetFileName f)).Substring(0, 20)))
         else [||]
 
     /// The node every running node agrees leads `group` (a majority of running nodes must know it).

@@ -118,7 +118,7 @@ let ``garbage frames and a node of another cluster are refused while the cluster
         do! cluster.StartAll()
         let! leader = cluster.WaitLeader 1L
         let target = cluster.Node(leader)
-        let endpoint = target.Tcp.Value.LocalEndPoint
+        let endpoint = nonNull target.Tcp.Value.LocalEndPoint
         // Garbage on a raw socket.
         use raw = new Net.Sockets.Socket(Net.Sockets.SocketType.Stream, Net.Sockets.ProtocolType.Tcp)
         do! raw.ConnectAsync(endpoint)

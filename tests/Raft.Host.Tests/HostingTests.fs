@@ -15,7 +15,7 @@ open Raft.Node
 
 type Echo() =
     interface IStateMachine<string, obj> with
-        member _.Apply(_, _, command) = box command
+        member _.Apply(_, _, command) = command :> obj
         member _.Snapshot _ = ()
         member _.Restore _ = ()
 
