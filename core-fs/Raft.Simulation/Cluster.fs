@@ -147,6 +147,7 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
 
             // Served at once from this node's state machine: the core promises it has applied at least `index`
             // (after a snapshot install, only once the host reported the restore).
+            invariants.OnReadReady(h.Id, index)
             serve h tag
         | ReadDropped(tag, _, leader) ->
             stats.ReadsDropped <- stats.ReadsDropped + 1L

@@ -206,6 +206,12 @@ type Invariants<'T when 'T: equality>(nodes: int, disk: int -> Disk<'T>, describ
             elif d.Fingerprint <> fingerprint then
                 fail "state machine determinism" $"node {node}'s state after applying {e.Index} differs from another node's ({fingerprint:x} vs {d.Fingerprint:x})"
 
+    /// A read became ready at `index`: the node's state machine must already hold everything up to it, or the
+    /// read would be served from a state older than the read index.
+    member _.OnReadReady(node: int, index: Index) =
+        if lastApplied[node] < index then
+            fail "read index" $"node {node} made a read ready at {index} having applied only up to {lastApplied[node]}"
+
     /// A client learned that its write `e` succeeded: its leader applied it (in the proposal's term) while in
     /// term `term`. The write is known committed in `term` (not in `e.Term`: a leader re-elected later may
     /// commit its own older entry), so every leader of a term after `term` must hold it.
