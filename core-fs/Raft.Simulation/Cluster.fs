@@ -43,7 +43,10 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
                  State = ValueSome state
                  Machine = spec.Create(Ids.node (int64 i))
                  Incarnation = 0
-                 CrashArmed = false } |]
+                 CrashArmed = false
+                 ClockStart = 0L
+                 ClockTicks = 0L
+                 RatePermille = 1000L } |]
 
     let host i = hosts[i - 1]
     let invariants = Invariants<'T>(n, (fun i -> (host i).Disk), spec.Describe)
@@ -54,6 +57,20 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
     let schedule (at: int64) (e: SimEvent<'T>) =
         sequence <- sequence + 1L
         queue.Enqueue(e, struct (at, sequence))
+
+    /// Starts node `h`'s clock with its first tick at `first`. With drifting clocks every incarnation draws its
+    /// own rate (no draw otherwise, so runs without drift keep their schedules).
+    let startClock (h: Host<'T>) (first: int64) =
+        let d = int64 o.ClockDriftPermille
+        h.RatePermille <- if d = 0L then 1000L else 1000L + faultRng.Between(-d, d)
+        h.ClockStart <- first
+        h.ClockTicks <- 0L
+        schedule first (TickNode(h.Id, h.Incarnation))
+
+    /// Schedules node `h`'s next tick by its own clock.
+    let scheduleNextTick (h: Host<'T>) =
+        h.ClockTicks <- h.ClockTicks + 1L
+        schedule (h.ClockStart + h.ClockTicks * o.TickTime * h.RatePermille / 1000L) (TickNode(h.Id, h.Incarnation))
 
     let send (m: Message<'T>) =
         let net = if settling then calm else network
@@ -245,7 +262,7 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
                 h.State <- ValueSome s
                 invariants.OnRestart(h.Id, s)
                 note $"node {h.Id} restarts at term {Node.term s} with log up to {Node.lastIndex s}"
-                schedule (now + faultRng.Between(1L, o.TickTime)) (TickNode(h.Id, h.Incarnation))
+                startClock h (now + faultRng.Between(1L, o.TickTime))
 
     let live () = hosts |> Array.filter (fun h -> h.State.IsSome)
 
@@ -384,7 +401,7 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
             let h = host i
             if h.Incarnation = inc && h.State.IsSome then
                 stepNode h Tick -1L
-                schedule (now + o.TickTime) (TickNode(i, inc))
+                if h.Incarnation = inc then scheduleNextTick h
         | Deliver m ->
             let h = host (int m.To)
             let net = if settling then calm else network
@@ -487,7 +504,7 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
     /// Runs the steps, then the calm period and its liveness checks; returns the outcome.
     member _.Run() : SeedResult =
         for h in hosts do
-            schedule (faultRng.Between(1L, o.TickTime)) (TickNode(h.Id, 0))
+            startClock h (faultRng.Between(1L, o.TickTime))
 
         schedule o.TickTime FaultTick
         schedule (o.TickTime / 2L + 1L) ClientTick

@@ -27,4 +27,9 @@ type internal Host<'T> =
         mutable Incarnation: int
         /// A crash waits for this node's next write, to land while the write is in flight (a torn write).
         mutable CrashArmed: bool
+        /// This incarnation's clock: ticks counted from `ClockStart`, each lasting TickTime * RatePermille / 1000
+        /// (computed from the count, so rounding never accumulates).
+        mutable ClockStart: int64
+        mutable ClockTicks: int64
+        mutable RatePermille: int64
     }

@@ -96,6 +96,12 @@ type SimOptions =
         ReadRate: float
         /// Serve reads under the leader lease (ReadMode LeaseBased; needs CheckQuorum).
         LeaseReads: bool
+        /// The lease's clock-drift margin in ticks (RaftOptions.LeaseDriftTicks).
+        LeaseDriftTicks: int
+        /// Each node's clock runs up to this many parts per thousand fast or slow (a new rate per
+        /// incarnation, drawn from the seed). Lease reads are safe only while the drift stays inside the
+        /// margin `LeaseDriftTicks` leaves; 0 keeps every clock exact.
+        ClockDriftPermille: int
         /// Leaders step down without a quorum (RaftOptions.CheckQuorum).
         CheckQuorum: bool
         /// Per tick: chance that the leader is asked for a membership change (0: never).
@@ -138,6 +144,8 @@ module SimOptions =
             Spares = 0
             ReadRate = 0.0
             LeaseReads = false
+            LeaseDriftTicks = 1
+            ClockDriftPermille = 0
             CheckQuorum = true
             ReconfigRate = 0.0
             TransferRate = 0.0
@@ -199,6 +207,8 @@ module SimOptions =
                 rate o.ReconfigRate, "ReconfigRate must be in [0, 1]"
                 rate o.TransferRate, "TransferRate must be in [0, 1]"
                 not o.LeaseReads || o.CheckQuorum, "LeaseReads requires CheckQuorum"
+                o.LeaseDriftTicks >= 0 && o.LeaseDriftTicks < o.ElectionTicks, "LeaseDriftTicks must be in [0, ElectionTicks)"
+                o.ClockDriftPermille >= 0 && o.ClockDriftPermille < 1000, "ClockDriftPermille must be in [0, 1000)"
                 o.HistoryLimit >= 0, "HistoryLimit must not be negative"
             ]
 
@@ -219,4 +229,5 @@ module SimOptions =
             SnapshotChunkBytes = 24
             CheckQuorum = o.CheckQuorum
             ReadMode = if o.LeaseReads then LeaseBased else ReadIndexQuorum
+            LeaseDriftTicks = o.LeaseDriftTicks
             Seed = Rng.mix (Rng.mix seed (uint64 id)) (uint64 incarnation) }
