@@ -143,10 +143,13 @@ type Disk<'T>(initial: HardState) =
             // staged snapshot of the same snapshot; anything else would assemble a corrupt snapshot. Like a host
             // that trusts the core, the disk appends a chunk of the staged snapshot whatever its offset (a chunk
             // written twice corrupts the snapshot, which the checks of the installed state then catch).
+            // A snapshot is named by (index, term): a new leader resumes the transfer of the same snapshot, and
+            // its metadata may differ from the old leader's in what neither can need again (the configuration
+            // before the snapshot's, which no truncation can bring back), so the newest chunk's metadata is kept.
             let bytes =
                 match staging with
                 | _ when chunk.Offset = 0L -> ResizeArray()
-                | ValueSome(meta, bytes) when meta = chunk.Meta -> bytes
+                | ValueSome(meta, bytes) when meta.Index = chunk.Meta.Index && meta.Term = chunk.Meta.Term -> bytes
                 | ValueSome(meta, bytes) ->
                     invalidOp $"snapshot chunk of ({chunk.Meta.Index}, {chunk.Meta.Term}) at offset {chunk.Offset} continues a staged snapshot of ({meta.Index}, {meta.Term}) holding {bytes.Count} bytes"
                 | ValueNone -> ResizeArray()

@@ -115,6 +115,13 @@ let tests =
                 exercised 200 totals
             }
 
+            test "200 seeds with lease reads and clocks drifting up to 4% (inside the lease's margin) keep every invariant" {
+                let o = { SimOptions.everything with Steps = 10_000; LeaseReads = true; ClockDriftPermille = 40 }
+                let summary, totals = runCounting o 80_001UL 200
+                noViolations summary
+                exercised 200 totals
+            }
+
             test "150 seeds with every feature and CheckQuorum off: ReadIndex alone keeps reads linearizable" {
                 let summary, totals = runCounting { SimOptions.everything with Steps = 10_000; CheckQuorum = false } 70_001UL 150
                 noViolations summary
@@ -292,6 +299,14 @@ let tests =
                 for seed in [ 41UL; 44UL; 57UL ] do
                     let r = Simulator.run options seed
                     Expect.isNone r.Failure $"seed {seed}: {r.ViolationReport}"
+            }
+
+            test "a new leader resumes the transfer of the same snapshot even if its metadata's earlier configuration differs" {
+                // Seed 123 (every feature, lease reads): two leaders sent snapshot (164, 7) with different
+                // configurations before the snapshot's; the disk refused to continue the staged transfer.
+                let options = { SimOptions.everything with LeaseReads = true }
+                let r = Simulator.run options 123UL
+                Expect.isNone r.Failure $"seed 123: {r.ViolationReport}"
             }
         ]
 
