@@ -106,42 +106,52 @@ type private TimedLog(inner: ILogStorage) =
 
 /// One round's figures for the concurrent case.
 type ConcurrentRound =
-    { Rate: float; PerFsync: float; CycleUs: float; FlushUs: float; RawAppendUs: float; RawOverwriteUs: float }
+    { Rate: float; PerFsync: float; CycleUs: float; FlushUs: float
+      /// The same slice on a log with PreallocateSize = 0 (every flush grows the file).
+      RateNoZeros: float; FlushUsNoZeros: float
+      RawAppendUs: float; RawOverwriteUs: float }
 
 /// `appenders` concurrent appenders, each awaiting durability before its next 128-byte append, in `rounds` slices of
-/// `seconds`, each followed by raw fdatasync measurements on the same disk (interleaved, so both see the same load).
+/// `seconds`, each followed by the same slice on a log without zeros ahead of its records and by raw fdatasync
+/// measurements on the same disk (interleaved, so all see the same load).
 let groupConcurrent (root: string) (appenders: int) (rounds: int) (seconds: float) =
-    let dir = freshDir root "concurrent"
-    let mutable batches = 0L
-    let timed = new TimedLog(FileLogStorage.Open(dir))
-    use group = new GroupCommitLog(timed, (fun _ -> Interlocked.Increment &batches |> ignore))
     let payload = ReadOnlyMemory(Array.create 128 1uy)
-    let slice (duration: float) =
-        let mutable stop = false
-        let mutable total = 0L
-        let appender () =
-            task {
-                let mutable mine = 0L
-                while not (Volatile.Read &stop) do
-                    let! _ = group.AppendNextAsync(1L, payload)
-                    mine <- mine + 1L
-                Interlocked.Add(&total, mine) |> ignore
-            }
-            :> Task
-        let batches0, flushTicks0, flushes0 = Interlocked.Read &batches, timed.FlushTicks, timed.Flushes
-        let sw = Stopwatch.StartNew()
-        let tasks = [| for _ in 1..appenders -> Task.Run(fun () -> appender ()) |]
-        Thread.Sleep(TimeSpan.FromSeconds duration)
-        Volatile.Write(&stop, true)
-        Task.WaitAll tasks
-        let elapsed = sw.Elapsed.TotalSeconds
-        let b = float (max 1L (Interlocked.Read &batches - batches0))
-        let f = float (max 1L (timed.Flushes - flushes0))
-        float total / elapsed, float total / b, elapsed * 1e6 / b, micros (timed.FlushTicks - flushTicks0) / f
+    let slicer (dir: string) (options: FileLogOptions) =
+      let mutable batches = 0L
+      let timed = new TimedLog(FileLogStorage.Open(dir, options))
+      let group = new GroupCommitLog(timed, (fun _ -> Interlocked.Increment &batches |> ignore))
+      group, fun (duration: float) ->
+          let mutable stop = false
+          let mutable total = 0L
+          let appender () =
+              task {
+                  let mutable mine = 0L
+                  while not (Volatile.Read &stop) do
+                      let! _ = group.AppendNextAsync(1L, payload)
+                      mine <- mine + 1L
+                  Interlocked.Add(&total, mine) |> ignore
+              }
+              :> Task
+          let batches0, flushTicks0, flushes0 = Interlocked.Read &batches, timed.FlushTicks, timed.Flushes
+          let sw = Stopwatch.StartNew()
+          let tasks = [| for _ in 1..appenders -> Task.Run(fun () -> appender ()) |]
+          Thread.Sleep(TimeSpan.FromSeconds duration)
+          Volatile.Write(&stop, true)
+          Task.WaitAll tasks
+          let elapsed = sw.Elapsed.TotalSeconds
+          let b = float (max 1L (Interlocked.Read &batches - batches0))
+          let f = float (max 1L (timed.Flushes - flushes0))
+          float total / elapsed, float total / b, elapsed * 1e6 / b, micros (timed.FlushTicks - flushTicks0) / f
+    let group, slice = slicer (freshDir root "concurrent") (FileLogOptions())
+    use _ = group
+    let groupNoZeros, sliceNoZeros = slicer (freshDir root "concurrent-nozeros") (FileLogOptions(PreallocateSize = 0))
+    use _ = groupNoZeros
     slice 0.5 |> ignore // warm-up
+    sliceNoZeros 0.5 |> ignore
     [ for _ in 1..rounds ->
           let rate, perFsync, cycle, flush = slice seconds
-          { Rate = rate; PerFsync = perFsync; CycleUs = cycle; FlushUs = flush
+          let rate0, _, _, flush0 = sliceNoZeros seconds
+          { Rate = rate; PerFsync = perFsync; CycleUs = cycle; FlushUs = flush; RateNoZeros = rate0; FlushUsNoZeros = flush0
             RawAppendUs = rawFdatasync root 100; RawOverwriteUs = rawOverwrite root 100 } ]
 
 let private tryDropCaches () =
@@ -202,11 +212,13 @@ let run (argv: string list) =
         let rounds = groupConcurrent root 64 8 0.5
         let med f = rounds |> List.map f |> Array.ofList |> median
         let rawA, rawO = med _.RawAppendUs, med _.RawOverwriteUs
-        printfn "GroupCommitLog, 64 appenders x 128 B, 8 slices of 0.5 s interleaved with raw fdatasync (medians of the slices):"
+        printfn "GroupCommitLog, 64 appenders x 128 B, 8 slices of 0.5 s interleaved with raw fdatasync and with a log without zeros ahead (medians of the slices):"
         printfn "  %.0f durable appends/s (target >= 200000); slices %s" (med _.Rate)
             (rounds |> List.map (fun r -> sprintf "%.0fk" (r.Rate / 1000.0)) |> String.concat " ")
         printfn "  %.1f appends per fsync, flush cycle %.0f us, of which Flush (write + fdatasync) %.0f us"
             (med _.PerFsync) (med _.CycleUs) (med _.FlushUs)
+        printfn "  the same with PreallocateSize = 0 (every flush grows the file): %.0f appends/s, Flush %.0f us"
+            (med _.RateNoZeros) (med _.FlushUsNoZeros)
         printfn "  raw write+fdatasync: %.0f us appending (file grows), %.0f us overwriting zeros already in the file" rawA rawO
         printfn "  64 appends per fsync at those raw costs would be %.0f / %.0f appends/s" (64.0 * 1e6 / rawA) (64.0 * 1e6 / rawO)
         let openMs, bytes, segments, writeS, cold = openLarge root sizeMb
