@@ -64,39 +64,95 @@ let singleAppender (root: string) (n: int) =
         g[i] <- micros (t3 - t2)
     median r, median d, median g
 
-/// `appenders` concurrent appenders, each awaiting durability before its next 128-byte append.
-let groupConcurrent (root: string) (appenders: int) (seconds: float) =
-    let dir = freshDir root "concurrent"
-    let mutable batches = 0L
-    use group = new GroupCommitLog(FileLogStorage.Open(dir), (fun _ -> Interlocked.Increment &batches |> ignore))
+/// Raw write+fdatasync of 156-byte blocks into a file that already holds zeros there (no file-size change): the floor
+/// for a flush that writes inside the zeros FileLogStorage keeps ahead of its records.
+let rawOverwrite (root: string) (n: int) =
+    let dir = freshDir root "raw-overwrite"
+    let path = Path.Combine(dir, "raw.dat")
+    use h = File.OpenHandle(path, FileMode.Create, FileAccess.ReadWrite)
+    let block = Array.create (128 + 28) 7uy
+    RandomAccess.Write(h, ReadOnlySpan(Array.zeroCreate<byte> (n * block.Length + 4096)), 0L)
+    NativeMethods.DataSync(h, path)
+    let lat = Array.zeroCreate n
+    for i in 0 .. n - 1 do
+        let t = Stopwatch.GetTimestamp()
+        RandomAccess.Write(h, ReadOnlySpan block, int64 i * int64 block.Length)
+        NativeMethods.DataSync(h, path)
+        lat[i] <- micros (Stopwatch.GetTimestamp() - t)
+    median lat
+
+/// Times each Flush of the wrapped log (called by the group-commit flusher only), to split a cycle into the flush and
+/// the rest.
+type private TimedLog(inner: ILogStorage) =
+    let mutable flushTicks = 0L
+    let mutable flushes = 0L
+    member _.FlushTicks = Volatile.Read &flushTicks
+    member _.Flushes = Volatile.Read &flushes
+    interface ILogStorage with
+        member _.FirstIndex = inner.FirstIndex
+        member _.LastIndex = inner.LastIndex
+        member _.TermAt i = inner.TermAt i
+        member _.Append rs = inner.Append rs
+        member _.ReadRange(a, b, c) = inner.ReadRange(a, b, c)
+        member _.TruncateSuffix i = inner.TruncateSuffix i
+        member _.CompactPrefix(i, t) = inner.CompactPrefix(i, t)
+        member _.Flush() =
+            let t = Stopwatch.GetTimestamp()
+            inner.Flush()
+            Volatile.Write(&flushTicks, flushTicks + (Stopwatch.GetTimestamp() - t))
+            Volatile.Write(&flushes, flushes + 1L)
+        member _.FlushAsync c = inner.FlushAsync c
+        member _.Dispose() = inner.Dispose()
+
+/// One round's figures for the concurrent case.
+type ConcurrentRound =
+    { Rate: float; PerFsync: float; CycleUs: float; FlushUs: float
+      /// The same slice on a log with PreallocateSize = 0 (every flush grows the file).
+      RateNoZeros: float; FlushUsNoZeros: float
+      RawAppendUs: float; RawOverwriteUs: float }
+
+/// `appenders` concurrent appenders, each awaiting durability before its next 128-byte append, in `rounds` slices of
+/// `seconds`, each followed by the same slice on a log without zeros ahead of its records and by raw fdatasync
+/// measurements on the same disk (interleaved, so all see the same load).
+let groupConcurrent (root: string) (appenders: int) (rounds: int) (seconds: float) =
     let payload = ReadOnlyMemory(Array.create 128 1uy)
-    let mutable stop = false
-    let mutable total = 0L
-    let appender () =
-        task {
-            let mutable mine = 0L
-            while not (Volatile.Read &stop) do
-                let! _ = group.AppendNextAsync(1L, payload)
-                mine <- mine + 1L
-            Interlocked.Add(&total, mine) |> ignore
-        }
-        :> Task
-    // Warm up, then measure.
-    let warm = [| for _ in 1..appenders -> Task.Run(fun () -> appender ()) |]
-    Thread.Sleep 500
-    Volatile.Write(&stop, true)
-    Task.WaitAll warm
-    Volatile.Write(&stop, false)
-    total <- 0L
-    let batches0 = Interlocked.Read &batches
-    let sw = Stopwatch.StartNew()
-    let tasks = [| for _ in 1..appenders -> Task.Run(fun () -> appender ()) |]
-    Thread.Sleep(TimeSpan.FromSeconds seconds)
-    Volatile.Write(&stop, true)
-    Task.WaitAll tasks
-    let elapsed = sw.Elapsed.TotalSeconds
-    let b = Interlocked.Read &batches - batches0
-    float total / elapsed, float total / float (max b 1L), float b / elapsed
+    let slicer (dir: string) (options: FileLogOptions) =
+      let mutable batches = 0L
+      let timed = new TimedLog(FileLogStorage.Open(dir, options))
+      let group = new GroupCommitLog(timed, (fun _ -> Interlocked.Increment &batches |> ignore))
+      group, fun (duration: float) ->
+          let mutable stop = false
+          let mutable total = 0L
+          let appender () =
+              task {
+                  let mutable mine = 0L
+                  while not (Volatile.Read &stop) do
+                      let! _ = group.AppendNextAsync(1L, payload)
+                      mine <- mine + 1L
+                  Interlocked.Add(&total, mine) |> ignore
+              }
+              :> Task
+          let batches0, flushTicks0, flushes0 = Interlocked.Read &batches, timed.FlushTicks, timed.Flushes
+          let sw = Stopwatch.StartNew()
+          let tasks = [| for _ in 1..appenders -> Task.Run(fun () -> appender ()) |]
+          Thread.Sleep(TimeSpan.FromSeconds duration)
+          Volatile.Write(&stop, true)
+          Task.WaitAll tasks
+          let elapsed = sw.Elapsed.TotalSeconds
+          let b = float (max 1L (Interlocked.Read &batches - batches0))
+          let f = float (max 1L (timed.Flushes - flushes0))
+          float total / elapsed, float total / b, elapsed * 1e6 / b, micros (timed.FlushTicks - flushTicks0) / f
+    let group, slice = slicer (freshDir root "concurrent") (FileLogOptions())
+    use _ = group
+    let groupNoZeros, sliceNoZeros = slicer (freshDir root "concurrent-nozeros") (FileLogOptions(PreallocateSize = 0))
+    use _ = groupNoZeros
+    slice 0.5 |> ignore // warm-up
+    sliceNoZeros 0.5 |> ignore
+    [ for _ in 1..rounds ->
+          let rate, perFsync, cycle, flush = slice seconds
+          let rate0, _, _, flush0 = sliceNoZeros seconds
+          { Rate = rate; PerFsync = perFsync; CycleUs = cycle; FlushUs = flush; RateNoZeros = rate0; FlushUsNoZeros = flush0
+            RawAppendUs = rawFdatasync root 100; RawOverwriteUs = rawOverwrite root 100 } ]
 
 let private tryDropCaches () =
     try
@@ -153,13 +209,18 @@ let run (argv: string list) =
         printfn "  raw write+fdatasync of a 156-byte append     %8.1f us   (baseline)" raw
         printfn "  FileLogStorage Append+Flush                  %8.1f us   %.2fx raw (target <= 1.5x)" d (d / raw)
         printfn "  GroupCommitLog AppendNextAsync (awaited)     %8.1f us   %.2fx raw (target <= 1.5x)" g (g / raw)
-        let rawBefore = rawFdatasync root 500
-        let rate, batch, fsyncs = groupConcurrent root 64 3.0
-        let rawAfter = rawFdatasync root 500
-        printfn "GroupCommitLog, 64 appenders x 128 B: %.0f durable appends/s (target >= 200000)" rate
-        printfn "  avg batch %.1f appends per fsync, %.0f fsyncs/s = %.0f us per flush cycle; raw fdatasync median %.0f us before, %.0f us after"
-            batch fsyncs (1e6 / fsyncs) rawBefore rawAfter
-        printfn "  at the raw fdatasync rate measured around it, 64 per fsync would be %.0f appends/s" (64.0 * 1e6 / ((rawBefore + rawAfter) / 2.0))
+        let rounds = groupConcurrent root 64 8 0.5
+        let med f = rounds |> List.map f |> Array.ofList |> median
+        let rawA, rawO = med _.RawAppendUs, med _.RawOverwriteUs
+        printfn "GroupCommitLog, 64 appenders x 128 B, 8 slices of 0.5 s interleaved with raw fdatasync and with a log without zeros ahead (medians of the slices):"
+        printfn "  %.0f durable appends/s (target >= 200000); slices %s" (med _.Rate)
+            (rounds |> List.map (fun r -> sprintf "%.0fk" (r.Rate / 1000.0)) |> String.concat " ")
+        printfn "  %.1f appends per fsync, flush cycle %.0f us, of which Flush (write + fdatasync) %.0f us"
+            (med _.PerFsync) (med _.CycleUs) (med _.FlushUs)
+        printfn "  the same with PreallocateSize = 0 (every flush grows the file): %.0f appends/s, Flush %.0f us"
+            (med _.RateNoZeros) (med _.FlushUsNoZeros)
+        printfn "  raw write+fdatasync: %.0f us appending (file grows), %.0f us overwriting zeros already in the file" rawA rawO
+        printfn "  64 appends per fsync at those raw costs would be %.0f / %.0f appends/s" (64.0 * 1e6 / rawA) (64.0 * 1e6 / rawO)
         let openMs, bytes, segments, writeS, cold = openLarge root sizeMb
         printfn "open a %d MiB log (%d segments, %s page cache)  median %8.1f ms   (target < 1000 ms; written in %.1f s)"
             (bytes >>> 20) segments (if cold then "cold" else "warm") openMs writeS

@@ -298,7 +298,7 @@ public sealed partial class FileLogStorage
             catch (IOException e) { throw StorageErrors.Wrap(e, "truncate the torn tail of", seg.SegmentPath); }
             state.TruncatedBytes += length - end;
         }
-        seg.Length = end;
+        seg.Length = seg.Allocated = end;
         try
         {
             seg.IndexHandle = File.OpenHandle(seg.IndexPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
@@ -337,7 +337,7 @@ public sealed partial class FileLogStorage
             else if (!SegmentFormat.CheckRecordHeader(reader.Get(offset, SegmentFormat.RecordHeaderSize), out var hdr))
             {
                 failure = "record header checksum mismatch";
-                torn = RestIsZero(reader, offset, length);
+                torn = isLast && CutShortBefore(h, offset, offset + SegmentFormat.RecordHeaderSize, length);
             }
             else if (hdr.Index != index)
                 failure = $"record holds index {hdr.Index} where {index} was expected";
@@ -352,9 +352,11 @@ public sealed partial class FileLogStorage
             }
             else if (Crc32C.Compute(reader.Get(offset + SegmentFormat.RecordHeaderSize, hdr.Length)) != hdr.PayloadCrc)
             {
-                // Not a torn write even when it is the very last record: a crash leaves a record short (the file size
-                // follows the data on journaling file systems), not complete-length with different bytes.
+                // Not a torn write when the record is complete: a crash leaves a record short (the file size follows
+                // the data on journaling file systems), not complete-length with different bytes. In the zeros written
+                // ahead of the records a short write shows as zeros from a sector boundary inside the record on.
                 failure = $"payload checksum mismatch in the record for index {index}";
+                torn = isLast && CutShortBefore(h, offset, offset + SegmentFormat.RecordHeaderSize + hdr.Length, length);
             }
             else
             {
@@ -376,15 +378,47 @@ public sealed partial class FileLogStorage
         return offset;
     }
 
-    private static bool RestIsZero(ChunkReader reader, long offset, long length)
+    /// <summary>Granularity at which a write cut short by a crash can end on disk (a sector; page-cache writes end at
+    /// page boundaries, which are sector boundaries too).</summary>
+    private const int TearGranularity = 512;
+
+    /// <summary>Whether the record at <paramref name="offset"/> (ending at <paramref name="recordEnd"/>) is a write cut
+    /// short: from <paramref name="offset"/> or from a sector boundary before <paramref name="recordEnd"/> on, every
+    /// byte to the end of the file is zero (what a crash leaves in a tail extended with zeros ahead of the records).
+    /// A complete record whose bytes differ is not: that is damage.</summary>
+    private static bool CutShortBefore(Microsoft.Win32.SafeHandles.SafeFileHandle h, long offset, long recordEnd, long length)
     {
-        while (offset < length)
+        long zerosFrom = TrailingZerosStart(h, offset, length);
+        if (zerosFrom <= offset) return true;
+        long cut = (zerosFrom + TearGranularity - 1) / TearGranularity * TearGranularity;
+        return cut < recordEnd;
+    }
+
+    /// <summary>The smallest position at or after <paramref name="from"/> from which the file holds only zeros
+    /// (<paramref name="length"/> when its last byte is not zero). Reads backwards from the end.</summary>
+    private static long TrailingZerosStart(Microsoft.Win32.SafeHandles.SafeFileHandle h, long from, long length)
+    {
+        byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(64 << 10);
+        try
         {
-            var span = reader.Get(offset, (int)Math.Min(64 << 10, length - offset));
-            if (span.IsEmpty) return false;
-            if (span.ContainsAnyExcept((byte)0)) return false;
-            offset += span.Length;
+            long end = length;
+            while (end > from)
+            {
+                int n = (int)Math.Min(buffer.Length, end - from);
+                long at = end - n;
+                int read = 0;
+                while (read < n)
+                {
+                    int r = RandomAccess.Read(h, buffer.AsSpan(read, n - read), at + read);
+                    if (r == 0) return end; // the file shrank under us: treat what is missing as not zero
+                    read += r;
+                }
+                int last = buffer.AsSpan(0, n).LastIndexOfAnyExcept((byte)0);
+                if (last >= 0) return at + last + 1;
+                end = at;
+            }
+            return from;
         }
-        return true;
+        finally { System.Buffers.ArrayPool<byte>.Shared.Return(buffer); }
     }
 }

@@ -127,6 +127,7 @@ public sealed partial class FileLogStorage : ILogStorage
         if (old is not null)
         {
             WriteOutLocked();
+            TrimZeros(old);
             WriteIndexEntries(old, seal: true);
             NativeMethods.DataSync(old.WriteHandle(), old.SegmentPath);
             NativeMethods.DataSync(old.IndexHandle!, old.IndexPath);
@@ -165,16 +166,45 @@ public sealed partial class FileLogStorage : ILogStorage
     {
         var seg = Active;
         if (seg is null || _bufferLength == 0) return;
+        bool extends = _bufferFileOffset + _bufferLength > seg.Allocated;
         WriteFile(seg, _buffer.AsSpan(0, _bufferLength), _bufferFileOffset);
         _bufferFileOffset += _bufferLength;
         _bufferLength = 0;
+        if (extends) WriteZerosAhead(seg, _bufferFileOffset);
         WriteIndexEntries(seg, seal: false);
+    }
+
+    private static readonly byte[] Zeros = new byte[64 << 10];
+
+    /// <summary>This write grew the file: extend it with zeros (<see cref="FileLogOptions.PreallocateSize"/>) in the
+    /// same flush, so the flushes after it overwrite existing blocks instead of growing the file each time.</summary>
+    private void WriteZerosAhead(Segment seg, long from)
+    {
+        long to = Math.Min(from + _options.PreallocateSize, Math.Max(from, _options.SegmentSize));
+        to -= to % 4096;
+        for (long at = from; at < to;)
+        {
+            int n = (int)Math.Min(Zeros.Length, to - at);
+            WriteFile(seg, Zeros.AsSpan(0, n), at);
+            at += n;
+        }
     }
 
     private void WriteFile(Segment seg, ReadOnlySpan<byte> bytes, long offset)
     {
         try { RandomAccess.Write(seg.WriteHandle(), bytes, offset); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw Fault(StorageErrors.Wrap(e, "write", seg.SegmentPath)); }
+        seg.Allocated = Math.Max(seg.Allocated, offset + bytes.Length);
+    }
+
+    /// <summary>Cuts the zeros written ahead of the records, so the file ends at its last record (a sealed segment's
+    /// length must equal its seal; a closed log's files hold only records). The caller fdatasyncs.</summary>
+    private void TrimZeros(Segment seg)
+    {
+        if (seg.Allocated <= seg.Length) return;
+        try { RandomAccess.SetLength(seg.WriteHandle(), seg.Length); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw Fault(StorageErrors.Wrap(e, "truncate", seg.SegmentPath)); }
+        seg.Allocated = seg.Length;
     }
 
     private void WriteIndexEntries(Segment seg, bool seal)
@@ -290,7 +320,7 @@ public sealed partial class FileLogStorage : ILogStorage
                     var h = seg.WriteHandle();
                     RandomAccess.SetLength(h, offset);
                     NativeMethods.DataSync(h, seg.SegmentPath);
-                    seg.Length = offset;
+                    seg.Length = seg.Allocated = offset;
                     seg.LastIndex = fromIndex - 1;
                     seg.LastTerm = TermAtLocked(fromIndex - 1);
                     seg.TruncatePoints(fromIndex);
@@ -298,6 +328,7 @@ public sealed partial class FileLogStorage : ILogStorage
                 else
                 {
                     seg.WriteHandle();
+                    if (seg.Sealed) seg.Allocated = seg.Length;
                 }
                 seg.IndexHandle ??= File.OpenHandle(seg.IndexPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
                 seg.PointsOnDisk = seg.PointCount;
@@ -467,7 +498,9 @@ public sealed partial class FileLogStorage : ILogStorage
                 if (_fault is null && Active is { } seg)
                 {
                     WriteOutLocked();
-                    if (seg.Dirty && seg.Handle is { } h) NativeMethods.DataSync(h, seg.SegmentPath);
+                    bool trimmed = seg.Allocated > seg.Length;
+                    TrimZeros(seg);
+                    if ((seg.Dirty || trimmed) && seg.Handle is { } h) NativeMethods.DataSync(h, seg.SegmentPath);
                     if (_directoryDirty) NativeMethods.SyncDirectory(_directory);
                 }
             }

@@ -18,6 +18,9 @@ internal sealed class Segment : IDisposable
     public long LastTerm;
     /// <summary>Bytes in the file including ones still in the write buffer; the next record starts here.</summary>
     public long Length;
+    /// <summary>Size of the file on disk (active segment): at least the bytes written so far; beyond them the file holds
+    /// zeros written ahead of the records (<see cref="FileLogOptions.PreallocateSize"/>).</summary>
+    public long Allocated;
 
     /// <summary>Sparse index, ascending: the first record, every term change, and a record at least every
     /// <see cref="FileLogOptions.IndexInterval"/> bytes. Every term change being a point is what lets the log
