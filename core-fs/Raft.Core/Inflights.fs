@@ -25,6 +25,13 @@ module Inflights =
     let add (last: Index) (bytes: int64) (f: Inflights) =
         { f with Back = struct (last, bytes) :: f.Back; Count = f.Count + 1; Bytes = f.Bytes + bytes }
 
+    /// Frees the oldest message (a heartbeat answer proved the peer alive while the window stayed full).
+    let freeFirst (f: Inflights) =
+        match f.Front, List.rev f.Back with
+        | struct (_, b) :: rest, _ -> { f with Front = rest; Count = f.Count - 1; Bytes = f.Bytes - b }
+        | [], struct (_, b) :: rest -> { Front = rest; Back = []; Count = f.Count - 1; Bytes = f.Bytes - b }
+        | [], [] -> f
+
     /// Frees every message ending at or before `index` (acknowledged).
     let freeTo (index: Index) (f: Inflights) =
         let rec loop front back count bytes =

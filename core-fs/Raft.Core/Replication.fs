@@ -167,6 +167,13 @@ module internal Replication =
         | None -> s
         | Some p ->
             let p = { p with RecentActive = true; ProbeSent = false }
+            // A full window whose AppendEntries were lost (the peer restarted, a connection dropped) would never drain:
+            // free one slot so the next append leaves; the peer acknowledges it or rejects it, which resets the pipeline.
+            let p =
+                match p.Mode with
+                | Replicate when Inflights.isFull s.Options.MaxInflightMsgs s.Options.MaxInflightBytes p.Inflights ->
+                    { p with Inflights = Inflights.freeFirst p.Inflights }
+                | _ -> p
             let s = withProgress peer p s
 
             match p.Mode with
