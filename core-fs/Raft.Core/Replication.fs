@@ -7,7 +7,7 @@ open Common
 module internal Replication =
     let withProgress (peer: NodeId) (p: Progress) (s: State<'T>) =
         let l = leaderState s
-        { s with Role = Leader { l with Progress = Map.add peer p l.Progress } }
+        { s with Role = Leader { l with Peers = Peers.set peer p l.Peers } }
 
     let private entriesBytes (entries: Entry<'T>[]) =
         let mutable total = 0L
@@ -16,11 +16,11 @@ module internal Replication =
 
     /// Starts sending the newest snapshot to `peer` (§7): the host reads chunks, the peer answers each.
     let startSnapshotTransfer (fx: Fx<'T>) (peer: NodeId) (s: State<'T>) =
-        match s.LatestSnapshot, Map.tryFind peer (leaderState s).Progress with
+        match s.LatestSnapshot, Peers.tryFind peer (leaderState s).Peers with
         | ValueNone, _ -> invalidOp $"entries before {RaftLog.firstIndex s.Log} were compacted without a snapshot"
-        | ValueSome meta, Some p ->
+        | ValueSome meta, ValueSome p ->
             let transferId = s.Sequence + 1L
-            let s = { s with Sequence = transferId }
+            let s = { s with Slow = { s.Slow with Sequence = transferId } }
 
             let p =
                 { p with
@@ -32,7 +32,7 @@ module internal Replication =
 
             fx.Emit(ReadSnapshotChunk(peer, meta, transferId, 0L, s.Options.SnapshotChunkBytes))
             withProgress peer p s
-        | ValueSome _, None -> s
+        | ValueSome _, ValueNone -> s
 
     /// Sends AppendEntries carrying `entries` after (prevIndex, prevTerm) and records it in the peer's progress.
     let sendEntries (fx: Fx<'T>) (peer: NodeId) (p: Progress) (prevIndex: Index) (prevTerm: Term) (entries: Entry<'T>[]) (s: State<'T>) =
@@ -46,10 +46,10 @@ module internal Replication =
         let o = s.Options
         let l = leaderState s
 
-        match Map.tryFind peer l.Progress with
-        | None -> struct (s, false)
-        | Some p when Progress.isPaused o.MaxInflightMsgs o.MaxInflightBytes p -> struct (s, false)
-        | Some p ->
+        match Peers.tryFind peer l.Peers with
+        | ValueNone -> struct (s, false)
+        | ValueSome p when Progress.isPaused o.MaxInflightMsgs o.MaxInflightBytes p -> struct (s, false)
+        | ValueSome p ->
             let prevIndex = p.Next - 1L<index>
 
             match RaftLog.termAt s.Log prevIndex with
@@ -74,9 +74,9 @@ module internal Replication =
         let mutable struct (s, sent) = sendAppend fx sendIfEmpty peer s
 
         while sent
-              && (match Map.tryFind peer (leaderState s).Progress with
-                  | Some p -> p.Mode = Replicate && p.Next <= s.Log.LastIndex
-                  | None -> false) do
+              && (match Peers.tryFind peer (leaderState s).Peers with
+                  | ValueSome p -> p.Mode = Replicate && p.Next <= s.Log.LastIndex
+                  | ValueNone -> false) do
             let struct (s', sent') = sendAppend fx false peer s
             s <- s'
             sent <- sent'
@@ -85,7 +85,13 @@ module internal Replication =
 
     /// Replicates to every peer; with `sendIfEmpty` every unpaused peer hears the new commit index.
     let broadcast (fx: Fx<'T>) (sendIfEmpty: bool) (s: State<'T>) =
-        (leaderState s).Progress |> Map.fold (fun s peer _ -> replicate fx sendIfEmpty peer s) s
+        let ids = (leaderState s).Peers.Ids
+        let mutable s = s
+
+        for peer in ids do
+            s <- replicate fx sendIfEmpty peer s
+
+        s
 
     /// Appends entries to the leader's own log and asks for them to be persisted; the leader counts itself
     /// toward a quorum only once they are durable (thesis §10.2.1).
@@ -102,9 +108,9 @@ module internal Replication =
         let acked id =
             if id = self then s.Log.Stable
             else
-                match Map.tryFind id l.Progress with
-                | Some p -> p.Match
-                | None -> 0L<index>
+                match Peers.tryFind id l.Peers with
+                | ValueSome p -> p.Match
+                | ValueNone -> 0L<index>
 
         let index = Quorum.committedIndex s.Config.Current acked
 
@@ -132,14 +138,16 @@ module internal Replication =
 
     /// Sends a heartbeat carrying the commit index each follower can safely learn, and a read context.
     let broadcastHeartbeat (fx: Fx<'T>) (context: int64) (s: State<'T>) =
-        for KeyValue(peer, p) in (leaderState s).Progress do
-            fx.Send(message s peer (Heartbeat { Commit = min p.Match s.Log.Committed; Context = context }))
+        let peers = (leaderState s).Peers
+
+        for i in 0 .. peers.Ids.Length - 1 do
+            fx.Send(message s peers.Ids[i] (Heartbeat { Commit = min peers.Items[i].Match s.Log.Committed; Context = context }))
 
     /// Handles an AppendEntries answer from `peer`.
     let onAppendResponse (fx: Fx<'T>) (peer: NodeId) (r: AppendResponse) (s: State<'T>) =
-        match Map.tryFind peer (leaderState s).Progress with
-        | None -> s
-        | Some p ->
+        match Peers.tryFind peer (leaderState s).Peers with
+        | ValueNone -> s
+        | ValueSome p ->
             let p = { p with RecentActive = true }
 
             if not r.Success then
@@ -163,9 +171,9 @@ module internal Replication =
 
     /// Handles a heartbeat answer: the peer is alive; a lagging or probing peer is sent entries.
     let onHeartbeatResponse (fx: Fx<'T>) (peer: NodeId) (s: State<'T>) =
-        match Map.tryFind peer (leaderState s).Progress with
-        | None -> s
-        | Some p ->
+        match Peers.tryFind peer (leaderState s).Peers with
+        | ValueNone -> s
+        | ValueSome p ->
             let p = { p with RecentActive = true; ProbeSent = false }
             let s = withProgress peer p s
 
