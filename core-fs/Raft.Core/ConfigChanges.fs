@@ -82,7 +82,12 @@ module internal ConfigChanges =
                     let l = leaderState s
 
                     let s =
-                        s |> withLeader { l with Slow = { l.Slow with PendingConfIndex = index; Promotions = Set.union l.Promotions promote } }
+                        s
+                        |> withLeaderSlow
+                            { l.Slow with
+                                PendingConfIndex = index
+                                Promotions = Set.union l.Promotions promote
+                                Quorum = VoterIds.ofMembership next }
 
                     match tag with
                     | ValueSome t -> fx.Emit(ProposalAccepted(t, index, s.Term))

@@ -45,6 +45,7 @@ module internal Election =
                         Ticks = 0L
                         SentContexts = []
                         AckedAt = Map.empty
+                        Quorum = VoterIds.ofMembership s.Config.Current
                     }
             }
 

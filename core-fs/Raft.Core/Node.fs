@@ -120,7 +120,9 @@ module Node =
                 Ok { s with Slow = { s.Slow with LatestSnapshot = r.Snapshot; Incoming = receiving } }
 
     /// Processes one input, returning the next state and the effects the host must carry out.
-    let step (state: State<'T>) (input: Input<'T>) : State<'T> * Effect<'T> list = Step.step state input
+    let step (state: State<'T>) (input: Input<'T>) : State<'T> * Effect<'T> list =
+        let struct (s, effects) = Step.step state input
+        s, effects
 
     /// This node's id.
     let id (s: State<'T>) = s.Options.Id
@@ -171,6 +173,4 @@ type RaftNode =
         | Error e -> invalidArg "restore" e
 
     /// Processes one input; returns the next state and the effects.
-    static member Step<'T>(state: State<'T>, input: Input<'T>) : struct (State<'T> * Effect<'T> list) =
-        let s, effects = Node.step state input
-        struct (s, effects)
+    static member Step<'T>(state: State<'T>, input: Input<'T>) : struct (State<'T> * Effect<'T> list) = Step.step state input

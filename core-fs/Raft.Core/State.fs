@@ -109,6 +109,20 @@ module Peers =
     /// The peers as a map (for inspection; the core never builds one on its hot paths).
     let toMap (peers: Peers) = Array.fold2 (fun (m: Map<NodeId, Progress>) id p -> m.Add(id, p)) Map.empty peers.Ids peers.Items
 
+/// The voters of one configuration as arrays, so the leader counts acknowledgements without walking sets.
+type VoterIds =
+    {
+        /// The configuration these ids were taken from (compared by reference before use).
+        Of: Membership
+        Voters: NodeId[]
+        Outgoing: NodeId[]
+    }
+
+/// Operations on <see cref="VoterIds"/>.
+module VoterIds =
+    /// The voter ids of `m`.
+    let ofMembership (m: Membership) = { Of = m; Voters = Set.toArray m.Voters; Outgoing = Set.toArray m.Outgoing }
+
 /// Leader state that changes rarely (reads, transfers, configuration changes, ticks), kept apart so the
 /// per-entry updates of <see cref="LeaderState"/> copy a small record.
 type LeaderSlow =
@@ -131,6 +145,8 @@ type LeaderSlow =
         SentContexts: struct (int64 * int64) list
         /// Per voter: the send tick of the newest heartbeat it acknowledged (the lease evidence).
         AckedAt: Map<NodeId, int64>
+        /// Voter ids of the configuration, for counting acknowledgements.
+        Quorum: VoterIds
     }
 
 /// State only a leader has. The fields updated for every entry are here; the rest is in `Slow`.

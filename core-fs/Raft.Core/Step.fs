@@ -51,7 +51,8 @@ module internal Step =
             // A leader of our term exists (§5.2): follow it, then handle the message as a follower.
             StepFollower.onLeaderMessage fx m (becomeFollower s.Term m.From s)
         | Follower, (AppendEntries _ | Heartbeat _ | InstallSnapshot _) ->
-            StepFollower.onLeaderMessage fx m { s with ElectionElapsed = 0; Leader = m.From }
+            let s = if s.ElectionElapsed = 0 && s.Leader = m.From then s else { s with ElectionElapsed = 0; Leader = m.From }
+            StepFollower.onLeaderMessage fx m s
         | Follower, ReadIndexReply r -> Reads.onReply fx r s
         | Follower, TimeoutNow when promotable s -> Election.campaign fx Election.TransferElection s
         | _ -> s
@@ -188,7 +189,7 @@ module internal Step =
         | Persisted position -> onPersisted fx position s
         | Applied index ->
             let applied = min index s.Log.Applying
-            { s with Log = { s.Log with Applied = max s.Log.Applied applied } }
+            if applied > s.Log.Applied then { s with Log = { s.Log with Applied = applied } } else s
         | EntriesLoaded loaded -> onEntriesLoaded fx loaded s
         | Unreachable peer ->
             match s.Role with
@@ -226,7 +227,7 @@ module internal Step =
                 { s with Slow = { s.Slow with ApplyLoading = true } }
 
     /// Processes one input: the only way a node changes.
-    let step (s: State<'T>) (input: Input<'T>) : State<'T> * Effect<'T> list =
+    let step (s: State<'T>) (input: Input<'T>) : struct (State<'T> * Effect<'T> list) =
         let fx = Fx<'T>()
         let before = s
         let s = dispatch fx input s
@@ -251,4 +252,4 @@ module internal Step =
         if roleKind before <> roleKind s || before.Term <> s.Term || before.Leader <> s.Leader then
             fx.Emit(RoleChanged(roleKind s, s.Term, s.Leader))
 
-        s, fx.Build(if hardChanged then ValueSome hard else ValueNone)
+        struct (s, fx.Build(if hardChanged then ValueSome hard else ValueNone))
