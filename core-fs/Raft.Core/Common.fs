@@ -25,12 +25,12 @@ module internal Common =
     let resetElectionTimer (s: State<'T>) =
         let t = s.Options.ElectionTicks
         let struct (timeout, prng) = Prng.range t (2 * t) s.Prng
-        { s with ElectionElapsed = 0; RandomizedTimeout = timeout; Prng = prng }
+        { s with ElectionElapsed = 0; Slow = { s.Slow with RandomizedTimeout = timeout; Prng = prng } }
 
     /// Moves to `term` (clearing the vote when the term changes) and resets the timer.
     let private enterTerm (term: Term) (s: State<'T>) =
         if term < s.Term then invalidOp $"term moving backwards from {s.Term} to {term}"
-        let s = if term > s.Term then { s with Term = term; Vote = Ids.none } else s
+        let s = if term > s.Term then { s with Slow = { s.Slow with Term = term; Vote = Ids.none } } else s
         resetElectionTimer s
 
     /// Becomes a follower of `leader` (0 when unknown) in `term`.
@@ -44,6 +44,15 @@ module internal Common =
         | PreCandidate _ -> PreCandidateRole
         | Candidate _ -> CandidateRole
         | Leader _ -> LeaderRole
+
+    /// The state with leader state `l` (the node is a leader).
+    let withLeader (l: LeaderState) (s: State<'T>) = { s with Role = Leader l }
+
+    /// The state with the leader's rarely-changing state replaced.
+    let withLeaderSlow (slow: LeaderSlow) (s: State<'T>) =
+        match s.Role with
+        | Leader l -> { s with Role = Leader { l with Slow = slow } }
+        | _ -> invalidOp "not a leader"
 
     /// The leader state of a state known to be a leader.
     let leaderState (s: State<'T>) =

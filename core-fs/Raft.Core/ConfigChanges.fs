@@ -11,14 +11,19 @@ module internal ConfigChanges =
         match s.Role with
         | Leader l ->
             let wanted = members s.Config.Current |> Set.remove s.Options.Id
-            let kept = l.Progress |> Map.filter (fun id _ -> wanted.Contains id)
 
-            let added =
-                wanted
-                |> Seq.filter (fun id -> not (kept.ContainsKey id))
-                |> Seq.fold (fun (m: Map<NodeId, Progress>) id -> m.Add(id, { Progress.create (s.Log.LastIndex + 1L<index>) with RecentActive = true })) kept
+            if wanted.Count = l.Peers.Ids.Length && Array.forall wanted.Contains l.Peers.Ids then
+                s
+            else
+                let peers =
+                    wanted
+                    |> Seq.map (fun id ->
+                        match Peers.tryFind id l.Peers with
+                        | ValueSome p -> id, p
+                        | ValueNone -> id, { Progress.create (s.Log.LastIndex + 1L<index>) with RecentActive = true })
+                    |> Peers.ofSeq
 
-            { s with Role = Leader { l with Progress = added } }
+                { s with Role = Leader { l with Peers = peers } }
         | _ -> s
 
     /// Adopts the configuration entries among `entries` (just appended) after undoing any truncated at `first`.
@@ -30,7 +35,7 @@ module internal ConfigChanges =
             | Config m -> config <- Reconfiguration.advance config e.Index m
             | _ -> ()
 
-        if LanguagePrimitives.PhysicalEquality config s.Config then s else { s with Config = config }
+        if LanguagePrimitives.PhysicalEquality config s.Config then s else { s with Slow = { s.Slow with Config = config } }
 
     /// Appends a configuration entry on the leader. `tag` is None for changes the leader makes itself.
     let propose (fx: Fx<'T>) (tag: int64 voption) (change: ConfChange) (s: State<'T>) =
@@ -58,8 +63,8 @@ module internal ConfigChanges =
             let lagging =
                 match change with
                 | Simple(AddVoter n) when s.Config.Current.Learners.Contains n ->
-                    match Map.tryFind n l.Progress with
-                    | Some p when s.Log.LastIndex - p.Match > s.Options.LearnerCatchUpLag * 1L<index> ->
+                    match Peers.tryFind n l.Peers with
+                    | ValueSome p when s.Log.LastIndex - p.Match > s.Options.LearnerCatchUpLag * 1L<index> ->
                         ValueSome $"learner {n} is {s.Log.LastIndex - p.Match} entries behind (LearnerCatchUpLag {s.Options.LearnerCatchUpLag})"
                     | _ -> ValueNone
                 | _ -> ValueNone
@@ -73,11 +78,16 @@ module internal ConfigChanges =
                     let index = s.Log.LastIndex + 1L<index>
                     let entry = { Index = index; Term = s.Term; Payload = Config next; Size = 0 }
                     let s = Replication.appendLocal fx [| entry |] s
-                    let s = { s with Config = Reconfiguration.advance s.Config index next }
+                    let s = { s with Slow = { s.Slow with Config = Reconfiguration.advance s.Config index next } }
+                    let l = leaderState s
 
                     let s =
-                        { s with
-                            Role = Leader { l with PendingConfIndex = index; Promotions = Set.union l.Promotions promote } }
+                        s
+                        |> withLeaderSlow
+                            { l.Slow with
+                                PendingConfIndex = index
+                                Promotions = Set.union l.Promotions promote
+                                Quorum = VoterIds.ofMembership next }
 
                     match tag with
                     | ValueSome t -> fx.Emit(ProposalAccepted(t, index, s.Term))
@@ -102,13 +112,13 @@ module internal ConfigChanges =
                 let ready =
                     l.Promotions
                     |> Seq.tryFind (fun n ->
-                        match Map.tryFind n l.Progress with
-                        | Some p -> m.Learners.Contains n && s.Log.LastIndex - p.Match <= s.Options.LearnerCatchUpLag * 1L<index>
-                        | None -> false)
+                        match Peers.tryFind n l.Peers with
+                        | ValueSome p -> m.Learners.Contains n && s.Log.LastIndex - p.Match <= s.Options.LearnerCatchUpLag * 1L<index>
+                        | ValueNone -> false)
 
                 match ready with
                 | Some n ->
-                    let s = { s with Role = Leader { l with Promotions = l.Promotions.Remove n } }
+                    let s = s |> withLeaderSlow { l.Slow with Promotions = l.Promotions.Remove n }
                     propose fx ValueNone (Simple(AddVoter n)) s
                 | None -> s
         | _ -> s

@@ -23,26 +23,30 @@ module internal Election =
         let self = s.Options.Id
         let next = s.Log.LastIndex + 1L<index>
 
-        let progress =
+        let peers =
             members s.Config.Current
             |> Seq.filter ((<>) self)
             |> Seq.map (fun id -> id, { Progress.create next with RecentActive = true })
-            |> Map.ofSeq
+            |> Peers.ofSeq
 
         let leader =
             {
-                Progress = progress
+                Peers = peers
                 UncommittedBytes = 0L
-                // Any configuration entry already in the log may be uncommitted: wait for the no-op to commit.
-                PendingConfIndex = s.Log.LastIndex
-                HeartbeatElapsed = 0
-                HeldReads = []
-                Reads = []
-                Transfer = ValueNone
-                Promotions = Set.empty
-                Ticks = 0L
-                SentContexts = []
-                AckedAt = Map.empty
+                Slow =
+                    {
+                        // Any configuration entry already in the log may be uncommitted: wait for the no-op to commit.
+                        PendingConfIndex = s.Log.LastIndex
+                        HeartbeatElapsed = 0
+                        HeldReads = []
+                        Reads = []
+                        Transfer = ValueNone
+                        Promotions = Set.empty
+                        Ticks = 0L
+                        SentContexts = []
+                        AckedAt = Map.empty
+                        Quorum = VoterIds.ofMembership s.Config.Current
+                    }
             }
 
         let s = { s with Role = Leader leader; Leader = self; ElectionElapsed = 0 }
@@ -89,7 +93,7 @@ module internal Election =
             tally fx s
         | RealElection
         | TransferElection ->
-            let s = resetElectionTimer { s with Term = s.Term + 1L<term>; Vote = self; Leader = Ids.none }
+            let s = resetElectionTimer { s with Slow = { s.Slow with Term = s.Term + 1L<term>; Vote = self }; Leader = Ids.none }
             let s = { s with Role = Candidate(Map.ofList [ self, true ]) }
             requestVotes fx false (kind = TransferElection) s
             tally fx s
@@ -125,7 +129,7 @@ module internal Election =
             respond m.Term true
 
             if r.PreVote then s
-            else { s with Vote = m.From; ElectionElapsed = 0 }
+            else { s with Slow = { s.Slow with Vote = m.From }; ElectionElapsed = 0 }
         else
             respond s.Term false
             s

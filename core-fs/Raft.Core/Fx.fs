@@ -26,9 +26,9 @@ type internal Fx<'T>() =
                 persistEntries <- ResizeArray<Entry<'T>>(entries.Length)
 
             let first = entries[0].Index
-            let keep = persistEntries.FindIndex(fun e -> e.Index >= first)
 
-            if keep >= 0 then
+            if persistEntries.Count > 0 && persistEntries[persistEntries.Count - 1].Index >= first then
+                let keep = persistEntries.FindIndex(fun e -> e.Index >= first)
                 persistEntries.RemoveRange(keep, persistEntries.Count - keep)
 
             persistEntries.AddRange entries
@@ -48,7 +48,7 @@ type internal Fx<'T>() =
                 Persist
                     {
                         HardState = hardState
-                        Entries = if hasEntries then persistEntries.ToArray() else Array.empty
+                        Entries = if hasEntries then persistEntries.ToArray() else System.Array.Empty()
                         Snapshot = snapshotChunk
                         ThenSend = List.rev afterDurable
                     }

@@ -40,4 +40,7 @@ module Inflights =
             | [] when not (List.isEmpty back) -> loop (List.rev back) [] count bytes
             | _ -> { Front = front; Back = back; Count = count; Bytes = bytes }
 
-        if f.Count = 0 then f else loop f.Front f.Back f.Count f.Bytes
+        // Nothing to free (the oldest message ends after `index`): the same value, no copy.
+        match f.Front with
+        | struct (last, _) :: _ when last > index -> f
+        | _ -> if f.Count = 0 then f else loop f.Front f.Back f.Count f.Bytes

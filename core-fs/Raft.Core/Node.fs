@@ -26,25 +26,28 @@ module Node =
     let private fresh (options: RaftOptions) (config: ConfigState) (log: RaftLog<'T>) (term: Term) (vote: NodeId) : State<'T> =
         let s =
             {
-                Options = options
-                Term = term
-                Vote = vote
-                Leader = Ids.none
-                Role = Follower
                 Log = log
-                Config = config
-                PersistedHardState = { Term = term; Vote = vote; Commit = log.Committed; Config = config }
-                Prng = Prng.create options.Seed
+                Role = Follower
+                Leader = Ids.none
                 ElectionElapsed = 0
-                RandomizedTimeout = options.ElectionTicks
-                ApplyLoading = false
-                Sequence = 0L
-                ReadsAwaitingApply = []
-                ForwardedReads = Map.empty
-                LatestSnapshot = ValueNone
-                SnapshotPending = false
-                Incoming = ValueNone
-                PlantedBugs = Set.empty
+                Slow =
+                    {
+                        Options = options
+                        Term = term
+                        Vote = vote
+                        Config = config
+                        PersistedHardState = { Term = term; Vote = vote; Commit = log.Committed; Config = config }
+                        Prng = Prng.create options.Seed
+                        RandomizedTimeout = options.ElectionTicks
+                        ApplyLoading = false
+                        Sequence = 0L
+                        ReadsAwaitingApply = []
+                        ForwardedReads = Map.empty
+                        LatestSnapshot = ValueNone
+                        SnapshotPending = false
+                        Incoming = ValueNone
+                        PlantedBugs = Set.empty
+                    }
             }
 
         Common.resetElectionTimer s
@@ -113,10 +116,13 @@ module Node =
 
                 // A partial snapshot older than what the log already commits is of no use any more.
                 let receiving = r.Receiving |> ValueOption.filter (fun inc -> inc.Meta.Index > log.Committed)
-                Ok { fresh options config log r.HardState.Term r.HardState.Vote with LatestSnapshot = r.Snapshot; Incoming = receiving }
+                let s = fresh options config log r.HardState.Term r.HardState.Vote
+                Ok { s with Slow = { s.Slow with LatestSnapshot = r.Snapshot; Incoming = receiving } }
 
     /// Processes one input, returning the next state and the effects the host must carry out.
-    let step (state: State<'T>) (input: Input<'T>) : State<'T> * Effect<'T> list = Step.step state input
+    let step (state: State<'T>) (input: Input<'T>) : State<'T> * Effect<'T> list =
+        let struct (s, effects) = Step.step state input
+        s, effects
 
     /// This node's id.
     let id (s: State<'T>) = s.Options.Id
@@ -144,7 +150,7 @@ module Node =
     let hardState (s: State<'T>) = s.PersistedHardState
 
     /// Plants deliberate bugs (tests of the simulator only).
-    let withPlantedBugs (bugs: PlantedBug seq) (s: State<'T>) = { s with PlantedBugs = Set.ofSeq bugs }
+    let withPlantedBugs (bugs: PlantedBug seq) (s: State<'T>) = { s with Slow = { s.Slow with PlantedBugs = Set.ofSeq bugs } }
 
 /// A C#-friendly facade over <see cref="Node"/>: methods instead of curried functions.
 type RaftNode =
@@ -167,6 +173,4 @@ type RaftNode =
         | Error e -> invalidArg "restore" e
 
     /// Processes one input; returns the next state and the effects.
-    static member Step<'T>(state: State<'T>, input: Input<'T>) : struct (State<'T> * Effect<'T> list) =
-        let s, effects = Node.step state input
-        struct (s, effects)
+    static member Step<'T>(state: State<'T>, input: Input<'T>) : struct (State<'T> * Effect<'T> list) = Step.step state input

@@ -70,15 +70,21 @@ module Progress =
     /// An acknowledgement up to `index`; false when it told us nothing new.
     let acknowledge (index: Index) (p: Progress) : struct (bool * Progress) =
         let updated = index > p.Match
+        let inflights = Inflights.freeTo index p.Inflights
+        let next = max p.Next (index + 1L<index>)
 
-        let p =
-            { p with
-                Match = max p.Match index
-                ProbeSent = p.ProbeSent && not updated
-                Next = max p.Next (index + 1L<index>)
-                Inflights = Inflights.freeTo index p.Inflights }
+        // A duplicate or commit-only acknowledgement changes nothing: keep the value (no copy for the caller to store).
+        if not updated && next = p.Next && LanguagePrimitives.PhysicalEquality inflights p.Inflights then
+            struct (false, p)
+        else
+            let p =
+                { p with
+                    Match = max p.Match index
+                    ProbeSent = p.ProbeSent && not updated
+                    Next = next
+                    Inflights = inflights }
 
-        struct (updated, p)
+            struct (updated, p)
 
     /// A rejection of the AppendEntries whose PrevIndex was `rejected`; `retryFrom` is where the leader's
     /// log agrees with the peer's hint. Returns None for a stale rejection.

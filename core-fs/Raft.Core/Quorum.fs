@@ -28,6 +28,29 @@ module Quorum =
             Array.sortInPlace indexes
             indexes[indexes.Length - majority indexes.Length]
 
+    /// `majorityIndex` over voter ids in an array, without allocating: clusters are small, so counting the
+    /// voters at or above each candidate (O(n²)) is cheaper than sorting a copy. Empty: the maximum index.
+    let inline majorityIndexOf (ids: NodeId[]) ([<InlineIfLambda>] acked: NodeId -> Index) : Index =
+        if ids.Length = 0 then
+            System.Int64.MaxValue * 1L<index>
+        else
+            let need = majority ids.Length
+            let mutable best = System.Int64.MinValue * 1L<index>
+
+            for i in 0 .. ids.Length - 1 do
+                let candidate = acked ids[i]
+
+                if candidate > best then
+                    let mutable atLeast = 0
+
+                    for j in 0 .. ids.Length - 1 do
+                        if acked ids[j] >= candidate then atLeast <- atLeast + 1
+
+                    // The need-th largest acknowledgement is the largest one that `need` voters reach.
+                    if atLeast >= need then best <- candidate
+
+            best
+
     /// The commit index a (possibly joint) configuration allows: the smaller of both halves.
     let committedIndex (m: Membership) (acked: NodeId -> Index) : Index =
         min (majorityIndex m.Voters acked) (majorityIndex m.Outgoing acked)

@@ -136,7 +136,7 @@ module RaftLog =
     /// Entries [from, upTo] from memory, at most `maxBytes` (but at least one), or ValueNone when `from`
     /// is no longer in the window and the host must load it.
     let entries (log: RaftLog<'T>) (from: Index) (upTo: Index) (maxBytes: int64) : Entry<'T>[] voption =
-        if from > upTo then ValueSome [||]
+        if from > upTo then ValueSome(System.Array.Empty())
         elif EntryWindow.contains log.Window from then ValueSome(EntryWindow.slice log.Window from upTo maxBytes)
         else ValueNone
 

@@ -5,8 +5,6 @@ open Common
 /// Linearizable reads (thesis §6.4): ReadIndex confirmed by a heartbeat round, lease reads, and reads
 /// forwarded by followers. A read that cannot complete is dropped with a reason, never left waiting.
 module internal Reads =
-    let private withLeader (l: LeaderState) (s: State<'T>) = { s with Role = Leader l }
-
     /// True once the leader committed an entry of its own term: before that its commit index may be stale.
     let committedInTerm (s: State<'T>) =
         RaftLog.termAt s.Log s.Log.Committed = ValueSome s.Term
@@ -17,7 +15,7 @@ module internal Reads =
         let context = s.Sequence + 1L
         let horizon = l.Ticks - int64 (2 * s.Options.ElectionTicks)
         let sent = struct (context, l.Ticks) :: (l.SentContexts |> List.filter (fun struct (_, at) -> at >= horizon))
-        let s = { s with Sequence = context } |> withLeader { l with SentContexts = sent; HeartbeatElapsed = 0 }
+        let s = { s with Slow = { s.Slow with Sequence = context } } |> withLeaderSlow { l.Slow with SentContexts = sent; HeartbeatElapsed = 0 }
         Replication.broadcastHeartbeat fx context s
         s
 
@@ -41,7 +39,7 @@ module internal Reads =
     /// Serves a confirmed read: a local one once applied, a forwarded one by replying to the follower.
     let private confirmed (fx: Fx<'T>) (origin: ReadOrigin) (index: Index) (s: State<'T>) =
         match origin with
-        | LocalRead tag -> { s with ReadsAwaitingApply = s.ReadsAwaitingApply @ [ struct (tag, index) ] }
+        | LocalRead tag -> { s with Slow = { s.Slow with ReadsAwaitingApply = s.ReadsAwaitingApply @ [ struct (tag, index) ] } }
         | RemoteRead(node, context) ->
             fx.Send(message s node (ReadIndexReply { Context = context; Index = index; Rejected = false }))
             s
@@ -52,14 +50,14 @@ module internal Reads =
         let soleVoter = s.Config.Current.Outgoing.IsEmpty && s.Config.Current.Voters = Set.singleton s.Options.Id
 
         if not (committedInTerm s) then
-            s |> withLeader { l with HeldReads = l.HeldReads @ [ origin ] }
+            s |> withLeaderSlow { l.Slow with HeldReads = l.HeldReads @ [ origin ] }
         elif soleVoter || s.PlantedBugs.Contains ReadWithoutQuorumCheck then
             confirmed fx origin s.Log.Committed s
         elif s.Options.ReadMode = LeaseBased && leaseValid s then
             confirmed fx origin s.Log.Committed s
         else
             let read = { Origin = origin; Context = s.Sequence + 1L; Index = s.Log.Committed; Acks = Set.singleton s.Options.Id }
-            let s = s |> withLeader { l with Reads = l.Reads @ [ read ] }
+            let s = s |> withLeaderSlow { l.Slow with Reads = l.Reads @ [ read ] }
             heartbeatRound fx s
 
     /// Registers the reads held until the leader's first commit in its term.
@@ -67,7 +65,7 @@ module internal Reads =
         match s.Role with
         | Leader l when not l.HeldReads.IsEmpty && committedInTerm s ->
             let held = l.HeldReads
-            let s = s |> withLeader { l with HeldReads = [] }
+            let s = s |> withLeaderSlow { l.Slow with HeldReads = [] }
             held |> List.fold (fun s origin -> register fx origin s) s
         | _ -> s
 
@@ -89,7 +87,7 @@ module internal Reads =
             // Acknowledgement sets shrink with the context, so confirmed reads form a prefix.
             let ready = reads |> List.takeWhile hasQuorum
             let waiting = reads |> List.skip ready.Length
-            let s = s |> withLeader { l with AckedAt = ackedAt; Reads = waiting }
+            let s = s |> withLeaderSlow { l.Slow with AckedAt = ackedAt; Reads = waiting }
             ready |> List.fold (fun s r -> confirmed fx r.Origin r.Index s) s
         | _ -> s
 
@@ -100,7 +98,7 @@ module internal Reads =
         | _ when s.Leader <> Ids.none ->
             let context = s.Sequence + 1L
             fx.Send(message s s.Leader (MessageBody.ReadIndex { Context = context }))
-            { s with Sequence = context; ForwardedReads = Map.add context tag s.ForwardedReads }
+            { s with Slow = { s.Slow with Sequence = context; ForwardedReads = Map.add context tag s.ForwardedReads } }
         | _ ->
             fx.Emit(ReadDropped(tag, NotLeader, Ids.none))
             s
@@ -118,13 +116,13 @@ module internal Reads =
         match Map.tryFind reply.Context s.ForwardedReads with
         | None -> s
         | Some tag ->
-            let s = { s with ForwardedReads = Map.remove reply.Context s.ForwardedReads }
+            let s = { s with Slow = { s.Slow with ForwardedReads = Map.remove reply.Context s.ForwardedReads } }
 
             if reply.Rejected then
                 fx.Emit(ReadDropped(tag, NotLeader, s.Leader))
                 s
             else
-                { s with ReadsAwaitingApply = s.ReadsAwaitingApply @ [ struct (tag, reply.Index) ] }
+                { s with Slow = { s.Slow with ReadsAwaitingApply = s.ReadsAwaitingApply @ [ struct (tag, reply.Index) ] } }
 
     /// Emits ReadReady for every confirmed read whose index is applied.
     let emitReady (fx: Fx<'T>) (s: State<'T>) =
@@ -136,7 +134,7 @@ module internal Reads =
             for struct (tag, index) in ready do
                 fx.Emit(ReadReady(tag, index))
 
-            if ready.IsEmpty then s else { s with ReadsAwaitingApply = waiting }
+            if ready.IsEmpty then s else { s with Slow = { s.Slow with ReadsAwaitingApply = waiting } }
 
     /// Drops the reads that can no longer complete after a change of role, term or leader.
     let dropLost (fx: Fx<'T>) (before: State<'T>) (s: State<'T>) =
@@ -159,6 +157,6 @@ module internal Reads =
             for KeyValue(_, tag) in s.ForwardedReads do
                 fx.Emit(ReadDropped(tag, LeadershipLost, s.Leader))
 
-            { s with ForwardedReads = Map.empty }
+            { s with Slow = { s.Slow with ForwardedReads = Map.empty } }
         else
             s

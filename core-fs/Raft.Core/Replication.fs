@@ -5,9 +5,19 @@ open Common
 /// The leader's side of log replication (§5.3): sending AppendEntries under flow control, handling
 /// acknowledgements and rejections, advancing the commit index (§5.4.2) and heartbeats.
 module internal Replication =
+    /// What one attempt to send to a peer did.
+    [<Struct>]
+    type SendOutcome =
+        | Sent
+        | Idle
+        | NeedsSnapshot
+
     let withProgress (peer: NodeId) (p: Progress) (s: State<'T>) =
         let l = leaderState s
-        { s with Role = Leader { l with Progress = Map.add peer p l.Progress } }
+
+        match Peers.tryFind peer l.Peers with
+        | ValueSome old when LanguagePrimitives.PhysicalEquality old p -> s
+        | _ -> { s with Role = Leader { l with Peers = Peers.set peer p l.Peers } }
 
     let private entriesBytes (entries: Entry<'T>[]) =
         let mutable total = 0L
@@ -16,11 +26,11 @@ module internal Replication =
 
     /// Starts sending the newest snapshot to `peer` (§7): the host reads chunks, the peer answers each.
     let startSnapshotTransfer (fx: Fx<'T>) (peer: NodeId) (s: State<'T>) =
-        match s.LatestSnapshot, Map.tryFind peer (leaderState s).Progress with
+        match s.LatestSnapshot, Peers.tryFind peer (leaderState s).Peers with
         | ValueNone, _ -> invalidOp $"entries before {RaftLog.firstIndex s.Log} were compacted without a snapshot"
-        | ValueSome meta, Some p ->
+        | ValueSome meta, ValueSome p ->
             let transferId = s.Sequence + 1L
-            let s = { s with Sequence = transferId }
+            let s = { s with Slow = { s.Slow with Sequence = transferId } }
 
             let p =
                 { p with
@@ -32,30 +42,32 @@ module internal Replication =
 
             fx.Emit(ReadSnapshotChunk(peer, meta, transferId, 0L, s.Options.SnapshotChunkBytes))
             withProgress peer p s
-        | ValueSome _, None -> s
+        | ValueSome _, ValueNone -> s
+
+    /// Sends AppendEntries carrying `entries` after (prevIndex, prevTerm); returns the peer's progress recording it.
+    let private sendTo (fx: Fx<'T>) (peer: NodeId) (p: Progress) (prevIndex: Index) (prevTerm: Term) (entries: Entry<'T>[]) (s: State<'T>) =
+        fx.Send(message s peer (AppendEntries { PrevIndex = prevIndex; PrevTerm = prevTerm; Entries = entries; Commit = s.Log.Committed }))
+        let last = if entries.Length = 0 then prevIndex else entries[entries.Length - 1].Index
+        Progress.sentEntries last (entriesBytes entries) p
 
     /// Sends AppendEntries carrying `entries` after (prevIndex, prevTerm) and records it in the peer's progress.
     let sendEntries (fx: Fx<'T>) (peer: NodeId) (p: Progress) (prevIndex: Index) (prevTerm: Term) (entries: Entry<'T>[]) (s: State<'T>) =
-        fx.Send(message s peer (AppendEntries { PrevIndex = prevIndex; PrevTerm = prevTerm; Entries = entries; Commit = s.Log.Committed }))
-        let last = if entries.Length = 0 then prevIndex else entries[entries.Length - 1].Index
-        withProgress peer (Progress.sentEntries last (entriesBytes entries) p) s
+        withProgress peer (sendTo fx peer p prevIndex prevTerm entries s) s
 
-    /// Sends one AppendEntries to `peer` when flow control allows. An empty one (commit only, or a probe)
-    /// is sent only with `sendIfEmpty`. Returns whether a message left.
-    let sendAppend (fx: Fx<'T>) (sendIfEmpty: bool) (peer: NodeId) (s: State<'T>) : struct (State<'T> * bool) =
+    /// Sends one AppendEntries to `peer` (whose progress is `p`) when flow control allows. An empty one (commit
+    /// only, or a probe) is sent only with `sendIfEmpty`. Returns the peer's progress and whether a message left;
+    /// `NeedsSnapshot` when the entries it needs were compacted. Only the progress changes, so a broadcast
+    /// stores every peer's progress at once.
+    let private sendOne (fx: Fx<'T>) (sendIfEmpty: bool) (peer: NodeId) (p: Progress) (s: State<'T>) : struct (Progress * SendOutcome) =
         let o = s.Options
-        let l = leaderState s
 
-        match Map.tryFind peer l.Progress with
-        | None -> struct (s, false)
-        | Some p when Progress.isPaused o.MaxInflightMsgs o.MaxInflightBytes p -> struct (s, false)
-        | Some p ->
+        if Progress.isPaused o.MaxInflightMsgs o.MaxInflightBytes p then
+            struct (p, Idle)
+        else
             let prevIndex = p.Next - 1L<index>
 
             match RaftLog.termAt s.Log prevIndex with
-            | ValueNone ->
-                // The peer needs entries we compacted: it must be sent a snapshot.
-                struct (startSnapshotTransfer fx peer s, false)
+            | ValueNone -> struct (p, NeedsSnapshot)
             | ValueSome prevTerm ->
                 let budget =
                     if o.MaxInflightBytes > 0L then max 1L (min o.MaxSizePerMsg (o.MaxInflightBytes - p.Inflights.Bytes))
@@ -65,27 +77,59 @@ module internal Replication =
                 | ValueNone ->
                     let upTo = min s.Log.LastIndex (p.Next + int64 o.MaxWindowEntries * 1L<index> - 1L<index>)
                     fx.Emit(LoadEntries(ForPeer peer, p.Next, upTo))
-                    struct (withProgress peer { p with Loading = true } s, false)
-                | ValueSome entries when entries.Length = 0 && not sendIfEmpty -> struct (s, false)
-                | ValueSome entries -> struct (sendEntries fx peer p prevIndex prevTerm entries s, true)
+                    struct ({ p with Loading = true }, Idle)
+                | ValueSome entries when entries.Length = 0 && not sendIfEmpty -> struct (p, Idle)
+                | ValueSome entries -> struct (sendTo fx peer p prevIndex prevTerm entries s, Sent)
+
+    /// Sends to a peer everything flow control allows (one message in Probe, a pipeline in Replicate).
+    let private pipeline (fx: Fx<'T>) (sendIfEmpty: bool) (peer: NodeId) (p: Progress) (s: State<'T>) : struct (Progress * SendOutcome) =
+        let mutable struct (p, outcome) = sendOne fx sendIfEmpty peer p s
+
+        while outcome.IsSent && p.Mode.IsReplicate && p.Next <= s.Log.LastIndex do
+            let struct (p', outcome') = sendOne fx false peer p s
+            p <- p'
+            outcome <- outcome'
+
+        struct (p, outcome)
 
     /// Sends to `peer` everything flow control allows (one message in Probe, a pipeline in Replicate).
     let replicate (fx: Fx<'T>) (sendIfEmpty: bool) (peer: NodeId) (s: State<'T>) =
-        let mutable struct (s, sent) = sendAppend fx sendIfEmpty peer s
+        match Peers.tryFind peer (leaderState s).Peers with
+        | ValueNone -> s
+        | ValueSome p ->
+            let struct (p, outcome) = pipeline fx sendIfEmpty peer p s
+            let s = withProgress peer p s
+            if outcome.IsNeedsSnapshot then startSnapshotTransfer fx peer s else s
 
-        while sent
-              && (match Map.tryFind peer (leaderState s).Progress with
-                  | Some p -> p.Mode = Replicate && p.Next <= s.Log.LastIndex
-                  | None -> false) do
-            let struct (s', sent') = sendAppend fx false peer s
-            s <- s'
-            sent <- sent'
-
-        s
+    /// The state with the peers' progress replaced by `items` (in the same order as now).
+    let private withItems (items: Progress[]) (s: State<'T>) =
+        let l = leaderState s
+        { s with Role = Leader { l with Peers = { Ids = l.Peers.Ids; Items = items } } }
 
     /// Replicates to every peer; with `sendIfEmpty` every unpaused peer hears the new commit index.
+    /// The peers' progress is stored once for the whole round, not once per peer.
     let broadcast (fx: Fx<'T>) (sendIfEmpty: bool) (s: State<'T>) =
-        (leaderState s).Progress |> Map.fold (fun s peer _ -> replicate fx sendIfEmpty peer s) s
+        let ids = (leaderState s).Peers.Ids
+        let mutable s = s
+        // This round's progress in an array no state holds yet (so it is written in place), or null when unchanged.
+        let mutable items: Progress[] = null
+
+        for i in 0 .. ids.Length - 1 do
+            let current = if isNull items then (leaderState s).Peers.Items[i] else items[i]
+            let struct (p, outcome) = pipeline fx sendIfEmpty ids[i] current s
+
+            if not (LanguagePrimitives.PhysicalEquality p current) then
+                if isNull items then items <- Array.copy (leaderState s).Peers.Items
+                items[i] <- p
+
+            if outcome.IsNeedsSnapshot then
+                if not (isNull items) then
+                    s <- withItems items s
+                    items <- null
+
+                s <- startSnapshotTransfer fx ids[i] s
+
+        if isNull items then s else withItems items s
 
     /// Appends entries to the leader's own log and asks for them to be persisted; the leader counts itself
     /// toward a quorum only once they are durable (thesis §10.2.1).
@@ -93,20 +137,27 @@ module internal Replication =
         fx.PersistEntries entries
         { s with Log = RaftLog.append s.Log entries }
 
+    /// The index `id` holds durably as far as the leader knows (its own stable index for itself).
+    let private acked (self: NodeId) (stable: Index) (peers: Peers) (id: NodeId) =
+        if id = self then stable
+        else
+            match Peers.tryFind id peers with
+            | ValueSome p -> p.Match
+            | ValueNone -> 0L<index>
+
     /// Advances the commit index to what a quorum holds, counting only an entry of the current term (§5.4.2).
     /// Returns whether it advanced.
     let maybeCommit (s: State<'T>) : struct (State<'T> * bool) =
         let l = leaderState s
         let self = s.Options.Id
+        let stable = s.Log.Stable
+        let q = l.Slow.Quorum
 
-        let acked id =
-            if id = self then s.Log.Stable
+        let index =
+            if LanguagePrimitives.PhysicalEquality q.Of s.Config.Current then
+                min (Quorum.majorityIndexOf q.Voters (fun id -> acked self stable l.Peers id)) (Quorum.majorityIndexOf q.Outgoing (fun id -> acked self stable l.Peers id))
             else
-                match Map.tryFind id l.Progress with
-                | Some p -> p.Match
-                | None -> 0L<index>
-
-        let index = Quorum.committedIndex s.Config.Current acked
+                Quorum.committedIndex s.Config.Current (acked self stable l.Peers)
 
         let countsOldTerms = s.PlantedBugs.Contains CommitOldTermByCounting
 
@@ -132,15 +183,17 @@ module internal Replication =
 
     /// Sends a heartbeat carrying the commit index each follower can safely learn, and a read context.
     let broadcastHeartbeat (fx: Fx<'T>) (context: int64) (s: State<'T>) =
-        for KeyValue(peer, p) in (leaderState s).Progress do
-            fx.Send(message s peer (Heartbeat { Commit = min p.Match s.Log.Committed; Context = context }))
+        let peers = (leaderState s).Peers
+
+        for i in 0 .. peers.Ids.Length - 1 do
+            fx.Send(message s peers.Ids[i] (Heartbeat { Commit = min peers.Items[i].Match s.Log.Committed; Context = context }))
 
     /// Handles an AppendEntries answer from `peer`.
     let onAppendResponse (fx: Fx<'T>) (peer: NodeId) (r: AppendResponse) (s: State<'T>) =
-        match Map.tryFind peer (leaderState s).Progress with
-        | None -> s
-        | Some p ->
-            let p = { p with RecentActive = true }
+        match Peers.tryFind peer (leaderState s).Peers with
+        | ValueNone -> s
+        | ValueSome p ->
+            let p = if p.RecentActive then p else { p with RecentActive = true }
 
             if not r.Success then
                 let agreed = RaftLog.findConflictByTerm s.Log r.HintIndex r.HintTerm
@@ -163,9 +216,9 @@ module internal Replication =
 
     /// Handles a heartbeat answer: the peer is alive; a lagging or probing peer is sent entries.
     let onHeartbeatResponse (fx: Fx<'T>) (peer: NodeId) (s: State<'T>) =
-        match Map.tryFind peer (leaderState s).Progress with
-        | None -> s
-        | Some p ->
+        match Peers.tryFind peer (leaderState s).Peers with
+        | ValueNone -> s
+        | ValueSome p ->
             let p = { p with RecentActive = true; ProbeSent = false }
             // A full window whose AppendEntries were lost (the peer restarted, a connection dropped) would never drain:
             // free one slot so the next append leaves; the peer acknowledges it or rejects it, which resets the pipeline.

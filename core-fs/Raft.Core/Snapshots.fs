@@ -23,18 +23,18 @@ module internal Snapshots =
                 let index = if applied >= s.Config.CurrentIndex then s.Config.CurrentIndex else s.Config.PreviousIndex
                 let config = { Current = m; CurrentIndex = index; Previous = m; PreviousIndex = index }
                 fx.Emit(SaveSnapshot { Index = applied; Term = term; Config = config })
-                { s with SnapshotPending = true }
+                { s with Slow = { s.Slow with SnapshotPending = true } }
             | _ -> s
 
     /// The host wrote a snapshot: remember it and compact the log behind it, keeping a trailing window.
     let onSaved (fx: Fx<'T>) (meta: SnapshotMeta) (s: State<'T>) =
-        let s = { s with SnapshotPending = false }
+        let s = { s with Slow = { s.Slow with SnapshotPending = false } }
         let newer = match s.LatestSnapshot with ValueSome m -> meta.Index > m.Index | ValueNone -> true
 
         if not newer || not (RaftLog.matchTerm s.Log meta.Index meta.Term) then
             s
         else
-            let s = { s with LatestSnapshot = ValueSome meta }
+            let s = { s with Slow = { s.Slow with LatestSnapshot = ValueSome meta } }
             let upTo = max s.Log.SnapIndex (meta.Index - s.Options.CompactionTrailing * 1L<index>)
 
             match RaftLog.termAt s.Log upTo with
@@ -47,8 +47,8 @@ module internal Snapshots =
     let onChunkLoaded (fx: Fx<'T>) (peer: NodeId) (c: SnapshotChunk) (s: State<'T>) =
         match s.Role with
         | Leader l ->
-            match Map.tryFind peer l.Progress with
-            | Some { Mode = SnapshotTransfer(id, meta, offset) } when id = c.TransferId && offset = c.Offset ->
+            match Peers.tryFind peer l.Peers with
+            | ValueSome { Mode = SnapshotTransfer(id, meta, offset) } when id = c.TransferId && offset = c.Offset ->
                 fx.Send(message s peer (InstallSnapshot { c with Meta = meta }))
 
                 s
@@ -59,8 +59,8 @@ module internal Snapshots =
     let onResponse (fx: Fx<'T>) (peer: NodeId) (r: SnapshotResponse) (s: State<'T>) =
         match s.Role with
         | Leader l ->
-            match Map.tryFind peer l.Progress with
-            | Some({ Mode = SnapshotTransfer(id, meta, _) } as p) when id = r.TransferId ->
+            match Peers.tryFind peer l.Peers with
+            | ValueSome({ Mode = SnapshotTransfer(id, meta, _) } as p) when id = r.TransferId ->
                 let p = { p with RecentActive = true }
 
                 if r.Installed then
@@ -116,13 +116,15 @@ module internal Snapshots =
 
                     { s with
                         Log = { log with Applied = min s.Log.Applied log.Applied }
-                        Config = meta.Config
-                        LatestSnapshot = ValueSome meta
-                        Incoming = ValueNone
-                        ApplyLoading = false }
+                        Slow =
+                            { s.Slow with
+                                Config = meta.Config
+                                LatestSnapshot = ValueSome meta
+                                Incoming = ValueNone
+                                ApplyLoading = false } }
                 else
                     respond next false
-                    { s with Incoming = ValueSome { inc with NextOffset = next } }
+                    { s with Slow = { s.Slow with Incoming = ValueSome { inc with NextOffset = next } } }
             | ValueSome inc ->
                 respond inc.NextOffset false
-                { s with Incoming = ValueSome inc }
+                { s with Slow = { s.Slow with Incoming = ValueSome inc } }

@@ -49,13 +49,84 @@ type IncomingSnapshot =
         NextOffset: int64
     }
 
-/// State only a leader has.
-type LeaderState =
+/// Replication progress of every other member, sorted by id (the order the leader sends in).
+/// An update copies one small array instead of rebuilding a map: a leader has few peers.
+[<Struct; CustomEquality; NoComparison>]
+type Peers =
     {
-        /// Every other member's replication progress.
-        Progress: Map<NodeId, Progress>
-        /// Bytes of entries appended in this term and not yet committed.
-        UncommittedBytes: int64
+        /// Member ids, ascending.
+        Ids: NodeId[]
+        /// Progress of Ids[i] at slot i.
+        Items: Progress[]
+    }
+
+    override this.Equals(other) =
+        match other with
+        | :? Peers as o -> this.Ids = o.Ids && this.Items = o.Items
+        | _ -> false
+
+    override this.GetHashCode() = hash this.Ids
+
+/// Operations on <see cref="Peers"/>; every operation returns a new value.
+module Peers =
+    /// No peers.
+    let empty = { Ids = [||]; Items = [||] }
+
+    /// Peers from (id, progress) pairs in any order.
+    let ofSeq (pairs: (NodeId * Progress) seq) =
+        let sorted = pairs |> Seq.sortBy fst |> Array.ofSeq
+        { Ids = Array.map fst sorted; Items = Array.map snd sorted }
+
+    /// The slot of `id`, or -1.
+    let slot (id: NodeId) (peers: Peers) =
+        let ids = peers.Ids
+        let mutable i = 0
+
+        while i < ids.Length && ids[i] <> id do
+            i <- i + 1
+
+        if i < ids.Length then i else -1
+
+    /// The progress of `id`, when it is a peer.
+    let tryFind (id: NodeId) (peers: Peers) : Progress voption =
+        let i = slot id peers
+        if i < 0 then ValueNone else ValueSome peers.Items[i]
+
+    /// True when `id` is a peer.
+    let contains (id: NodeId) (peers: Peers) = slot id peers >= 0
+
+    /// Replaces the progress of `id`, which must be a peer.
+    let set (id: NodeId) (p: Progress) (peers: Peers) =
+        let i = slot id peers
+        if i < 0 then invalidOp $"peers: {id} is not a peer"
+        let items = Array.copy peers.Items
+        items[i] <- p
+        { Ids = peers.Ids; Items = items }
+
+    /// Every progress transformed.
+    let map (f: Progress -> Progress) (peers: Peers) = { Ids = peers.Ids; Items = Array.map f peers.Items }
+
+    /// The peers as a map (for inspection; the core never builds one on its hot paths).
+    let toMap (peers: Peers) = Array.fold2 (fun (m: Map<NodeId, Progress>) id p -> m.Add(id, p)) Map.empty peers.Ids peers.Items
+
+/// The voters of one configuration as arrays, so the leader counts acknowledgements without walking sets.
+type VoterIds =
+    {
+        /// The configuration these ids were taken from (compared by reference before use).
+        Of: Membership
+        Voters: NodeId[]
+        Outgoing: NodeId[]
+    }
+
+/// Operations on <see cref="VoterIds"/>.
+module VoterIds =
+    /// The voter ids of `m`.
+    let ofMembership (m: Membership) = { Of = m; Voters = Set.toArray m.Voters; Outgoing = Set.toArray m.Outgoing }
+
+/// Leader state that changes rarely (reads, transfers, configuration changes, ticks), kept apart so the
+/// per-entry updates of <see cref="LeaderState"/> copy a small record.
+type LeaderSlow =
+    {
         /// Index of the newest configuration entry this leader may not yet see committed.
         PendingConfIndex: Index
         /// Ticks since the last heartbeat broadcast.
@@ -74,7 +145,40 @@ type LeaderState =
         SentContexts: struct (int64 * int64) list
         /// Per voter: the send tick of the newest heartbeat it acknowledged (the lease evidence).
         AckedAt: Map<NodeId, int64>
+        /// Voter ids of the configuration, for counting acknowledgements.
+        Quorum: VoterIds
     }
+
+/// State only a leader has. The fields updated for every entry are here; the rest is in `Slow`.
+type LeaderState =
+    {
+        /// Every other member's replication progress.
+        Peers: Peers
+        /// Bytes of entries appended in this term and not yet committed.
+        UncommittedBytes: int64
+        Slow: LeaderSlow
+    }
+
+    /// Every other member's replication progress, as a map.
+    member l.Progress = Peers.toMap l.Peers
+    /// Index of the newest configuration entry this leader may not yet see committed.
+    member l.PendingConfIndex = l.Slow.PendingConfIndex
+    /// Ticks since the last heartbeat broadcast.
+    member l.HeartbeatElapsed = l.Slow.HeartbeatElapsed
+    /// Reads waiting for this leader's first commit in its term.
+    member l.HeldReads = l.Slow.HeldReads
+    /// Reads being confirmed, oldest first.
+    member l.Reads = l.Slow.Reads
+    /// A leadership transfer in progress.
+    member l.Transfer = l.Slow.Transfer
+    /// Nodes added as learners to be promoted to voters once caught up.
+    member l.Promotions = l.Slow.Promotions
+    /// Ticks this node has been leader (the lease clock).
+    member l.Ticks = l.Slow.Ticks
+    /// Heartbeat contexts sent recently, with the tick they were sent at, newest first.
+    member l.SentContexts = l.Slow.SentContexts
+    /// Per voter: the send tick of the newest heartbeat it acknowledged.
+    member l.AckedAt = l.Slow.AckedAt
 
 /// A node's role, carrying the data only that role has (leader-only state cannot exist on a follower).
 type Role =
@@ -84,24 +188,19 @@ type Role =
     | Candidate of votes: Map<NodeId, bool>
     | Leader of LeaderState
 
-/// The complete state of one node of one Raft group. Immutable; `Node.step` returns the next one.
-type State<'T> =
+/// The parts of a node's state that change rarely (elections, reads, snapshots, configuration changes), kept
+/// apart so a step that only moves the log copies a small <see cref="State{T}"/>.
+type NodeSlow =
     {
         Options: RaftOptions
         Term: Term
         /// Vote cast in Term (0 when none).
         Vote: NodeId
-        /// Known leader of Term (0 when none).
-        Leader: NodeId
-        Role: Role
-        Log: RaftLog<'T>
         /// Configuration in effect and its history.
         Config: ConfigState
         /// The hard state last handed to the host in a Persist effect.
         PersistedHardState: HardState
         Prng: Prng
-        /// Ticks since the last election-timer reset (followers, candidates) or CheckQuorum round (leaders).
-        ElectionElapsed: int
         /// This term's randomized election timeout, in [ElectionTicks, 2 * ElectionTicks).
         RandomizedTimeout: int
         /// Entries committed that the host must load before they can be applied.
@@ -121,3 +220,47 @@ type State<'T> =
         /// Bugs planted on purpose by tests (empty in production).
         PlantedBugs: Set<PlantedBug>
     }
+
+/// The complete state of one node of one Raft group. Immutable; `Node.step` returns the next one.
+/// The fields that change for every entry are here; the rest is in `Slow` and read through the members.
+type State<'T> =
+    {
+        Log: RaftLog<'T>
+        Role: Role
+        /// Known leader of Term (0 when none).
+        Leader: NodeId
+        /// Ticks since the last election-timer reset (followers, candidates) or CheckQuorum round (leaders).
+        ElectionElapsed: int
+        Slow: NodeSlow
+    }
+
+    /// This node's options.
+    member s.Options = s.Slow.Options
+    /// Current term.
+    member s.Term = s.Slow.Term
+    /// Vote cast in Term (0 when none).
+    member s.Vote = s.Slow.Vote
+    /// Configuration in effect and its history.
+    member s.Config = s.Slow.Config
+    /// The hard state last handed to the host in a Persist effect.
+    member s.PersistedHardState = s.Slow.PersistedHardState
+    /// The election-timeout PRNG.
+    member s.Prng = s.Slow.Prng
+    /// This term's randomized election timeout, in [ElectionTicks, 2 * ElectionTicks).
+    member s.RandomizedTimeout = s.Slow.RandomizedTimeout
+    /// Entries committed that the host must load before they can be applied.
+    member s.ApplyLoading = s.Slow.ApplyLoading
+    /// Source of read contexts and snapshot transfer ids.
+    member s.Sequence = s.Slow.Sequence
+    /// Reads confirmed at an index, waiting until it is applied: (tag, index).
+    member s.ReadsAwaitingApply = s.Slow.ReadsAwaitingApply
+    /// Reads forwarded to the leader: context -> tag.
+    member s.ForwardedReads = s.Slow.ForwardedReads
+    /// The newest snapshot the host holds.
+    member s.LatestSnapshot = s.Slow.LatestSnapshot
+    /// A SaveSnapshot is outstanding.
+    member s.SnapshotPending = s.Slow.SnapshotPending
+    /// A snapshot being received from the leader.
+    member s.Incoming = s.Slow.Incoming
+    /// Bugs planted on purpose by tests.
+    member s.PlantedBugs = s.Slow.PlantedBugs

@@ -51,7 +51,8 @@ module internal Step =
             // A leader of our term exists (§5.2): follow it, then handle the message as a follower.
             StepFollower.onLeaderMessage fx m (becomeFollower s.Term m.From s)
         | Follower, (AppendEntries _ | Heartbeat _ | InstallSnapshot _) ->
-            StepFollower.onLeaderMessage fx m { s with ElectionElapsed = 0; Leader = m.From }
+            let s = if s.ElectionElapsed = 0 && s.Leader = m.From then s else { s with ElectionElapsed = 0; Leader = m.From }
+            StepFollower.onLeaderMessage fx m s
         | Follower, ReadIndexReply r -> Reads.onReply fx r s
         | Follower, TimeoutNow when promotable s -> Election.campaign fx Election.TransferElection s
         | _ -> s
@@ -60,7 +61,7 @@ module internal Step =
         match s.Role with
         | Leader l ->
             let o = s.Options
-            let l = { l with HeartbeatElapsed = l.HeartbeatElapsed + 1; Ticks = l.Ticks + 1L }
+            let l = { l with Slow = { l.Slow with HeartbeatElapsed = l.HeartbeatElapsed + 1; Ticks = l.Ticks + 1L } }
             let s = { s with Role = Leader l; ElectionElapsed = s.ElectionElapsed + 1 } |> Transfer.tick fx
             let l = leaderState s
 
@@ -69,11 +70,11 @@ module internal Step =
                     let s = { s with ElectionElapsed = 0 }
 
                     if o.CheckQuorum
-                       && not (Quorum.isActiveQuorum s.Config.Current (fun id -> id = o.Id || (match Map.tryFind id l.Progress with Some p -> p.RecentActive | None -> false))) then
+                       && not (Quorum.isActiveQuorum s.Config.Current (fun id -> id = o.Id || (match Peers.tryFind id l.Peers with ValueSome p -> p.RecentActive | ValueNone -> false))) then
                         // CheckQuorum: no quorum heard from us within an election timeout; step down.
                         becomeFollower s.Term Ids.none s
                     else
-                        { s with Role = Leader { l with Progress = l.Progress |> Map.map (fun _ p -> { p with RecentActive = false }) } }
+                        { s with Role = Leader { l with Peers = l.Peers |> Peers.map (fun p -> { p with RecentActive = false }) } }
                 else
                     s
 
@@ -136,7 +137,7 @@ module internal Step =
 
         match loaded.Purpose, s.Role with
         | ForApply, _ ->
-            let s = { s with ApplyLoading = false }
+            let s = { s with Slow = { s.Slow with ApplyLoading = false } }
             let next = s.Log.Applying + 1L<index>
 
             if current && loaded.Entries.Length > 0 && loaded.Entries[0].Index = next then
@@ -151,12 +152,12 @@ module internal Step =
             else
                 s
         | ForPeer peer, Leader l when loaded.Compacted ->
-            match Map.tryFind peer l.Progress with
-            | Some p when p.Loading -> Replication.startSnapshotTransfer fx peer (Replication.withProgress peer { p with Loading = false } s)
+            match Peers.tryFind peer l.Peers with
+            | ValueSome p when p.Loading -> Replication.startSnapshotTransfer fx peer (Replication.withProgress peer { p with Loading = false } s)
             | _ -> s
         | ForPeer peer, Leader l ->
-            match Map.tryFind peer l.Progress with
-            | Some p when p.Loading ->
+            match Peers.tryFind peer l.Peers with
+            | ValueSome p when p.Loading ->
                 let p = { p with Loading = false }
                 let s = Replication.withProgress peer p s
 
@@ -188,13 +189,13 @@ module internal Step =
         | Persisted position -> onPersisted fx position s
         | Applied index ->
             let applied = min index s.Log.Applying
-            { s with Log = { s.Log with Applied = max s.Log.Applied applied } }
+            if applied > s.Log.Applied then { s with Log = { s.Log with Applied = applied } } else s
         | EntriesLoaded loaded -> onEntriesLoaded fx loaded s
         | Unreachable peer ->
             match s.Role with
             | Leader l ->
-                match Map.tryFind peer l.Progress with
-                | Some p when p.Mode <> Probe -> Replication.withProgress peer (Progress.becomeProbe { p with ChunkPending = false }) s
+                match Peers.tryFind peer l.Peers with
+                | ValueSome p when p.Mode <> Probe -> Replication.withProgress peer (Progress.becomeProbe { p with ChunkPending = false }) s
                 | _ -> s
             | _ -> s
         | ProposeConfChange(tag, change) ->
@@ -223,10 +224,10 @@ module internal Step =
                 { s with Log = { s.Log with Applying = upTo } }
             | ValueNone ->
                 fx.Emit(LoadEntries(ForApply, from, upTo))
-                { s with ApplyLoading = true }
+                { s with Slow = { s.Slow with ApplyLoading = true } }
 
     /// Processes one input: the only way a node changes.
-    let step (s: State<'T>) (input: Input<'T>) : State<'T> * Effect<'T> list =
+    let step (s: State<'T>) (input: Input<'T>) : struct (State<'T> * Effect<'T> list) =
         let fx = Fx<'T>()
         let before = s
         let s = dispatch fx input s
@@ -246,9 +247,9 @@ module internal Step =
             || s.Vote <> old.Vote
             || not (LanguagePrimitives.PhysicalEquality s.Config old.Config || s.Config = old.Config)
         let hard = if hardChanged then hardState s else old
-        let s = if hardChanged then { s with PersistedHardState = hard } else s
+        let s = if hardChanged then { s with Slow = { s.Slow with PersistedHardState = hard } } else s
 
         if roleKind before <> roleKind s || before.Term <> s.Term || before.Leader <> s.Leader then
             fx.Emit(RoleChanged(roleKind s, s.Term, s.Leader))
 
-        s, fx.Build(if hardChanged then ValueSome hard else ValueNone)
+        struct (s, fx.Build(if hardChanged then ValueSome hard else ValueNone))

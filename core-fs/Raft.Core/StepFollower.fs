@@ -19,19 +19,21 @@ module internal StepFollower =
         else
             match RaftLog.tryAppendAfter log req.PrevIndex req.PrevTerm req.Entries with
             | ValueSome(struct (log, firstWritten)) ->
-                let s = { s with Log = log }
+                let lastNew = req.PrevIndex + int64 req.Entries.Length * 1L<index>
+                let log = RaftLog.commitTo log (min req.Commit lastNew)
+                let s = if LanguagePrimitives.PhysicalEquality log s.Log then s else { s with Log = log }
 
                 let s =
                     if firstWritten > 0L<index> then
-                        let written = req.Entries |> Array.skip (int (firstWritten - req.Entries[0].Index))
+                        let k = int (firstWritten - req.Entries[0].Index)
+                        let written = if k = 0 then req.Entries else Array.sub req.Entries k (req.Entries.Length - k)
                         fx.PersistEntries written
                         ConfigChanges.adopt firstWritten written s
                     else
                         s
 
-                let lastNew = req.PrevIndex + int64 req.Entries.Length * 1L<index>
                 respond fx s m.From { Success = true; Index = lastNew; HintIndex = 0L<index>; HintTerm = 0L<term> }
-                { s with Log = RaftLog.commitTo s.Log (min req.Commit lastNew) }
+                s
             | ValueNone ->
                 let hintIndex = RaftLog.findConflictByTerm log req.PrevIndex req.PrevTerm
                 let hintTerm = RaftLog.termAt log hintIndex |> ValueOption.defaultValue 0L<term>
@@ -40,7 +42,8 @@ module internal StepFollower =
 
     /// Handles a heartbeat: learns the commit index (the leader never sends one beyond our match) and answers.
     let onHeartbeat (fx: Fx<'T>) (m: Message<'T>) (req: HeartbeatRequest) (s: State<'T>) =
-        let s = { s with Log = RaftLog.commitTo s.Log (min req.Commit s.Log.LastIndex) }
+        let log = RaftLog.commitTo s.Log (min req.Commit s.Log.LastIndex)
+        let s = if LanguagePrimitives.PhysicalEquality log s.Log then s else { s with Log = log }
         fx.Send(message s m.From (HeartbeatResponse { Context = req.Context }))
         s
 

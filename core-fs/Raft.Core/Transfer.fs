@@ -4,23 +4,21 @@ open Common
 
 /// Leadership transfer (thesis §3.10): bring the target up to date, then tell it to campaign at once.
 module internal Transfer =
-    let private withLeader (l: LeaderState) (s: State<'T>) = { s with Role = Leader l }
-
     /// Sends TimeoutNow when the transfer target holds the whole log.
     let maybeSendTimeoutNow (fx: Fx<'T>) (peer: NodeId) (s: State<'T>) =
         match s.Role with
-        | Leader({ Transfer = ValueSome t } as l) when t.Target = peer ->
-            match Map.tryFind peer l.Progress with
-            | Some p when p.Match = s.Log.LastIndex -> fx.Send(message s peer TimeoutNow)
+        | Leader({ Slow = { Transfer = ValueSome t } } as l) when t.Target = peer ->
+            match Peers.tryFind peer l.Peers with
+            | ValueSome p when p.Match = s.Log.LastIndex -> fx.Send(message s peer TimeoutNow)
             | _ -> ()
         | _ -> ()
 
     /// Gives up a transfer; lease evidence gathered before it is forgotten (the target may have won).
     let abort (fx: Fx<'T>) (reason: string) (s: State<'T>) =
         match s.Role with
-        | Leader({ Transfer = ValueSome t } as l) ->
+        | Leader({ Slow = { Transfer = ValueSome t } } as l) ->
             fx.Emit(TransferDropped(t.Target, TransferAborted reason))
-            s |> withLeader { l with Transfer = ValueNone; AckedAt = Map.empty }
+            s |> withLeaderSlow { l.Slow with Transfer = ValueNone; AckedAt = Map.empty }
         | _ -> s
 
     /// A TransferLeadership input.
@@ -40,7 +38,7 @@ module internal Transfer =
                 | _ ->
                     let s = abort fx $"superseded by a transfer to {target}" s
                     let l = leaderState s
-                    let s = s |> withLeader { l with Transfer = ValueSome { Target = target; Elapsed = 0 }; AckedAt = Map.empty }
+                    let s = s |> withLeaderSlow { l.Slow with Transfer = ValueSome { Target = target; Elapsed = 0 }; AckedAt = Map.empty }
                     let s = Replication.replicate fx true target s
                     maybeSendTimeoutNow fx target s
                     s
@@ -49,9 +47,9 @@ module internal Transfer =
     /// Counts a tick; a transfer not done within an election timeout is aborted.
     let tick (fx: Fx<'T>) (s: State<'T>) =
         match s.Role with
-        | Leader({ Transfer = ValueSome t } as l) ->
+        | Leader({ Slow = { Transfer = ValueSome t } } as l) ->
             if t.Elapsed + 1 >= s.Options.ElectionTicks then
                 abort fx $"node {t.Target} did not take over within an election timeout" s
             else
-                s |> withLeader { l with Transfer = ValueSome { t with Elapsed = t.Elapsed + 1 } }
+                s |> withLeaderSlow { l.Slow with Transfer = ValueSome { t with Elapsed = t.Elapsed + 1 } }
         | _ -> s

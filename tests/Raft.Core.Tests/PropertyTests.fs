@@ -72,6 +72,80 @@ let private checkWindow (label: string) (w: EntryWindow<int>) (m: WindowModel) =
 
     m.Items |> List.iteri (fun k e -> Expect.equal (EntryWindow.get w (Ids.index (m.WFirst + int64 k))) e $"{label}: entry {m.WFirst + int64 k}")
 
+// ---- Old states stay unchanged ----
+
+/// Everything observable of a state that stepping could disturb if it wrote into shared storage: log marks, the
+/// in-memory entries, the leader's progress and the hard state.
+let private fingerprint (s: State<int>) =
+    let log = s.Log
+    let w = log.Window
+    let entries =
+        [ for k in 0 .. EntryWindow.count w - 1 ->
+            let e = EntryWindow.get w (EntryWindow.first w + int64 k * 1L<index>)
+            let payload = match e.Payload with Command c -> string c | Noop -> "noop" | Config _ -> "config"
+            $"{int64 e.Index}/{int64 e.Term}/{payload}/{e.Size}" ]
+    let progress =
+        match s.Role with
+        | Leader l ->
+            [ for KeyValue(id, p) in l.Progress ->
+                let mode = match p.Mode with Probe -> "P" | Replicate -> "R" | SnapshotTransfer _ -> "S"
+                $"{int64 id}:{int64 p.Match}/{int64 p.Next}/{mode}/{p.ProbeSent}/{p.Inflights.Count}/{p.Inflights.Bytes}" ]
+        | _ -> []
+    let h = Node.hardState s
+    String.concat " " (
+        [ $"{int64 (Node.term s)} {int64 (Node.leader s)} {Node.role s} {int64 log.LastIndex} {int64 log.Stable} {int64 log.Committed} {int64 log.Applying} {int64 log.Applied}"
+          $"{int64 h.Term} {int64 h.Vote} {int64 h.Commit}" ] @ entries @ progress)
+
+/// Runs a 3-node cluster in memory (every write durable at once, every message delivered) through the given
+/// proposals (batch sizes, pipelined `depth` at a time) and returns every state any step returned, with its
+/// fingerprint taken when it was returned.
+let private runKeepingStates (window: int) (depth: int) (batches: int list) =
+    let ids = [ 1L; 2L; 3L ] |> List.map Ids.node
+    let nodes = System.Collections.Generic.Dictionary<NodeId, State<int>>()
+    let pending = System.Collections.Generic.Queue<NodeId * Input<int>>()
+    let kept = ResizeArray<State<int> * string>()
+
+    for id in ids do
+        let options = { RaftOptions.defaults id with MaxWindowEntries = window; MaxInflightMsgs = 3 }
+        nodes[id] <- RaftNode.Bootstrap<int>(options, ids)
+
+    let run id input =
+        let s, effects = Node.step nodes[id] input
+        nodes[id] <- s
+        kept.Add((s, fingerprint s))
+
+        for e in effects do
+            match e with
+            | Send m -> pending.Enqueue((m.To, Receive m))
+            | Persist p ->
+                if p.Entries.Length > 0 then
+                    let last = p.Entries[p.Entries.Length - 1]
+                    pending.Enqueue((id, Persisted { Index = last.Index; Term = last.Term }))
+
+                for m in p.ThenSend do
+                    pending.Enqueue((m.To, Receive m))
+            | Apply entries -> pending.Enqueue((id, Applied entries[entries.Length - 1].Index))
+            // LoadEntries stays unanswered: that peer stops receiving, which this property does not mind.
+            | _ -> ()
+
+    let drain () =
+        while pending.Count > 0 do
+            let id, input = pending.Dequeue()
+            run id input
+
+    run ids[0] Campaign
+    drain ()
+    let mutable tag = 0L
+
+    for chunk in List.chunkBySize (max 1 depth) batches do
+        for size in chunk do
+            tag <- tag + 1L
+            run ids[0] (Propose { Tag = tag; Commands = Array.init (max 1 size) (fun i -> struct (int tag * 100 + i, 8)) })
+
+        drain ()
+
+    kept
+
 [<Tests>]
 let properties =
     testList
@@ -86,6 +160,22 @@ let properties =
                 let acked (id: NodeId) = if ackArray.Length = 0 then 0L<index> else Ids.index (int64 (ackArray[int id % ackArray.Length] % 20uy))
                 let expected = min (naiveMajorityIndex voters acked) (naiveMajorityIndex outgoing acked)
                 Quorum.committedIndex (membership voters outgoing) acked = expected
+
+            testPropertyWithConfig config "Quorum.majorityIndexOf over voter arrays equals majorityIndex over the set"
+            <| fun (voterMask: byte) (acks: byte list) ->
+                let voters = ofMask (int voterMask &&& 0x7F)
+                let ackArray = Array.ofList acks
+                let acked (id: NodeId) = if ackArray.Length = 0 then 0L<index> else Ids.index (int64 (ackArray[int id % ackArray.Length] % 20uy))
+                Quorum.majorityIndexOf (Set.toArray voters) acked = Quorum.majorityIndex voters acked
+
+            testPropertyWithConfig { config with maxTest = 40 } "stepping never changes a state returned earlier (shared buffers and progress arrays)"
+            <| fun (window: byte) (depth: byte) (batches: byte list) ->
+                let batches = batches |> List.truncate 24 |> List.map (fun b -> int b % 6)
+                let kept = runKeepingStates (4 + int window % 20) (1 + int depth % 6) batches
+
+                for k in 0 .. kept.Count - 1 do
+                    let s, printed = kept[k]
+                    Expect.equal (fingerprint s) printed $"state {k} changed after it was returned"
 
             testPropertyWithConfig config "Quorum.voteOutcome and jointVoteOutcome equal the subset oracle"
             <| fun (voterMask: byte) (outgoingMask: byte) (grantedMask: byte) (rejectedMask: byte) ->
