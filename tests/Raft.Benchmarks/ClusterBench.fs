@@ -36,7 +36,9 @@ type private AllocationSampler() =
 
 type private Result =
     { Mode: string; N: int; Conc: int; Seconds: float; OpsPerSec: float; P50: float; P99: float
-      AllocPer1000: float; Gen0Per1000: float; Gen1Per1000: float; Gen2Per1000: float }
+      AllocPer1000: float; Gen0Per1000: float; Gen1Per1000: float; Gen2Per1000: float
+      /// Process CPU time (all threads, all three nodes) per commit: steadier than latency on a shared machine.
+      CpuUsPerCommit: float }
 
 let private percentile (sorted: float[]) (q: float) =
     sorted[Math.Clamp(int (Math.Ceiling(q * float sorted.Length)) - 1, 0, sorted.Length - 1)]
@@ -83,6 +85,7 @@ let private measure (mode: string) (n: int) (conc: int) (group: RaftGroup<byte[]
         GC.WaitForPendingFinalizers()
         let alloc0 = GC.GetTotalAllocatedBytes true
         let g0, g1, g2 = GC.CollectionCount 0, GC.CollectionCount 1, GC.CollectionCount 2
+        let cpu0 = Process.GetCurrentProcess().TotalProcessorTime
         let sw = Stopwatch.StartNew()
         let worker () =
             task {
@@ -95,6 +98,7 @@ let private measure (mode: string) (n: int) (conc: int) (group: RaftGroup<byte[]
             }
         let! _ = Task.WhenAll [| for _ in 1..conc -> Task.Run<unit>(Func<Task<unit>>(fun () -> worker ())) |]
         sw.Stop()
+        let cpu = Process.GetCurrentProcess().TotalProcessorTime - cpu0
         let per1000 (x: int64) = float x * 1000.0 / float n
         let us = latencies |> Array.map (fun t -> float t * 1e6 / float Stopwatch.Frequency) |> Array.sort
         return
@@ -102,7 +106,8 @@ let private measure (mode: string) (n: int) (conc: int) (group: RaftGroup<byte[]
               P50 = percentile us 0.5; P99 = percentile us 0.99
               AllocPer1000 = per1000 (GC.GetTotalAllocatedBytes true - alloc0)
               Gen0Per1000 = per1000 (int64 (GC.CollectionCount 0 - g0)); Gen1Per1000 = per1000 (int64 (GC.CollectionCount 1 - g1))
-              Gen2Per1000 = per1000 (int64 (GC.CollectionCount 2 - g2)) }
+              Gen2Per1000 = per1000 (int64 (GC.CollectionCount 2 - g2))
+              CpuUsPerCommit = cpu.TotalMicroseconds / float n }
     }
 
 /// Runs DotNext's harness and returns its JSON lines by mode ("seq", "conc"), or an empty map when unavailable.
@@ -183,7 +188,7 @@ let run (args: string list) =
         printfn "| %s | Raft (this) | %.0f | %.0f | %.0f | %s |" label r.OpsPerSec r.P50 r.P99 ratio
         peerRow |> Option.iter (printfn "%s")
     printfn ""
-    printfn "| mode | bytes allocated / 1000 commits | gen0 / 1000 | gen1 / 1000 | gen2 / 1000 |"
-    printfn "| --- | ---: | ---: | ---: | ---: |"
+    printfn "| mode | bytes allocated / 1000 commits | gen0 / 1000 | gen1 / 1000 | gen2 / 1000 | CPU µs / commit |"
+    printfn "| --- | ---: | ---: | ---: | ---: | ---: |"
     for r in results do
-        printfn "| %s | %.0f | %.2f | %.2f | %.2f |" r.Mode r.AllocPer1000 r.Gen0Per1000 r.Gen1Per1000 r.Gen2Per1000
+        printfn "| %s | %.0f | %.2f | %.2f | %.2f | %.0f |" r.Mode r.AllocPer1000 r.Gen0Per1000 r.Gen1Per1000 r.Gen2Per1000 r.CpuUsPerCommit

@@ -14,7 +14,7 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
     private readonly Queue<Input<TCommand>> _feedback = new();
     private readonly Dictionary<long, List<RaftEnvelope<TCommand>>> _outbox = new();
     private readonly List<long> _dirtyPeers = new();
-    private readonly List<DurableItem<TCommand, TResult>> _durable = new();
+    private List<DurableItem<TCommand, TResult>> _durable = new(), _flushing = new();
     private readonly Dictionary<long, long> _lastHeard = new();
     private readonly HashSet<long> _unreachableSent = new();
     private long _tick;
@@ -89,9 +89,6 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
             }
             case WorkKind.Control:
                 ((Action)w.Item!)();
-                break;
-            case WorkKind.Durable:
-                OnDurableBatch((List<DurableItem<TCommand, TResult>>)w.Item!);
                 break;
             case WorkKind.Fault:
             {
@@ -170,18 +167,26 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
         _proposing.Clear();
     }
 
+    /// <summary>Sends what the iteration produced (the leader's appends leave before its own fsync, thesis §10.2.1),
+    /// then makes the iteration's writes durable and carries out what waited for them, until nothing is left.</summary>
     private void FinishIteration()
     {
-        foreach (var g in _appliedDirty)
+        while (true)
         {
-            g.AppliedDirty = false;
-            StepGroup(g, Input<TCommand>.NewApplied(g.AppliedIndex));
-            ServeReads(g);
+            foreach (var g in _appliedDirty)
+            {
+                g.AppliedDirty = false;
+                StepGroup(g, Input<TCommand>.NewApplied(g.AppliedIndex));
+                ServeReads(g);
+            }
+            _appliedDirty.Clear();
+            FlushSends();
+            if (_durable.Count == 0) return;
+            (_flushing, _durable) = (_durable, _flushing);
+            _durability.Flush(_flushing);
+            OnDurableBatch(_flushing);
+            _flushing.Clear();
         }
-        _appliedDirty.Clear();
-        FlushSends();
-        _durability.Enqueue(_durable);
-        _durable.Clear();
     }
 
     /// <summary>Feeds one input to a group's core and carries out the effects; completions the host produces
@@ -283,7 +288,7 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
         _loopGroups.Remove(g.GroupId);
         _groupList.Remove(g);
         FailPending(g, new RaftShutdownException($"Group {g.GroupId} was removed."));
-        // Close the storage on the durability thread, after every write queued before this point.
+        // Close the storage once every write queued before this point is durable.
         _durable.Add(new DurableItem<TCommand, TResult>(g, null, -2, 0, FSharpList<Message<TCommand>>.Empty));
         g.OnClosed = () =>
         {

@@ -70,7 +70,7 @@ public sealed partial class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
         });
         Metrics = new RaftMetrics(NodeId, meterFactory, () => _groups.Count, () => _groups.Values.Count(g => g.Status.Quiescent),
             () => _groups.Values.Count(g => g.Status.IsLeader));
-        _durability = new Durability<TCommand, TResult>(OnDurable, OnStorageFailure, Metrics, NodeId);
+        _durability = new Durability<TCommand, TResult>(OnStorageFailure, Metrics);
     }
 
     /// <summary>This node's id.</summary>
@@ -184,7 +184,6 @@ public sealed partial class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
             try { await _loop.WaitAsync(cancellationToken).ConfigureAwait(false); }
             catch (OperationCanceledException) { _stop.Cancel(); }
         }
-        _durability.Dispose();
         try { await _transport.StopAsync(cancellationToken).ConfigureAwait(false); }
         catch (OperationCanceledException) { }
         var shutdown = new RaftShutdownException($"Node {NodeId} stopped.");
@@ -289,8 +288,6 @@ public sealed partial class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
         if (Interlocked.Exchange(ref _wakePending, 1) == 0) _channel.Writer.TryWrite(new Work(WorkKind.Wake, 0, null));
     }
 
-    private void OnDurable(List<DurableItem<TCommand, TResult>> batch) => PostInternal(new Work(WorkKind.Durable, 0, batch));
-
     private void OnStorageFailure(RaftGroup<TCommand, TResult> group, Exception e) =>
         PostInternal(new Work(WorkKind.Fault, 0, (group, e)));
 
@@ -312,7 +309,6 @@ internal enum WorkKind : byte
     Propose,
     Read,
     Control,
-    Durable,
     Fault,
     Unreachable,
 }
