@@ -24,7 +24,7 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
         var reader = _channel.Reader;
         try
         {
-            while (true)
+            while (!_stop.IsCancellationRequested)
             {
                 RunIteration(reader);
                 // Re-arm the wake-up before looking for more work: a Wake() that found _wakePending set during the
@@ -33,9 +33,11 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
                 // until a message arrived; a fresh cluster never elected). After this reset every Wake() writes an item.
                 Interlocked.Exchange(ref _wakePending, 0);
                 if (reader.TryPeek(out _) || !_internal.IsEmpty || Volatile.Read(ref _tickPending) == 1) continue;
-                if (!await reader.WaitToReadAsync(_stop.Token).ConfigureAwait(false)) break;
+                // No token: a cancellable wait allocates a waiter every time, an uncancellable one reuses the channel's.
+                // Stopping completes the writer, which ends this wait; a cancelled stop is seen at the top of the loop.
+                if (!await reader.WaitToReadAsync().ConfigureAwait(false)) break;
             }
-            RunIteration(reader); // what was queued before the writer completed
+            if (!_stop.IsCancellationRequested) RunIteration(reader); // what was queued before the writer completed
         }
         catch (OperationCanceledException) when (_stop.IsCancellationRequested) { }
         catch (Exception e)
