@@ -32,7 +32,7 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
                 // without waking anyone; it stayed set, so no later tick woke the loop either (a node stopped ticking
                 // until a message arrived; a fresh cluster never elected). After this reset every Wake() writes an item.
                 Interlocked.Exchange(ref _wakePending, 0);
-                if (reader.TryPeek(out _) || !_internal.IsEmpty || Volatile.Read(ref _tickPending) == 1) continue;
+                if (reader.TryPeek(out _) || !_internal.IsEmpty || !_submitted.IsEmpty || Volatile.Read(ref _tickPending) == 1) continue;
                 // No token: a cancellable wait allocates a waiter every time, an uncancellable one reuses the channel's.
                 // Stopping completes the writer, which ends this wait; a cancelled stop is seen at the top of the loop.
                 if (!await reader.WaitToReadAsync().ConfigureAwait(false)) break;
@@ -51,6 +51,11 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
     {
         Volatile.Write(ref _wakePending, 0);
         while (_internal.TryDequeue(out var w)) Handle(w);
+        while (_submitted.TryDequeue(out var w))
+        {
+            Interlocked.Decrement(ref _submittedCount);
+            Handle(w);
+        }
         if (Interlocked.Exchange(ref _tickPending, 0) == 1) OnTick();
         var max = Options.MaxInputsPerIteration;
         for (var n = 0; n < max && reader.TryRead(out var w); n++) Handle(w);
