@@ -59,6 +59,8 @@ internal sealed class Durability<TCommand, TResult>
                 closing = true;
                 continue;
             }
+            // Items that only wait (an acknowledgement of nothing new) need no IO of their own.
+            if (item.HardState is null && item.Index < 0) continue;
             if (g.FlushEpoch != epoch)
             {
                 g.FlushEpoch = epoch;
