@@ -34,9 +34,35 @@ type private AllocationSampler() =
             let i = e.PayloadNames.IndexOf "TypeName"
             if i >= 0 then counts.AddOrUpdate(string e.Payload[i], 1, (fun _ c -> c + 1)) |> ignore
 
+/// Counts the node host's own instruments across the three nodes: how many Propose inputs carried the commands
+/// (batching on the leader) and how many group-commit rounds (fsync rounds) ran.
+type private HostCounters() =
+    let listener = new Diagnostics.Metrics.MeterListener()
+    let mutable proposed = 0L
+    let mutable proposeInputs = 0L
+    let mutable persistRounds = 0L
+    do
+        listener.InstrumentPublished <- fun instrument l ->
+            if instrument.Meter.Name = RaftMetrics.MeterName
+               && (instrument.Name = "raft.proposals" || instrument.Name = "raft.persist.batches") then
+                l.EnableMeasurementEvents instrument
+        listener.SetMeasurementEventCallback<int64>(fun instrument value _ _ ->
+            if instrument.Name = "raft.proposals" then
+                Interlocked.Add(&proposed, value) |> ignore
+                Interlocked.Increment(&proposeInputs) |> ignore
+            else Interlocked.Add(&persistRounds, value) |> ignore)
+        listener.Start()
+    member _.Read() = Interlocked.Read &proposed, Interlocked.Read &proposeInputs, Interlocked.Read &persistRounds
+    interface IDisposable with
+        member _.Dispose() = listener.Dispose()
+
 type private Result =
     { Mode: string; N: int; Conc: int; Seconds: float; OpsPerSec: float; P50: float; P99: float
-      AllocPer1000: float; Gen0Per1000: float; Gen1Per1000: float; Gen2Per1000: float }
+      AllocPer1000: float; Gen0Per1000: float; Gen1Per1000: float; Gen2Per1000: float
+      /// Process CPU time (all threads, all three nodes) per commit: steadier than latency on a shared machine.
+      CpuUsPerCommit: float
+      /// Commands per Propose input on the leader, and group-commit rounds of all nodes per 1,000 commits.
+      PerPropose: float; RoundsPer1000: float }
 
 let private percentile (sorted: float[]) (q: float) =
     sorted[Math.Clamp(int (Math.Ceiling(q * float sorted.Length)) - 1, 0, sorted.Length - 1)]
@@ -75,7 +101,7 @@ let private startCluster (root: string) (memory: bool) =
         return hosts, leader.GetGroup 1L
     }
 
-let private measure (mode: string) (n: int) (conc: int) (group: RaftGroup<byte[], int64>) (payload: unit -> byte[]) =
+let private measure (counters: HostCounters) (mode: string) (n: int) (conc: int) (group: RaftGroup<byte[], int64>) (payload: unit -> byte[]) =
     task {
         let latencies = Array.zeroCreate<int64> n
         let mutable next = -1
@@ -83,6 +109,8 @@ let private measure (mode: string) (n: int) (conc: int) (group: RaftGroup<byte[]
         GC.WaitForPendingFinalizers()
         let alloc0 = GC.GetTotalAllocatedBytes true
         let g0, g1, g2 = GC.CollectionCount 0, GC.CollectionCount 1, GC.CollectionCount 2
+        let cpu0 = Process.GetCurrentProcess().TotalProcessorTime
+        let p0, i0, r0 = counters.Read()
         let sw = Stopwatch.StartNew()
         let worker () =
             task {
@@ -95,6 +123,8 @@ let private measure (mode: string) (n: int) (conc: int) (group: RaftGroup<byte[]
             }
         let! _ = Task.WhenAll [| for _ in 1..conc -> Task.Run<unit>(Func<Task<unit>>(fun () -> worker ())) |]
         sw.Stop()
+        let cpu = Process.GetCurrentProcess().TotalProcessorTime - cpu0
+        let p1, i1, r1 = counters.Read()
         let per1000 (x: int64) = float x * 1000.0 / float n
         let us = latencies |> Array.map (fun t -> float t * 1e6 / float Stopwatch.Frequency) |> Array.sort
         return
@@ -102,7 +132,9 @@ let private measure (mode: string) (n: int) (conc: int) (group: RaftGroup<byte[]
               P50 = percentile us 0.5; P99 = percentile us 0.99
               AllocPer1000 = per1000 (GC.GetTotalAllocatedBytes true - alloc0)
               Gen0Per1000 = per1000 (int64 (GC.CollectionCount 0 - g0)); Gen1Per1000 = per1000 (int64 (GC.CollectionCount 1 - g1))
-              Gen2Per1000 = per1000 (int64 (GC.CollectionCount 2 - g2)) }
+              Gen2Per1000 = per1000 (int64 (GC.CollectionCount 2 - g2))
+              CpuUsPerCommit = cpu.TotalMicroseconds / float n
+              PerPropose = float (p1 - p0) / float (max 1L (i1 - i0)); RoundsPer1000 = per1000 (r1 - r0) }
     }
 
 /// Runs DotNext's harness and returns its JSON lines by mode ("seq", "conc"), or an empty map when unavailable.
@@ -142,6 +174,8 @@ let run (args: string list) =
     let root = Path.Combine(Path.GetTempPath(), "raft-cluster-bench-" + Guid.NewGuid().ToString("N"))
     let results =
         task {
+            use counters = new HostCounters()
+            let measure = measure counters
             let! hosts, group = startCluster root memory
             try
                 let rnd = Random(7)
@@ -183,7 +217,7 @@ let run (args: string list) =
         printfn "| %s | Raft (this) | %.0f | %.0f | %.0f | %s |" label r.OpsPerSec r.P50 r.P99 ratio
         peerRow |> Option.iter (printfn "%s")
     printfn ""
-    printfn "| mode | bytes allocated / 1000 commits | gen0 / 1000 | gen1 / 1000 | gen2 / 1000 |"
-    printfn "| --- | ---: | ---: | ---: | ---: |"
+    printfn "| mode | bytes allocated / 1000 commits | gen0 / 1000 | gen1 / 1000 | gen2 / 1000 | CPU µs / commit | commands / propose | persist rounds / 1000 |"
+    printfn "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     for r in results do
-        printfn "| %s | %.0f | %.2f | %.2f | %.2f |" r.Mode r.AllocPer1000 r.Gen0Per1000 r.Gen1Per1000 r.Gen2Per1000
+        printfn "| %s | %.0f | %.2f | %.2f | %.2f | %.0f | %.1f | %.0f |" r.Mode r.AllocPer1000 r.Gen0Per1000 r.Gen1Per1000 r.Gen2Per1000 r.CpuUsPerCommit r.PerPropose r.RoundsPer1000

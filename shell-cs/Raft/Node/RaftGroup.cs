@@ -194,13 +194,13 @@ public sealed class RaftGroup<TCommand, TResult>
     internal bool Quiescent;
     internal long LastActivityTick;
 
-    // ---- owned by the durability thread -----------------------------------------------------------------------
+    // ---- used by the loop's group commit (Durability), possibly on thread-pool threads while the loop waits ------
 
     internal long FlushEpoch;
     internal byte[]? FlushHardState;
     internal bool FlushLog;
     internal volatile bool FlushFailed;
-    /// <summary>Run by the durability thread once the group's last queued write is durable (group removal).</summary>
+    /// <summary>Run by the loop once the group's last write is durable (group removal).</summary>
     internal Action? OnClosed;
 
     internal void PublishStatus()

@@ -14,7 +14,7 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
     private readonly Queue<Input<TCommand>> _feedback = new();
     private readonly Dictionary<long, List<RaftEnvelope<TCommand>>> _outbox = new();
     private readonly List<long> _dirtyPeers = new();
-    private readonly List<DurableItem<TCommand, TResult>> _durable = new();
+    private List<DurableItem<TCommand, TResult>> _durable = new(), _flushing = new();
     private readonly Dictionary<long, long> _lastHeard = new();
     private readonly HashSet<long> _unreachableSent = new();
     private long _tick;
@@ -24,7 +24,7 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
         var reader = _channel.Reader;
         try
         {
-            while (true)
+            while (!_stop.IsCancellationRequested)
             {
                 RunIteration(reader);
                 // Re-arm the wake-up before looking for more work: a Wake() that found _wakePending set during the
@@ -32,10 +32,12 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
                 // without waking anyone; it stayed set, so no later tick woke the loop either (a node stopped ticking
                 // until a message arrived; a fresh cluster never elected). After this reset every Wake() writes an item.
                 Interlocked.Exchange(ref _wakePending, 0);
-                if (reader.TryPeek(out _) || !_internal.IsEmpty || Volatile.Read(ref _tickPending) == 1) continue;
-                if (!await reader.WaitToReadAsync(_stop.Token).ConfigureAwait(false)) break;
+                if (reader.TryPeek(out _) || !_internal.IsEmpty || !_submitted.IsEmpty || Volatile.Read(ref _tickPending) == 1) continue;
+                // No token: a cancellable wait allocates a waiter every time, an uncancellable one reuses the channel's.
+                // Stopping completes the writer, which ends this wait; a cancelled stop is seen at the top of the loop.
+                if (!await reader.WaitToReadAsync().ConfigureAwait(false)) break;
             }
-            RunIteration(reader); // what was queued before the writer completed
+            if (!_stop.IsCancellationRequested) RunIteration(reader); // what was queued before the writer completed
         }
         catch (OperationCanceledException) when (_stop.IsCancellationRequested) { }
         catch (Exception e)
@@ -49,6 +51,11 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
     {
         Volatile.Write(ref _wakePending, 0);
         while (_internal.TryDequeue(out var w)) Handle(w);
+        while (_submitted.TryDequeue(out var w))
+        {
+            Interlocked.Decrement(ref _submittedCount);
+            Handle(w);
+        }
         if (Interlocked.Exchange(ref _tickPending, 0) == 1) OnTick();
         var max = Options.MaxInputsPerIteration;
         for (var n = 0; n < max && reader.TryRead(out var w); n++) Handle(w);
@@ -89,9 +96,6 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
             }
             case WorkKind.Control:
                 ((Action)w.Item!)();
-                break;
-            case WorkKind.Durable:
-                OnDurableBatch((List<DurableItem<TCommand, TResult>>)w.Item!);
                 break;
             case WorkKind.Fault:
             {
@@ -170,18 +174,26 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
         _proposing.Clear();
     }
 
+    /// <summary>Sends what the iteration produced (the leader's appends leave before its own fsync, thesis §10.2.1),
+    /// then makes the iteration's writes durable and carries out what waited for them, until nothing is left.</summary>
     private void FinishIteration()
     {
-        foreach (var g in _appliedDirty)
+        while (true)
         {
-            g.AppliedDirty = false;
-            StepGroup(g, Input<TCommand>.NewApplied(g.AppliedIndex));
-            ServeReads(g);
+            foreach (var g in _appliedDirty)
+            {
+                g.AppliedDirty = false;
+                StepGroup(g, Input<TCommand>.NewApplied(g.AppliedIndex));
+                ServeReads(g);
+            }
+            _appliedDirty.Clear();
+            FlushSends();
+            if (_durable.Count == 0) return;
+            (_flushing, _durable) = (_durable, _flushing);
+            _durability.Flush(_flushing);
+            OnDurableBatch(_flushing);
+            _flushing.Clear();
         }
-        _appliedDirty.Clear();
-        FlushSends();
-        _durability.Enqueue(_durable);
-        _durable.Clear();
     }
 
     /// <summary>Feeds one input to a group's core and carries out the effects; completions the host produces
@@ -283,7 +295,7 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
         _loopGroups.Remove(g.GroupId);
         _groupList.Remove(g);
         FailPending(g, new RaftShutdownException($"Group {g.GroupId} was removed."));
-        // Close the storage on the durability thread, after every write queued before this point.
+        // Close the storage once every write queued before this point is durable.
         _durable.Add(new DurableItem<TCommand, TResult>(g, null, -2, 0, FSharpList<Message<TCommand>>.Empty));
         g.OnClosed = () =>
         {

@@ -29,6 +29,10 @@ public sealed partial class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
     private readonly ILogger _log;
     private readonly Channel<Work> _channel;
     private readonly ConcurrentQueue<Work> _internal = new();
+    /// <summary>Proposals and reads from user code (see <see cref="WakeDeferred"/>); at most InputQueueCapacity, beyond
+    /// which callers wait on the channel.</summary>
+    private readonly ConcurrentQueue<Work> _submitted = new();
+    private int _submittedCount;
     private readonly ConcurrentDictionary<long, RaftGroup<TCommand, TResult>> _groups = new();
     private readonly Durability<TCommand, TResult> _durability;
     private readonly CancellationTokenSource _stop = new();
@@ -70,7 +74,7 @@ public sealed partial class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
         });
         Metrics = new RaftMetrics(NodeId, meterFactory, () => _groups.Count, () => _groups.Values.Count(g => g.Status.Quiescent),
             () => _groups.Values.Count(g => g.Status.IsLeader));
-        _durability = new Durability<TCommand, TResult>(OnDurable, OnStorageFailure, Metrics, NodeId);
+        _durability = new Durability<TCommand, TResult>(OnStorageFailure, Metrics);
     }
 
     /// <summary>This node's id.</summary>
@@ -184,10 +188,10 @@ public sealed partial class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
             try { await _loop.WaitAsync(cancellationToken).ConfigureAwait(false); }
             catch (OperationCanceledException) { _stop.Cancel(); }
         }
-        _durability.Dispose();
         try { await _transport.StopAsync(cancellationToken).ConfigureAwait(false); }
         catch (OperationCanceledException) { }
         var shutdown = new RaftShutdownException($"Node {NodeId} stopped.");
+        while (_submitted.TryDequeue(out var left)) ((IPending)left.Item!).Fail(shutdown);
         foreach (var g in _groups.Values)
         {
             FailPending(g, shutdown);
@@ -221,10 +225,21 @@ public sealed partial class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
         ThrowIfStopping();
         if (group.Removed) throw new RaftShutdownException($"Group {group.GroupId} was removed.");
         var work = new Work(item is RaftGroup<TCommand, TResult>.PendingProposal ? WorkKind.Propose : WorkKind.Read, 0, item);
-        if (!_channel.Writer.TryWrite(work))
+        if (Interlocked.Increment(ref _submittedCount) <= Options.InputQueueCapacity)
         {
-            try { await _channel.Writer.WriteAsync(work, ct).ConfigureAwait(false); }
-            catch (ChannelClosedException) { throw new RaftShutdownException($"Node {NodeId} is stopping."); }
+            _submitted.Enqueue(work);
+            WakeDeferred();
+            // Stopped meanwhile: the loop may never see it (failing a call the loop already took is a no-op or what stopping does anyway).
+            if (Volatile.Read(ref _state) >= 2) item.Fail(new RaftShutdownException($"Node {NodeId} is stopping."));
+        }
+        else
+        {
+            Interlocked.Decrement(ref _submittedCount);
+            if (!_channel.Writer.TryWrite(work))
+            {
+                try { await _channel.Writer.WriteAsync(work, ct).ConfigureAwait(false); }
+                catch (ChannelClosedException) { throw new RaftShutdownException($"Node {NodeId} is stopping."); }
+            }
         }
         var limit = timeout ?? Options.RequestTimeout;
         try
@@ -284,12 +299,21 @@ public sealed partial class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
         Wake();
     }
 
+    /// <summary>Wakes an idle loop through the thread pool's global queue instead of running it on the calling
+    /// thread. Used for calls from user code: many callers completed by one iteration each submit their next call on
+    /// the thread that ran their continuations, and the loop must not run (and fsync) for the first of them while the
+    /// others still wait behind it on that thread; from the global queue it starts after them with all of them in one
+    /// batch, usually on that same thread, without waking another one.</summary>
+    private void WakeDeferred()
+    {
+        if (Interlocked.Exchange(ref _wakePending, 1) == 0)
+            ThreadPool.UnsafeQueueUserWorkItem(static self => self._channel.Writer.TryWrite(new Work(WorkKind.Wake, 0, null)), this, preferLocal: false);
+    }
+
     private void Wake()
     {
         if (Interlocked.Exchange(ref _wakePending, 1) == 0) _channel.Writer.TryWrite(new Work(WorkKind.Wake, 0, null));
     }
-
-    private void OnDurable(List<DurableItem<TCommand, TResult>> batch) => PostInternal(new Work(WorkKind.Durable, 0, batch));
 
     private void OnStorageFailure(RaftGroup<TCommand, TResult> group, Exception e) =>
         PostInternal(new Work(WorkKind.Fault, 0, (group, e)));
@@ -312,7 +336,6 @@ internal enum WorkKind : byte
     Propose,
     Read,
     Control,
-    Durable,
     Fault,
     Unreachable,
 }

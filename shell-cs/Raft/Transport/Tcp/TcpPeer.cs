@@ -4,8 +4,8 @@ using System.Threading.Channels;
 namespace Raft.Transport.Tcp;
 
 /// <summary>
-/// Everything the transport keeps per peer: its endpoint, its bounded send queue and the one connection used for
-/// sending. Simultaneous dials are settled deterministically: a new connection replaces the current one unless the
+/// Everything the transport keeps per peer: its endpoint, its bounded send queue (drained by whichever thread holds
+/// the send flag, see <c>TcpTransport.Drain</c>) and the one connection used for sending. Simultaneous dials are settled deterministically: a new connection replaces the current one unless the
 /// current one was opened by the lower id of the pair and the new one was not. Both sides apply the same rule, so
 /// they converge on the same socket.
 /// </summary>
@@ -16,16 +16,19 @@ internal sealed class TcpPeer<TMessage>
     private TaskCompletionSource _changed = NewSignal();
     private bool _everConnected;
     private long _dropped;
+    private int _sending;
 
     public TcpPeer(long id, EndPoint endPoint, int queueCapacity, CancellationToken stopping)
     {
         Id = id;
         EndPoint = endPoint;
+        // Nobody waits on the queue (the sender drains it itself), so writing to it wakes no thread.
         Queue = Channel.CreateBounded<TMessage>(new BoundedChannelOptions(queueCapacity)
         {
             SingleReader = true,
             FullMode = BoundedChannelFullMode.Wait, // TryWrite returns false when full: the caller counts a drop
         });
+        SendBuffer = new PooledBufferWriter(16 << 10);
         Lifetime = CancellationTokenSource.CreateLinkedTokenSource(stopping);
     }
 
@@ -34,13 +37,22 @@ internal sealed class TcpPeer<TMessage>
     public Channel<TMessage> Queue { get; }
     /// <summary>Cancelled when the peer is removed or the transport stops.</summary>
     public CancellationTokenSource Lifetime { get; }
-    public Task? SendLoop { get; set; }
     public Task? DialLoop { get; set; }
+    /// <summary>The frames of the batch being written; owned by the holder of the send flag.</summary>
+    public PooledBufferWriter SendBuffer { get; }
+    /// <summary>Whether messages wait in the queue.</summary>
+    public bool HasQueued => Queue.Reader.TryPeek(out _);
     public long Dropped => Interlocked.Read(ref _dropped);
 
     public TcpConnection? Current { get { lock (_gate) return _current; } }
 
     public void CountDrop() => Interlocked.Increment(ref _dropped);
+
+    /// <summary>Takes the send flag: the caller is now the only one draining the queue and using <see cref="SendBuffer"/>.</summary>
+    public bool TryEnterSend() => Interlocked.CompareExchange(ref _sending, 1, 0) == 0;
+
+    /// <summary>Releases the send flag; the caller must then look at the queue again (a writer may have left its message to it).</summary>
+    public void ExitSend() => Volatile.Write(ref _sending, 0);
 
     /// <summary>Whether a new connection opened by <paramref name="dialerId"/> would win against the current one.</summary>
     public bool WouldAdopt(long localId, long dialerId)

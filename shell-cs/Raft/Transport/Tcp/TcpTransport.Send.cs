@@ -1,49 +1,95 @@
+using System.Net.Sockets;
+
 namespace Raft.Transport.Tcp;
 
 public sealed partial class TcpTransport<TMessage>
 {
     /// <summary>
-    /// Drains one peer's queue: waits for a connection, then packs as many queued messages as fit in
-    /// <see cref="TcpTransportOptions.MaxBatchBytes"/> into one pooled buffer, one frame each, and writes them with
-    /// one socket send. Messages stay queued (and later ones drop) while there is no connection.
+    /// Drains one peer's queue onto its connection, on the calling thread: packs as many queued messages as fit in
+    /// <see cref="TcpTransportOptions.MaxBatchBytes"/> into the peer's pooled buffer, one frame each, and writes them
+    /// with one socket send. Whoever queues a message calls this; one thread at a time drains (the others leave their
+    /// message to it). A send the kernel takes at once (the usual case) costs no thread hop; one that cannot complete
+    /// at once finishes on the thread pool, which then drains what was queued meanwhile. Messages stay queued (and
+    /// later ones drop) while there is no connection; adopting a connection drains them.
     /// </summary>
-    private async Task SendLoopAsync(TcpPeer<TMessage> peer)
+    private void Drain(TcpPeer<TMessage> peer)
+    {
+        while (peer.TryEnterSend())
+        {
+            var connection = peer.Current;
+            if (peer.Lifetime.IsCancellationRequested || !Usable(connection))
+            {
+                peer.ExitSend();
+                // A connection adopted after the check above found the flag taken and left the draining to us.
+                if (!peer.Lifetime.IsCancellationRequested && Usable(peer.Current) && peer.HasQueued) continue;
+                return;
+            }
+            var buffer = peer.SendBuffer;
+            buffer.Clear();
+            var frames = 0;
+            var reader = peer.Queue.Reader;
+            while (buffer.WrittenCount < _options.MaxBatchBytes && reader.TryRead(out var message))
+            {
+                if (TryAppendFrame(buffer, message, peer.Id)) frames++;
+            }
+            if (frames == 0)
+            {
+                peer.ExitSend();
+                if (peer.HasQueued) continue;
+                return;
+            }
+            ValueTask<int> send;
+            try { send = connection!.Socket.SendAsync(buffer.WrittenMemory, SocketFlags.None, peer.Lifetime.Token); }
+            catch (Exception ex)
+            {
+                SendFailed(peer, connection!, ex);
+                peer.ExitSend();
+                continue;
+            }
+            if (send.IsCompletedSuccessfully && send.Result == buffer.WrittenCount)
+            {
+                _counters.Sent(frames, buffer.WrittenCount);
+                peer.ExitSend();
+                if (peer.HasQueued) continue;
+                return;
+            }
+            _ = FinishSendAsync(peer, connection!, send, frames);
+            return;
+        }
+    }
+
+    /// <summary>Completes a socket send that did not finish at once, then drains what was queued meanwhile.</summary>
+    private async Task FinishSendAsync(TcpPeer<TMessage> peer, TcpConnection connection, ValueTask<int> pending, int frames)
     {
         var token = peer.Lifetime.Token;
-        var reader = peer.Queue.Reader;
-        using var buffer = new PooledBufferWriter(Math.Min(_options.MaxBatchBytes * 2, 1 << 20));
+        var data = peer.SendBuffer.WrittenMemory;
         try
         {
-            while (true)
-            {
-                await peer.WaitConnectedAsync(token).ConfigureAwait(false);
-                if (!await reader.WaitToReadAsync(token).ConfigureAwait(false)) return;
-                var connection = peer.Current;
-                if (connection is null || connection.IsClosed || connection.IsRetired) continue;
-
-                buffer.Clear();
-                var frames = 0;
-                while (buffer.WrittenCount < _options.MaxBatchBytes && reader.TryRead(out var message))
-                {
-                    if (TryAppendFrame(buffer, message, peer.Id)) frames++;
-                }
-                if (frames == 0) continue;
-                try
-                {
-                    await connection.SendAsync(buffer.WrittenMemory, token).ConfigureAwait(false);
-                    _counters.Sent(frames, buffer.WrittenCount);
-                }
-                catch (Exception ex) when (!token.IsCancellationRequested)
-                {
-                    // The batch is lost with the connection; Raft retransmits. Dial again.
-                    _logger.ConnectionClosed(peer.Id, $"send failed: {ex.Message}");
-                    connection.Abort();
-                    peer.OnClosed(connection);
-                }
-            }
+            var sent = await pending.ConfigureAwait(false);
+            if (sent <= 0) throw new IOException("socket accepted no bytes");
+            if (sent < data.Length) await connection.SendAsync(data[sent..], token).ConfigureAwait(false);
+            _counters.Sent(frames, data.Length);
         }
-        catch (Exception) when (token.IsCancellationRequested) { /* stopping: whatever was in flight is abandoned */ }
+        catch (Exception ex)
+        {
+            if (!token.IsCancellationRequested) SendFailed(peer, connection, ex);
+        }
+        finally
+        {
+            peer.ExitSend();
+        }
+        Drain(peer);
     }
+
+    private void SendFailed(TcpPeer<TMessage> peer, TcpConnection connection, Exception ex)
+    {
+        // The batch is lost with the connection; Raft retransmits. The dial loop connects again.
+        _logger.ConnectionClosed(peer.Id, $"send failed: {ex.Message}");
+        connection.Abort();
+        peer.OnClosed(connection);
+    }
+
+    private static bool Usable(TcpConnection? connection) => connection is { IsClosed: false, IsRetired: false };
 
     private bool TryAppendFrame(PooledBufferWriter buffer, TMessage message, long peer)
     {

@@ -12,7 +12,7 @@ namespace Raft.Transport.Tcp;
 /// <summary>
 /// The TCP transport: one connection per peer pair, carrying every group's messages, framed as described in
 /// <c>TcpFrame</c> (magic, version, flags, length, CRC-32C), opened by a handshake that checks the cluster id and
-/// node ids. Each peer has a bounded queue drained by one send loop that coalesces frames into one socket write;
+/// node ids. Each peer has a bounded queue, drained by the sending thread itself into one socket write per batch;
 /// each connection has one read loop over a <see cref="System.IO.Pipelines.PipeReader"/>. A bad frame closes only
 /// its connection; lost connections are re-dialed with exponential backoff and jitter.
 /// </summary>
@@ -122,7 +122,11 @@ public sealed partial class TcpTransport<TMessage> : ITransport<TMessage>
             _logger.Dropped(peer, Volatile.Read(ref _state) != 1 ? "transport not running" : "unknown peer");
             return false;
         }
-        if (p.Queue.Writer.TryWrite(message)) return true;
+        if (p.Queue.Writer.TryWrite(message))
+        {
+            Drain(p);
+            return true;
+        }
         p.CountDrop();
         _counters.Drop();
         _logger.Dropped(peer, "queue full");
@@ -140,7 +144,6 @@ public sealed partial class TcpTransport<TMessage> : ITransport<TMessage>
         var loops = new List<Task> { _acceptLoop };
         foreach (var peer in _peers.Values)
         {
-            if (peer.SendLoop is { } s) loops.Add(s);
             if (peer.DialLoop is { } d) loops.Add(d);
         }
         loops.AddRange(_connections.Values);
@@ -158,7 +161,6 @@ public sealed partial class TcpTransport<TMessage> : ITransport<TMessage>
 
     private void StartPeer(TcpPeer<TMessage> peer)
     {
-        peer.SendLoop = Task.Run(() => SendLoopAsync(peer), CancellationToken.None);
         peer.DialLoop = Task.Run(() => DialLoopAsync(peer), CancellationToken.None);
     }
 
