@@ -79,12 +79,13 @@ internal sealed class Durability<TCommand, TResult>
             _touched.Clear();
             _metrics.PersistBatch(batch.Count, Stopwatch.GetElapsedTime(started));
         }
-        var failed = false;
-        foreach (var item in batch) failed |= item.Group.FlushFailed;
-        if (failed) batch.RemoveAll(static i => i.Group.FlushFailed);
+        // Close markers first: a group whose storage failed is still closed when it is removed.
         if (closing)
             foreach (var item in batch)
                 if (item.Index == -2) item.Group.OnClosed?.Invoke();
+        var failed = false;
+        foreach (var item in batch) failed |= item.Group.FlushFailed;
+        if (failed) batch.RemoveAll(static i => i.Group.FlushFailed);
     }
 
     private static readonly ParallelOptions s_parallel = new() { MaxDegreeOfParallelism = 8 };
