@@ -32,7 +32,11 @@ type RaftOptions =
         MaxWindowEntries: int
         /// Read confirmation mode.
         ReadMode: ReadMode
-        /// Lease reads: the lease ends this many ticks before the election timeout (clock-drift margin).
+        /// Lease reads: the lease ends this many ticks before the election timeout. One tick covers the phase
+        /// between two nodes' tick clocks (a follower's first tick after a heartbeat may come at once); the other
+        /// LeaseDriftTicks - 1 ticks are the clock-drift margin: the leader's clock may run slower than a
+        /// follower's by a factor of up to (ElectionTicks - 1) / (ElectionTicks - LeaseDriftTicks), 12.5% with
+        /// the defaults. At 1 the lease relies on the election's own round trips to absorb any drift.
         LeaseDriftTicks: int
         /// Ask for a snapshot after this many applied entries since the last one (0 = never).
         SnapshotEntries: int64
@@ -66,7 +70,7 @@ module RaftOptions =
             MaxUncommittedBytes = 64L <<< 20
             MaxWindowEntries = 65536
             ReadMode = ReadIndexQuorum
-            LeaseDriftTicks = 1
+            LeaseDriftTicks = 2
             SnapshotEntries = 0L
             SnapshotLogBytes = 0L
             CompactionTrailing = 1000L
