@@ -131,11 +131,22 @@ module internal Replication =
 
         if isNull items then s else withItems items s
 
+    /// The leader's log with `entries` appended, evicting what the step end would evict except what a peer
+    /// may still be sent in this step (from its next index on).
+    let appendedLog (entries: Entry<'T>[]) (s: State<'T>) =
+        let items = (leaderState s).Peers.Items
+        let mutable keepFrom = s.Log.LastIndex + 1L<index>
+
+        for p in items do
+            if p.Next < keepFrom then keepFrom <- p.Next
+
+        RaftLog.appendEvicting s.Log entries s.Options.MaxWindowEntries keepFrom
+
     /// Appends entries to the leader's own log and asks for them to be persisted; the leader counts itself
     /// toward a quorum only once they are durable (thesis §10.2.1).
     let appendLocal (fx: Fx<'T>) (entries: Entry<'T>[]) (s: State<'T>) =
         fx.PersistEntries entries
-        { s with Log = RaftLog.append s.Log entries }
+        { s with Log = appendedLog entries s }
 
     /// The index `id` holds durably as far as the leader knows (its own stable index for itself).
     let private acked (self: NodeId) (stable: Index) (peers: Peers) (id: NodeId) =
