@@ -77,14 +77,14 @@ module RaftLog =
 
     /// Where evicting down to `maxEntries` moves the window's first index: never past an entry that is not yet
     /// durable or applied, nor to `keepFrom` or beyond (the window's first index when nothing goes).
-    let private evictTarget (log: RaftLog<'T>) (window: EntryWindow<'T>) (maxEntries: int) (keepFrom: Index) =
-        let excess = EntryWindow.count window - maxEntries
+    let private evictTarget (log: RaftLog<'T>) (first: Index) (count: int) (maxEntries: int) (keepFrom: Index) =
+        let excess = count - maxEntries
 
         if excess <= 0 then
-            window.First
+            first
         else
             let limit = min (min log.Applied log.Stable + 1L<index>) keepFrom
-            max window.First (min (window.First + int64 excess * 1L<index>) limit)
+            max first (min (first + int64 excess * 1L<index>) limit)
 
     /// Appends entries whose first index is LastIndex+1, then evicts like `evict` but keeps every entry at or
     /// after `keepFrom` (entries the same step may still read), and raises the commit index to `commit` as
@@ -94,12 +94,10 @@ module RaftLog =
             log
         else
             let mutable runs = log.Runs
-            let mutable window = log.Window
             let mutable bytes = log.Bytes
 
             for e in entries do
                 runs <- TermRuns.append runs e.Index e.Term
-                window <- EntryWindow.append window e
                 bytes <- bytes + int64 e.Size
 
             let lastIndex = entries[entries.Length - 1].Index
@@ -109,8 +107,9 @@ module RaftLog =
                 elif commit > lastIndex then invalidOp $"log: commit {commit} is beyond the last index {lastIndex}"
                 else commit
 
-            let target = evictTarget log window maxEntries keepFrom
-            let window = if target > window.First then EntryWindow.dropBefore window target else window
+            // Eviction depends only on the first index and the count after appending: known before appending.
+            let target = evictTarget log log.Window.First (EntryWindow.count log.Window + entries.Length) maxEntries keepFrom
+            let window = EntryWindow.appendAll log.Window entries target
 
             { log with
                 Runs = runs
@@ -207,7 +206,7 @@ module RaftLog =
     /// Drops payloads the host no longer needs from memory until the window holds at most `maxEntries`
     /// (never an entry that is not yet durable or applied).
     let evict (log: RaftLog<'T>) (maxEntries: int) =
-        let target = evictTarget log log.Window maxEntries noBound
+        let target = evictTarget log log.Window.First (EntryWindow.count log.Window) maxEntries noBound
 
         if target <= log.Window.First then log
         else { log with Window = EntryWindow.dropBefore log.Window target }
