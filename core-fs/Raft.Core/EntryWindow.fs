@@ -80,6 +80,42 @@ module EntryWindow =
                 First = w.First
             }
 
+    /// Appends entries (contiguous, the first with index `nextIndex w`) and then forgets every index < `dropBefore`,
+    /// as `append` for each entry followed by `dropBefore` would, making one new value instead of one per entry.
+    let appendAll (w: EntryWindow<'T>) (entries: Entry<'T>[]) (dropBefore: Index) : EntryWindow<'T> =
+        let n = entries.Length
+        let endSlot = w.Offset + w.Count
+        let inPlace = not (isNull w.Buffer) && w.Buffer.Used = endSlot && endSlot + n <= w.Buffer.Items.Length
+        // Slots past `Used` are seen by no version, so a failed check below leaves every version intact.
+        let items, offset = if inPlace then w.Buffer.Items, w.Offset else Array.zeroCreate (max 64 ((w.Count + n) * 2 + 1)), 0
+
+        if not inPlace && w.Count > 0 then
+            Array.blit w.Buffer.Items w.Offset items 0 w.Count
+
+        let mutable expected = nextIndex w
+
+        for i in 0 .. n - 1 do
+            if entries[i].Index <> expected then
+                invalidOp $"entry window: appending index {entries[i].Index}, expected {expected}"
+
+            items[offset + w.Count + i] <- entries[i]
+            expected <- expected + 1L<index>
+
+        let buffer =
+            if inPlace then
+                w.Buffer.Used <- endSlot + n
+                w.Buffer
+            else
+                WindowBuffer(items, w.Count + n)
+
+        let count = w.Count + n
+
+        if dropBefore >= expected && n > 0 then empty dropBefore
+        elif dropBefore <= w.First then { Buffer = buffer; Offset = offset; Count = count; First = w.First }
+        else
+            let k = int (dropBefore - w.First)
+            { Buffer = buffer; Offset = offset + k; Count = count - k; First = dropBefore }
+
     /// Forgets every index >= `index`; when `index` is below the window it becomes empty starting there.
     let truncateFrom (w: EntryWindow<'T>) (index: Index) : EntryWindow<'T> =
         if index >= nextIndex w then w

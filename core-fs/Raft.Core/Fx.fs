@@ -6,6 +6,9 @@ namespace Raft.Core
 type internal Fx<'T>() =
     // Effects are collected newest first and reversed once; the persist parts are made only when a step needs them.
     let mutable effects: Effect<'T> list = []
+    // The entries of the step's only write are kept as given (entry arrays are never modified); a second write
+    // in the same step (rare: a new leader's entry after a configuration entry, say) switches to a list.
+    let mutable persistArray: Entry<'T>[] = null
     let mutable persistEntries: ResizeArray<Entry<'T>> = null
     let mutable afterDurable: Message<'T> list = []
     let mutable snapshotChunk: SnapshotChunk voption = ValueNone
@@ -22,16 +25,20 @@ type internal Fx<'T>() =
     /// Writes entries; a later write starting at or below an earlier one in this step replaces its tail.
     member _.PersistEntries(entries: Entry<'T>[]) =
         if entries.Length > 0 then
-            if isNull persistEntries then
-                persistEntries <- ResizeArray<Entry<'T>>(entries.Length)
+            if isNull persistArray && isNull persistEntries then
+                persistArray <- entries
+            else
+                if isNull persistEntries then
+                    persistEntries <- ResizeArray<Entry<'T>>(persistArray)
+                    persistArray <- null
 
-            let first = entries[0].Index
+                let first = entries[0].Index
 
-            if persistEntries.Count > 0 && persistEntries[persistEntries.Count - 1].Index >= first then
-                let keep = persistEntries.FindIndex(fun e -> e.Index >= first)
-                persistEntries.RemoveRange(keep, persistEntries.Count - keep)
+                if persistEntries.Count > 0 && persistEntries[persistEntries.Count - 1].Index >= first then
+                    let keep = persistEntries.FindIndex(fun e -> e.Index >= first)
+                    persistEntries.RemoveRange(keep, persistEntries.Count - keep)
 
-            persistEntries.AddRange entries
+                persistEntries.AddRange entries
 
     /// Writes a received snapshot chunk.
     member _.PersistSnapshotChunk(chunk: SnapshotChunk) =
@@ -41,14 +48,19 @@ type internal Fx<'T>() =
     /// The step's effects: the Persist (when anything must be written or wait) first, then the rest in order.
     member _.Build(hardState: HardState voption) : Effect<'T> list =
         let result = List.rev effects
-        let hasEntries = not (isNull persistEntries) && persistEntries.Count > 0
+        let entries =
+            if not (isNull persistArray) then persistArray
+            elif not (isNull persistEntries) && persistEntries.Count > 0 then persistEntries.ToArray()
+            else System.Array.Empty()
+
+        let hasEntries = entries.Length > 0
 
         if hardState.IsSome || hasEntries || not afterDurable.IsEmpty || snapshotChunk.IsSome then
             let persist =
                 Persist
                     {
                         HardState = hardState
-                        Entries = if hasEntries then persistEntries.ToArray() else System.Array.Empty()
+                        Entries = entries
                         Snapshot = snapshotChunk
                         ThenSend = List.rev afterDurable
                     }

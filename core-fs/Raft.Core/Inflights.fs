@@ -1,46 +1,97 @@
 namespace Raft.Core
 
+/// Storage shared by successive versions of one in-flight queue, like the entry window's buffer: `Used` is the
+/// high-water mark of slots any version has written, and a version writes in place only at that mark, so no
+/// slot another version can see is ever overwritten. Versions must not be added to from two threads at once.
+[<AllowNullLiteral>]
+type internal InflightBuffer(items: struct (Index * int64)[], used: int) =
+    member val Items = items with get, set
+    member val Used = used with get, set
+
 /// AppendEntries sent to one peer and not yet acknowledged: (last index of the message, its bytes),
 /// oldest first. Bounded by message count and bytes (flow control, RAFT.md §2).
+/// A queue in a shared array rather than a list: adding and freeing copy one small record, no list cells.
+[<CustomEquality; NoComparison>]
 type Inflights =
-    {
-        /// Oldest first.
-        Front: struct (Index * int64) list
-        /// Newest first; moved to Front when Front runs out.
-        Back: struct (Index * int64) list
-        Count: int
-        Bytes: int64
-    }
+    internal
+        {
+            Buffer: InflightBuffer
+            /// Slot of the oldest message.
+            Offset: int
+            /// Messages in flight.
+            Length: int
+            /// Bytes in flight.
+            Size: int64
+        }
+
+    /// Messages in flight.
+    member f.Count = f.Length
+    /// Bytes in flight.
+    member f.Bytes = f.Size
+
+    /// The messages in flight, oldest first.
+    member internal f.Item(i: int) = f.Buffer.Items[f.Offset + i]
+
+    override this.Equals(other) =
+        match other with
+        | :? Inflights as o ->
+            this.Length = o.Length
+            && this.Size = o.Size
+            && Seq.forall (fun i -> this.Item i = o.Item i) (seq { 0 .. this.Length - 1 })
+        | _ -> false
+
+    override this.GetHashCode() = hash (this.Length, this.Size)
 
 /// Operations on <see cref="Inflights"/>.
 module Inflights =
     /// Nothing in flight.
-    let empty = { Front = []; Back = []; Count = 0; Bytes = 0L }
+    let empty = { Buffer = null; Offset = 0; Length = 0; Size = 0L }
 
     /// True when another message would exceed `maxCount` messages or `maxBytes` bytes (0 = unlimited bytes).
     let isFull (maxCount: int) (maxBytes: int64) (f: Inflights) =
-        f.Count >= maxCount || (maxBytes > 0L && f.Bytes >= maxBytes)
+        f.Length >= maxCount || (maxBytes > 0L && f.Size >= maxBytes)
 
     /// Records a message ending at `last` carrying `bytes`.
     let add (last: Index) (bytes: int64) (f: Inflights) =
-        { f with Back = struct (last, bytes) :: f.Back; Count = f.Count + 1; Bytes = f.Bytes + bytes }
+        let endSlot = f.Offset + f.Length
+
+        if not (isNull f.Buffer) && f.Buffer.Used = endSlot && endSlot < f.Buffer.Items.Length then
+            f.Buffer.Items[endSlot] <- struct (last, bytes)
+            f.Buffer.Used <- endSlot + 1
+            { f with Length = f.Length + 1; Size = f.Size + bytes }
+        else
+            // Copy into a fresh buffer: either full, or another version already wrote past our end.
+            let items = Array.zeroCreate (max 16 (f.Length * 2 + 1))
+
+            if f.Length > 0 then
+                Array.blit f.Buffer.Items f.Offset items 0 f.Length
+
+            items[f.Length] <- struct (last, bytes)
+            { Buffer = InflightBuffer(items, f.Length + 1); Offset = 0; Length = f.Length + 1; Size = f.Size + bytes }
+
+    /// Frees the oldest `n` messages.
+    let private dropFirst (n: int) (f: Inflights) =
+        if n = 0 then
+            f
+        else
+            // The buffer is kept even when the queue empties: the next add writes in place after the freed slots.
+            let mutable freed = 0L
+
+            for i in 0 .. n - 1 do
+                let struct (_, b) = f.Item i
+                freed <- freed + b
+
+            { f with Offset = f.Offset + n; Length = f.Length - n; Size = f.Size - freed }
 
     /// Frees the oldest message (a heartbeat answer proved the peer alive while the window stayed full).
-    let freeFirst (f: Inflights) =
-        match f.Front, List.rev f.Back with
-        | struct (_, b) :: rest, _ -> { f with Front = rest; Count = f.Count - 1; Bytes = f.Bytes - b }
-        | [], struct (_, b) :: rest -> { Front = rest; Back = []; Count = f.Count - 1; Bytes = f.Bytes - b }
-        | [], [] -> f
+    let freeFirst (f: Inflights) = dropFirst (min 1 f.Length) f
 
     /// Frees every message ending at or before `index` (acknowledged).
     let freeTo (index: Index) (f: Inflights) =
-        let rec loop front back count bytes =
-            match front with
-            | struct (last, b) :: rest when last <= index -> loop rest back (count - 1) (bytes - b)
-            | [] when not (List.isEmpty back) -> loop (List.rev back) [] count bytes
-            | _ -> { Front = front; Back = back; Count = count; Bytes = bytes }
+        let mutable n = 0
+
+        while n < f.Length && (let struct (last, _) = f.Item n in last <= index) do
+            n <- n + 1
 
         // Nothing to free (the oldest message ends after `index`): the same value, no copy.
-        match f.Front with
-        | struct (last, _) :: _ when last > index -> f
-        | _ -> if f.Count = 0 then f else loop f.Front f.Back f.Count f.Bytes
+        dropFirst n f

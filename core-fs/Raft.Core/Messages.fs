@@ -15,6 +15,7 @@ type VoteRequest =
 type VoteResponse = { PreVote: bool; Granted: bool }
 
 /// AppendEntries arguments (§5.3).
+[<Struct>]
 type AppendRequest<'T> =
     {
         PrevIndex: Index
@@ -26,6 +27,7 @@ type AppendRequest<'T> =
     }
 
 /// The answer to AppendEntries.
+[<Struct>]
 type AppendResponse =
     {
         /// False when the follower's log does not contain PrevIndex/PrevTerm.
@@ -38,6 +40,7 @@ type AppendResponse =
     }
 
 /// A heartbeat: keeps followers quiet, carries the commit index and confirms pending reads.
+[<Struct>]
 type HeartbeatRequest =
     {
         Commit: Index
@@ -46,6 +49,7 @@ type HeartbeatRequest =
     }
 
 /// The answer to a heartbeat, echoing its context.
+[<Struct>]
 type HeartbeatResponse = { Context: int64 }
 
 /// One chunk of a snapshot sent by the leader (InstallSnapshot, §7).
@@ -85,6 +89,8 @@ type ReadIndexResponse =
     }
 
 /// The body of a Raft message: one case per kind, each carrying only its own fields.
+/// The per-entry messages (AppendEntries, heartbeats and their answers) are struct records held inline in
+/// their case, so a message allocates one object fewer.
 type MessageBody<'T> =
     | RequestVote of VoteRequest
     | RequestVoteResponse of VoteResponse

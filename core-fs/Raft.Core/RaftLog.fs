@@ -72,25 +72,60 @@ module RaftLog =
         let ours = lastTerm log
         candidateTerm > ours || (candidateTerm = ours && candidateIndex >= log.LastIndex)
 
-    /// Appends entries whose first index is LastIndex+1.
-    let append (log: RaftLog<'T>) (entries: Entry<'T>[]) : RaftLog<'T> =
-        let mutable runs = log.Runs
-        let mutable window = log.Window
-        let mutable bytes = log.Bytes
+    /// No bound on what eviction may drop.
+    let private noBound = System.Int64.MaxValue * 1L<index>
 
-        for e in entries do
-            runs <- TermRuns.append runs e.Index e.Term
-            window <- EntryWindow.append window e
-            bytes <- bytes + int64 e.Size
+    /// Where evicting down to `maxEntries` moves the window's first index: never past an entry that is not yet
+    /// durable or applied, nor to `keepFrom` or beyond (the window's first index when nothing goes).
+    let private evictTarget (log: RaftLog<'T>) (first: Index) (count: int) (maxEntries: int) (keepFrom: Index) =
+        let excess = count - maxEntries
 
+        if excess <= 0 then
+            first
+        else
+            let limit = min (min log.Applied log.Stable + 1L<index>) keepFrom
+            max first (min (first + int64 excess * 1L<index>) limit)
+
+    /// Appends entries whose first index is LastIndex+1, then evicts like `evict` but keeps every entry at or
+    /// after `keepFrom` (entries the same step may still read), and raises the commit index to `commit` as
+    /// `commitTo` would. Doing all at once copies the log once per appending step instead of two or three times.
+    let private appendCommitting (log: RaftLog<'T>) (entries: Entry<'T>[]) (maxEntries: int) (keepFrom: Index) (commit: Index) : RaftLog<'T> =
         if entries.Length = 0 then
             log
         else
+            let mutable runs = log.Runs
+            let mutable bytes = log.Bytes
+
+            for e in entries do
+                runs <- TermRuns.append runs e.Index e.Term
+                bytes <- bytes + int64 e.Size
+
+            let lastIndex = entries[entries.Length - 1].Index
+
+            let committed =
+                if commit <= log.Committed then log.Committed
+                elif commit > lastIndex then invalidOp $"log: commit {commit} is beyond the last index {lastIndex}"
+                else commit
+
+            // Eviction depends only on the first index and the count after appending: known before appending.
+            let target = evictTarget log log.Window.First (EntryWindow.count log.Window + entries.Length) maxEntries keepFrom
+            let window = EntryWindow.appendAll log.Window entries target
+
             { log with
                 Runs = runs
                 Window = window
                 Bytes = bytes
-                LastIndex = entries[entries.Length - 1].Index }
+                LastIndex = lastIndex
+                Committed = committed }
+
+    /// Appends entries whose first index is LastIndex+1, then evicts like `evict` but keeps every entry at or
+    /// after `keepFrom` (entries the same step may still read): one copy of the log instead of two.
+    let appendEvicting (log: RaftLog<'T>) (entries: Entry<'T>[]) (maxEntries: int) (keepFrom: Index) : RaftLog<'T> =
+        appendCommitting log entries maxEntries keepFrom 0L<index>
+
+    /// Appends entries whose first index is LastIndex+1.
+    let append (log: RaftLog<'T>) (entries: Entry<'T>[]) : RaftLog<'T> =
+        appendEvicting log entries System.Int32.MaxValue noBound
 
     /// Forgets every entry >= `index` (a conflict). Committed entries can never be truncated.
     let truncateFrom (log: RaftLog<'T>) (index: Index) : RaftLog<'T> =
@@ -111,9 +146,10 @@ module RaftLog =
             Stable = min log.Stable (index - 1L<index>)
             Bytes = max 0L (log.Bytes - removed) }
 
-    /// The follower side of AppendEntries (§5.3): when (prevIndex, prevTerm) matches, appends what is new
-    /// (truncating at the first conflict) and returns the log and the first index written (0 when nothing was).
-    let tryAppendAfter (log: RaftLog<'T>) (prevIndex: Index) (prevTerm: Term) (entries: Entry<'T>[]) =
+    /// The follower side of AppendEntries, evicting like `evict` and committing up to `commit` (at most the
+    /// last new entry) in the same copy of the log when anything is appended; the commit index is left to the
+    /// caller otherwise.
+    let tryAppendAfterEvicting (log: RaftLog<'T>) (prevIndex: Index) (prevTerm: Term) (entries: Entry<'T>[]) (maxEntries: int) (commit: Index) =
         if not (matchTerm log prevIndex prevTerm) then
             ValueNone
         else
@@ -128,7 +164,13 @@ module RaftLog =
             else
                 let first = entries[k].Index
                 let log' = if first <= log.LastIndex then truncateFrom log first else log
-                ValueSome(struct (append log' (Array.sub entries k (entries.Length - k)), first))
+                let fresh = if k = 0 then entries else Array.sub entries k (entries.Length - k)
+                ValueSome(struct (appendCommitting log' fresh maxEntries noBound commit, first))
+
+    /// The follower side of AppendEntries (§5.3): when (prevIndex, prevTerm) matches, appends what is new
+    /// (truncating at the first conflict) and returns the log and the first index written (0 when nothing was).
+    let tryAppendAfter (log: RaftLog<'T>) (prevIndex: Index) (prevTerm: Term) (entries: Entry<'T>[]) =
+        tryAppendAfterEvicting log prevIndex prevTerm entries System.Int32.MaxValue 0L<index>
 
     /// True when the payload of `index` is in memory.
     let hasPayload (log: RaftLog<'T>) (index: Index) = EntryWindow.contains log.Window index
@@ -164,16 +206,10 @@ module RaftLog =
     /// Drops payloads the host no longer needs from memory until the window holds at most `maxEntries`
     /// (never an entry that is not yet durable or applied).
     let evict (log: RaftLog<'T>) (maxEntries: int) =
-        let excess = EntryWindow.count log.Window - maxEntries
+        let target = evictTarget log log.Window.First (EntryWindow.count log.Window) maxEntries noBound
 
-        if excess <= 0 then
-            log
-        else
-            let limit = min log.Applied log.Stable + 1L<index>
-            let target = min (log.Window.First + int64 excess * 1L<index>) limit
-
-            if target <= log.Window.First then log
-            else { log with Window = EntryWindow.dropBefore log.Window target }
+        if target <= log.Window.First then log
+        else { log with Window = EntryWindow.dropBefore log.Window target }
 
     /// Compacts the log behind a snapshot at (index, term); entries after it are kept when they agree.
     let compactTo (log: RaftLog<'T>) (index: Index) (term: Term) =

@@ -131,11 +131,22 @@ module internal Replication =
 
         if isNull items then s else withItems items s
 
+    /// The leader's log with `entries` appended, evicting what the step end would evict except what a peer
+    /// may still be sent in this step (from its next index on).
+    let appendedLog (entries: Entry<'T>[]) (s: State<'T>) =
+        let items = (leaderState s).Peers.Items
+        let mutable keepFrom = s.Log.LastIndex + 1L<index>
+
+        for p in items do
+            if p.Next < keepFrom then keepFrom <- p.Next
+
+        RaftLog.appendEvicting s.Log entries s.Options.MaxWindowEntries keepFrom
+
     /// Appends entries to the leader's own log and asks for them to be persisted; the leader counts itself
     /// toward a quorum only once they are durable (thesis §10.2.1).
     let appendLocal (fx: Fx<'T>) (entries: Entry<'T>[]) (s: State<'T>) =
         fx.PersistEntries entries
-        { s with Log = RaftLog.append s.Log entries }
+        { s with Log = appendedLog entries s }
 
     /// The index `id` holds durably as far as the leader knows (its own stable index for itself).
     let private acked (self: NodeId) (stable: Index) (peers: Peers) (id: NodeId) =
@@ -145,10 +156,9 @@ module internal Replication =
             | ValueSome p -> p.Match
             | ValueNone -> 0L<index>
 
-    /// Advances the commit index to what a quorum holds, counting only an entry of the current term (§5.4.2).
-    /// Returns whether it advanced.
-    let maybeCommit (s: State<'T>) : struct (State<'T> * bool) =
-        let l = leaderState s
+    /// The index a quorum holds according to `l`'s progress when it may be committed now (counting only an entry
+    /// of the current term, §5.4.2), else the current commit index.
+    let private quorumIndex (l: LeaderState) (s: State<'T>) : Index =
         let self = s.Options.Id
         let stable = s.Log.Stable
         let q = l.Slow.Quorum
@@ -161,20 +171,29 @@ module internal Replication =
 
         let countsOldTerms = s.PlantedBugs.Contains CommitOldTermByCounting
 
-        if index > s.Log.Committed && (countsOldTerms || RaftLog.termAt s.Log index = ValueSome s.Term) then
-            // Committed entries of this term no longer count against the uncommitted-bytes cap.
-            let mutable freed = 0L
-            let mutable i = max (s.Log.Committed + 1L<index>) s.Log.Window.First
+        if index > s.Log.Committed && (countsOldTerms || RaftLog.termAt s.Log index = ValueSome s.Term) then index
+        else s.Log.Committed
 
-            while i <= index do
-                let e = EntryWindow.get s.Log.Window i
-                if e.Term = s.Term then freed <- freed + int64 e.Size
-                i <- i + 1L<index>
+    /// The state with leader state `l` and the commit index raised to `index`.
+    let private committedTo (l: LeaderState) (index: Index) (s: State<'T>) =
+        // Committed entries of this term no longer count against the uncommitted-bytes cap.
+        let mutable freed = 0L
+        let mutable i = max (s.Log.Committed + 1L<index>) s.Log.Window.First
 
-            let l = { l with UncommittedBytes = max 0L (l.UncommittedBytes - freed) }
-            struct ({ s with Log = RaftLog.commitTo s.Log index; Role = Leader l }, true)
-        else
-            struct (s, false)
+        while i <= index do
+            let e = EntryWindow.get s.Log.Window i
+            if e.Term = s.Term then freed <- freed + int64 e.Size
+            i <- i + 1L<index>
+
+        let l = { l with UncommittedBytes = max 0L (l.UncommittedBytes - freed) }
+        { s with Log = RaftLog.commitTo s.Log index; Role = Leader l }
+
+    /// Advances the commit index to what a quorum holds, counting only an entry of the current term (§5.4.2).
+    /// Returns whether it advanced.
+    let maybeCommit (s: State<'T>) : struct (State<'T> * bool) =
+        let l = leaderState s
+        let index = quorumIndex l s
+        if index > s.Log.Committed then struct (committedTo l index s, true) else struct (s, false)
 
     /// Commits what can be committed and, when the index moved, tells the followers.
     let commitAndBroadcast (fx: Fx<'T>) (s: State<'T>) =
@@ -210,8 +229,17 @@ module internal Replication =
                     | SnapshotTransfer(_, meta, _) when p.Match >= meta.Index -> Progress.becomeProbe p
                     | _ -> p
 
-                let s = withProgress peer p s
-                let s = if updated then commitAndBroadcast fx s else s
+                let s =
+                    if not updated then
+                        withProgress peer p s
+                    else
+                        // Progress and commit index stored in one copy of the state when the commit advances.
+                        let l = leaderState s
+                        let l = { l with Peers = Peers.set peer p l.Peers }
+                        let index = quorumIndex l s
+                        if index > s.Log.Committed then committedTo l index s |> broadcast fx true
+                        else withLeader l s
+
                 replicate fx false peer s
 
     /// Handles a heartbeat answer: the peer is alive; a lagging or probing peer is sent entries.

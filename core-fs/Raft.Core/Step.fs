@@ -109,15 +109,17 @@ module internal Step =
                 s
             else
                 let first = s.Log.LastIndex + 1L<index>
+                let term = s.Term
+                let entries = Array.zeroCreate p.Commands.Length
 
-                let entries =
-                    p.Commands
-                    |> Array.mapi (fun i (struct (command, size)) ->
-                        { Index = first + int64 i * 1L<index>; Term = s.Term; Payload = Command command; Size = size })
+                for i in 0 .. entries.Length - 1 do
+                    let struct (command, size) = p.Commands[i]
+                    entries[i] <- { Index = first + int64 i * 1L<index>; Term = term; Payload = Command command; Size = size }
 
-                let s = { s with Role = Leader { l with UncommittedBytes = l.UncommittedBytes + bytes } }
-                let s = Replication.appendLocal fx entries s
-                fx.Emit(ProposalAccepted(p.Tag, first, s.Term))
+                fx.PersistEntries entries
+                // The log and the uncommitted bytes in one copy of the state.
+                let s = { s with Log = Replication.appendedLog entries s; Role = Leader { l with UncommittedBytes = l.UncommittedBytes + bytes } }
+                fx.Emit(ProposalAccepted(p.Tag, first, term))
                 Replication.broadcast fx false s
         | _ ->
             fx.Emit(ProposalDropped(p.Tag, NotLeader, s.Leader))

@@ -17,10 +17,13 @@ module internal StepFollower =
             respond fx s m.From { Success = true; Index = log.Committed; HintIndex = 0L<index>; HintTerm = 0L<term> }
             s
         else
-            match RaftLog.tryAppendAfter log req.PrevIndex req.PrevTerm req.Entries with
+            let lastNew = req.PrevIndex + int64 req.Entries.Length * 1L<index>
+            let commit = min req.Commit lastNew
+
+            match RaftLog.tryAppendAfterEvicting log req.PrevIndex req.PrevTerm req.Entries s.Options.MaxWindowEntries commit with
             | ValueSome(struct (log, firstWritten)) ->
-                let lastNew = req.PrevIndex + int64 req.Entries.Length * 1L<index>
-                let log = RaftLog.commitTo log (min req.Commit lastNew)
+                // Appending already committed and evicted; only a commit-only message still moves the commit index.
+                let log = if firstWritten > 0L<index> then log else RaftLog.commitTo log commit
                 let s = if LanguagePrimitives.PhysicalEquality log s.Log then s else { s with Log = log }
 
                 let s =
