@@ -29,17 +29,24 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
     {
         if (_tick % Options.HeartbeatTicks == 0) SendLivenessPings();
         var quietTicks = 2L * Options.HeartbeatTicks + 2;
+        // With every peer heard from (the usual case) no quiescent group can need waking, so the walk below costs
+        // one flag test per quiescent group instead of a liveness check per peer.
+        var anySilent = false;
+        foreach (var peer in _lastHeard.Keys)
+            if (Silent(peer)) { anySilent = true; break; }
         foreach (var g in _groupList)
         {
             if (g.Fault is not null) continue;
             var s = g.State;
-            var leader = Core.Node.leader(s);
             if (g.Quiescent)
             {
-                var wake = s.Role is Role.Leader ? g.Peers.Any(Silent) : leader == 0 || Silent(leader);
-                if (wake) WakeGroup(g);
+                if (!anySilent && s.Role is Role.Leader) continue;
+                var leaderOf = Core.Node.leader(s);
+                if (!anySilent && leaderOf != 0 && _lastHeard.ContainsKey(leaderOf)) continue;
+                if (s.Role is Role.Leader ? AnySilent(g.Peers) : leaderOf == 0 || Silent(leaderOf)) WakeGroup(g);
                 continue;
             }
+            var leader = Core.Node.leader(s);
             if (_tick - g.LastActivityTick < quietTicks || g.Incoming.Count > 0 || g.Awaiting.Count > 0 || g.Reads.Count > 0 || g.ReadyReads.Count > 0)
                 continue;
             var last = Core.Node.lastIndex(s);
@@ -60,6 +67,13 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
             _quiescentCount++;
             g.PublishStatus();
         }
+    }
+
+    private bool AnySilent(long[] peers)
+    {
+        foreach (var peer in peers)
+            if (Silent(peer)) return true;
+        return false;
     }
 
     /// <summary>One node-level ping per peer: group id -1 (reserved), a heartbeat body that no group sees.</summary>
