@@ -163,3 +163,22 @@ let ``100 groups on 3 nodes share one transport and all make progress`` () =
         let! r = cluster.Propose(42L, "wake")
         r.Result |> should equal 2L
     }
+
+[<Fact>]
+let ``quiescent groups elect a new leader without any proposal when their leader's node falls silent`` () =
+    task {
+        use cluster = new Cluster(3, 6, false)
+        do! cluster.StartAll()
+        for g in 1L .. 6L do
+            let! _ = cluster.Propose(g, $"g{g}")
+            ()
+        do! waitUntil "every group quiescent on every node" (fun () ->
+            cluster.Nodes |> Array.forall (fun n -> n.Host.Groups |> Seq.forall (fun g -> g.Status.Quiescent)))
+        let victim = (cluster.Leader 1L).Value
+        let led = [ for g in 1L .. 6L do if cluster.Leader g = Some victim then g ]
+        do! cluster.StopNode victim
+        // Nothing is proposed: only the silence of the victim's node can wake these groups.
+        for g in led do
+            let! leader = cluster.WaitLeader g
+            leader |> should not' (equal victim)
+    }

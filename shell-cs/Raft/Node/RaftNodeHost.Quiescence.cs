@@ -19,6 +19,7 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
         g.LastActivityTick = _tick;
         if (!g.Quiescent) return;
         g.Quiescent = false;
+        _awakeStale = true;
         _quiescentCount--;
         g.PublishStatus();
     }
@@ -29,24 +30,21 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
     {
         if (_tick % Options.HeartbeatTicks == 0) SendLivenessPings();
         var quietTicks = 2L * Options.HeartbeatTicks + 2;
-        // With every peer heard from (the usual case) no quiescent group can need waking, so the walk below costs
-        // one flag test per quiescent group instead of a liveness check per peer.
+        // Only a silent peer can wake a quiescent group (a quiescent group has a leader and hears from it), so with
+        // every peer heard from, the usual case, the awake groups are the only ones to look at.
         var anySilent = false;
         foreach (var peer in _lastHeard.Keys)
             if (Silent(peer)) { anySilent = true; break; }
-        foreach (var g in _groupList)
+        foreach (var g in anySilent ? _groupList : _awake)
         {
             if (g.Fault is not null) continue;
             var s = g.State;
+            var leader = Core.Node.leader(s);
             if (g.Quiescent)
             {
-                if (!anySilent && s.Role is Role.Leader) continue;
-                var leaderOf = Core.Node.leader(s);
-                if (!anySilent && leaderOf != 0 && _lastHeard.ContainsKey(leaderOf)) continue;
-                if (s.Role is Role.Leader ? AnySilent(g.Peers) : leaderOf == 0 || Silent(leaderOf)) WakeGroup(g);
+                if (s.Role is Role.Leader ? AnySilent(g.Peers) : leader == 0 || Silent(leader)) WakeGroup(g);
                 continue;
             }
-            var leader = Core.Node.leader(s);
             if (_tick - g.LastActivityTick < quietTicks || g.Incoming.Count > 0 || g.Awaiting.Count > 0 || g.Reads.Count > 0 || g.ReadyReads.Count > 0)
                 continue;
             var last = Core.Node.lastIndex(s);
@@ -64,6 +62,7 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
             }
             else continue;
             g.Quiescent = true;
+            _awakeStale = true;
             _quiescentCount++;
             g.PublishStatus();
         }
