@@ -8,8 +8,8 @@ type internal Fx<'T>() =
     let mutable effects: Effect<'T> list = []
     // The entries of the step's only write are kept as given (entry arrays are never modified); a second write
     // in the same step (rare: a new leader's entry after a configuration entry, say) switches to a list.
-    let mutable persistArray: Entry<'T>[] = null
-    let mutable persistEntries: ResizeArray<Entry<'T>> = null
+    let mutable persistArray: Entry<'T>[] voption = ValueNone
+    let mutable persistEntries: ResizeArray<Entry<'T>> voption = ValueNone
     let mutable afterDurable: Message<'T> list = []
     let mutable snapshotChunk: SnapshotChunk voption = ValueNone
 
@@ -25,20 +25,24 @@ type internal Fx<'T>() =
     /// Writes entries; a later write starting at or below an earlier one in this step replaces its tail.
     member _.PersistEntries(entries: Entry<'T>[]) =
         if entries.Length > 0 then
-            if isNull persistArray && isNull persistEntries then
-                persistArray <- entries
-            else
-                if isNull persistEntries then
-                    persistEntries <- ResizeArray<Entry<'T>>(persistArray)
-                    persistArray <- null
+            match persistArray, persistEntries with
+            | ValueNone, ValueNone -> persistArray <- ValueSome entries
+            | _ ->
+                let list =
+                    match persistEntries, persistArray with
+                    | ValueSome list, _ -> list
+                    | ValueNone, ValueSome first -> ResizeArray<Entry<'T>>(first)
+                    | ValueNone, ValueNone -> ResizeArray<Entry<'T>>()
 
+                persistEntries <- ValueSome list
+                persistArray <- ValueNone
                 let first = entries[0].Index
 
-                if persistEntries.Count > 0 && persistEntries[persistEntries.Count - 1].Index >= first then
-                    let keep = persistEntries.FindIndex(fun e -> e.Index >= first)
-                    persistEntries.RemoveRange(keep, persistEntries.Count - keep)
+                if list.Count > 0 && list[list.Count - 1].Index >= first then
+                    let keep = list.FindIndex(fun e -> e.Index >= first)
+                    list.RemoveRange(keep, list.Count - keep)
 
-                persistEntries.AddRange entries
+                list.AddRange entries
 
     /// Writes a received snapshot chunk.
     member _.PersistSnapshotChunk(chunk: SnapshotChunk) =
@@ -49,9 +53,10 @@ type internal Fx<'T>() =
     member _.Build(hardState: HardState voption) : Effect<'T> list =
         let result = List.rev effects
         let entries =
-            if not (isNull persistArray) then persistArray
-            elif not (isNull persistEntries) && persistEntries.Count > 0 then persistEntries.ToArray()
-            else System.Array.Empty()
+            match persistArray, persistEntries with
+            | ValueSome a, _ -> a
+            | ValueNone, ValueSome list when list.Count > 0 -> list.ToArray()
+            | _ -> System.Array.Empty()
 
         let hasEntries = entries.Length > 0
 

@@ -111,25 +111,38 @@ module internal Replication =
     let broadcast (fx: Fx<'T>) (sendIfEmpty: bool) (s: State<'T>) =
         let ids = (leaderState s).Peers.Ids
         let mutable s = s
-        // This round's progress in an array no state holds yet (so it is written in place), or null when unchanged.
-        let mutable items: Progress[] = null
+        // This round's progress in an array no state holds yet (so it is written in place), or none when unchanged.
+        let mutable items: Progress[] voption = ValueNone
 
         for i in 0 .. ids.Length - 1 do
-            let current = if isNull items then (leaderState s).Peers.Items[i] else items[i]
+            let current =
+                match items with
+                | ValueSome a -> a[i]
+                | ValueNone -> (leaderState s).Peers.Items[i]
+
             let struct (p, outcome) = pipeline fx sendIfEmpty ids[i] current s
 
             if not (LanguagePrimitives.PhysicalEquality p current) then
-                if isNull items then items <- Array.copy (leaderState s).Peers.Items
-                items[i] <- p
+                let a =
+                    match items with
+                    | ValueSome a -> a
+                    | ValueNone -> Array.copy (leaderState s).Peers.Items
+
+                a[i] <- p
+                items <- ValueSome a
 
             if outcome.IsNeedsSnapshot then
-                if not (isNull items) then
-                    s <- withItems items s
-                    items <- null
+                match items with
+                | ValueSome a ->
+                    s <- withItems a s
+                    items <- ValueNone
+                | ValueNone -> ()
 
                 s <- startSnapshotTransfer fx ids[i] s
 
-        if isNull items then s else withItems items s
+        match items with
+        | ValueSome a -> withItems a s
+        | ValueNone -> s
 
     /// The leader's log with `entries` appended, evicting what the step end would evict except what a peer
     /// may still be sent in this step (from its next index on).
