@@ -129,7 +129,9 @@ public sealed partial class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
     /// <summary>Opens a group this node is about to be added to (by <c>AddVoterAsync</c>/<c>AddLearnerAsync</c> on the
     /// leader): a new group starts with no configuration and waits for the leader's entries or snapshot; an existing
     /// one is restored from storage like <see cref="CreateGroupAsync"/>.</summary>
+    /// <param name="groupId">The group to open.</param>
     /// <param name="peers">Nodes to watch for liveness (quiescence); the configuration itself comes from the leader.</param>
+    /// <param name="cancellationToken">Cancels waiting for the node loop to open the group.</param>
     public Task<RaftGroup<TCommand, TResult>> JoinGroupAsync(long groupId, IEnumerable<long>? peers = null, CancellationToken cancellationToken = default) =>
         OpenGroupAsync(groupId, [], (peers ?? []).Where(m => m != NodeId).Distinct().ToArray(), cancellationToken);
 
