@@ -218,15 +218,7 @@ public sealed class RaftGroup<TCommand, TResult>
 
     private volatile Membership _membership = null!;
 
-    internal void RaiseRoleChanged(RoleChangedEventArgs e)
-    {
-        if (RoleChanged is { } handler)
-            ThreadPool.UnsafeQueueUserWorkItem(static state =>
-            {
-                var (h, sender, args) = state;
-                try { h(sender, args); } catch { /* a user handler must not break the node */ }
-            }, (handler, (object)this, e), preferLocal: false);
-    }
+    internal void RaiseRoleChanged(RoleChangedEventArgs e) => UserEvents.Raise(RoleChanged, this, e);
 
     /// <summary>A leadership transfer waiting for its target to lead.</summary>
     internal sealed class PendingTransfer(RaftGroup<TCommand, TResult> group, long target)

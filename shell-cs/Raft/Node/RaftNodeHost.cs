@@ -320,15 +320,7 @@ public sealed partial class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
     private void OnStorageFailure(RaftGroup<TCommand, TResult> group, Exception e) =>
         PostInternal(new Work(WorkKind.Fault, 0, (group, e)));
 
-    internal void RaiseRoleChanged(RoleChangedEventArgs e)
-    {
-        if (RoleChanged is { } handler)
-            ThreadPool.UnsafeQueueUserWorkItem(static state =>
-            {
-                var (h, sender, args) = state;
-                try { h(sender, args); } catch { /* a user handler must not break the node */ }
-            }, (handler, (object)this, e), preferLocal: false);
-    }
+    internal void RaiseRoleChanged(RoleChangedEventArgs e) => UserEvents.Raise(RoleChanged, this, e);
 }
 
 internal enum WorkKind : byte
