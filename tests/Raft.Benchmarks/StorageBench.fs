@@ -84,25 +84,16 @@ let rawOverwrite (root: string) (n: int) =
 /// Times each Flush of the wrapped log (called by the group-commit flusher only), to split a cycle into the flush and
 /// the rest.
 type private TimedLog(inner: ILogStorage) =
+    inherit DelegatingLogStorage(inner)
     let mutable flushTicks = 0L
     let mutable flushes = 0L
     member _.FlushTicks = Volatile.Read &flushTicks
     member _.Flushes = Volatile.Read &flushes
-    interface ILogStorage with
-        member _.FirstIndex = inner.FirstIndex
-        member _.LastIndex = inner.LastIndex
-        member _.TermAt i = inner.TermAt i
-        member _.Append rs = inner.Append rs
-        member _.ReadRange(a, b, c) = inner.ReadRange(a, b, c)
-        member _.TruncateSuffix i = inner.TruncateSuffix i
-        member _.CompactPrefix(i, t) = inner.CompactPrefix(i, t)
-        member _.Flush() =
-            let t = Stopwatch.GetTimestamp()
-            inner.Flush()
-            Volatile.Write(&flushTicks, flushTicks + (Stopwatch.GetTimestamp() - t))
-            Volatile.Write(&flushes, flushes + 1L)
-        member _.FlushAsync c = inner.FlushAsync c
-        member _.Dispose() = inner.Dispose()
+    override _.Flush() =
+        let t = Stopwatch.GetTimestamp()
+        inner.Flush()
+        Volatile.Write(&flushTicks, flushTicks + (Stopwatch.GetTimestamp() - t))
+        Volatile.Write(&flushes, flushes + 1L)
 
 /// One round's figures for the concurrent case.
 type ConcurrentRound =

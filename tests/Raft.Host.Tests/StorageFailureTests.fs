@@ -14,24 +14,16 @@ open Raft.Host.Tests.ClusterKit
 
 /// A log whose flush always fails, as after an fsync error; records its first failure and its disposal.
 type private FailingLog() =
-    let inner = new MemoryLogStorage()
+    inherit DelegatingLogStorage(new MemoryLogStorage())
     member val Failed = new ManualResetEventSlim()
     member val Disposed = false with get, set
-    interface ILogStorage with
-        member _.FirstIndex = (inner :> ILogStorage).FirstIndex
-        member _.LastIndex = (inner :> ILogStorage).LastIndex
-        member _.TermAt i = (inner :> ILogStorage).TermAt i
-        member _.Append rs = (inner :> ILogStorage).Append rs
-        member _.ReadRange(a, b, c) = (inner :> ILogStorage).ReadRange(a, b, c)
-        member _.TruncateSuffix i = (inner :> ILogStorage).TruncateSuffix i
-        member _.CompactPrefix(i, t) = (inner :> ILogStorage).CompactPrefix(i, t)
-        member this.Flush() =
-            this.Failed.Set()
-            raise (IOException "fsync failed: Input/output error")
-        member this.FlushAsync _ =
-            (this :> ILogStorage).Flush()
-            Threading.Tasks.ValueTask.CompletedTask
-        member this.Dispose() = this.Disposed <- true
+    override this.Flush() =
+        this.Failed.Set()
+        raise (IOException "fsync failed: Input/output error")
+    override this.FlushAsync _ =
+        this.Flush()
+        Threading.Tasks.ValueTask.CompletedTask
+    override this.Dispose() = this.Disposed <- true
 
 type private FailingStorage(log: FailingLog) =
     interface IRaftStorageProvider with

@@ -87,17 +87,9 @@ let ``a batch counts as durable only after the callback has seen it`` () =
 
 /// A log whose flush fails, as after an fsync error.
 type private FailingLog(inner: ILogStorage) =
-    interface ILogStorage with
-        member _.FirstIndex = inner.FirstIndex
-        member _.LastIndex = inner.LastIndex
-        member _.TermAt i = inner.TermAt i
-        member _.Append rs = inner.Append rs
-        member _.ReadRange(a, b, c) = inner.ReadRange(a, b, c)
-        member _.TruncateSuffix i = inner.TruncateSuffix i
-        member _.CompactPrefix(i, t) = inner.CompactPrefix(i, t)
-        member _.Flush() = raise (IOException "fsync failed: Input/output error")
-        member _.FlushAsync _ = ValueTask()
-        member _.Dispose() = inner.Dispose()
+    inherit DelegatingLogStorage(inner)
+    override _.Flush() = raise (IOException "fsync failed: Input/output error")
+    override _.FlushAsync _ = ValueTask()
 
 [<Fact>]
 let ``a failed flush fails the waiting appends and every later one`` () =
