@@ -138,7 +138,7 @@ let private measure (counters: HostCounters) (mode: string) (n: int) (conc: int)
     }
 
 /// Runs DotNext's harness and returns its JSON lines by mode ("seq", "conc"), or an empty map when unavailable.
-let private runDotNext (n: int) (size: int) =
+let private runDotNext (n: int) (size: int) (mode: string) =
     let script = Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "..", "..", "shared", "peers", "dotnext-bench", "run.sh")
     let candidates = [ Environment.GetEnvironmentVariable "DOTNEXT_BENCH"; "/work/shared/peers/dotnext-bench/run.sh"; Path.GetFullPath script ]
     match candidates |> List.tryFind (fun p -> not (String.IsNullOrEmpty p) && File.Exists p) with
@@ -146,8 +146,8 @@ let private runDotNext (n: int) (size: int) =
         eprintfn "DotNext harness not found (set DOTNEXT_BENCH=/path/to/run.sh); skipping the comparison"
         Map.empty
     | Some path ->
-        eprintfn "running %s --n %d --size %d (builds DotNext from the package feed) ..." path n size
-        let psi = ProcessStartInfo("bash", $"\"{path}\" --n {n} --size {size}", RedirectStandardOutput = true, UseShellExecute = false)
+        eprintfn "running %s --n %d --size %d --mode %s (builds DotNext from the package feed) ..." path n size mode
+        let psi = ProcessStartInfo("bash", $"\"{path}\" --n {n} --size {size} --mode {mode}", RedirectStandardOutput = true, UseShellExecute = false)
         use p = Process.Start psi
         let out = p.StandardOutput.ReadToEnd()
         p.WaitForExit()
@@ -169,6 +169,9 @@ let run (args: string list) =
     let size = int (opt "--size" "128" args)
     let conc = int (opt "--conc" "64" args)
     let skipPeer = args |> List.contains "--no-dotnext"
+    // seq, conc or both (default): one mode alone, e.g. to profile it.
+    let mode = opt "--mode" "both" args
+    if mode <> "seq" && mode <> "conc" && mode <> "both" then failwithf "--mode: expected seq, conc or both, got '%s'" mode
     // Diagnostics only: logs in memory (no fsync), to separate the host's own cost from the disk's.
     let memory = args |> List.contains "--memory"
     let root = Path.Combine(Path.GetTempPath(), "raft-cluster-bench-" + Guid.NewGuid().ToString("N"))
@@ -189,19 +192,23 @@ let run (args: string list) =
                 let! _ = measure "warmup" 1000 1 group (fun () -> shared)
                 eprintfn "sequential %d ..." n
                 use sampler = if Environment.GetEnvironmentVariable "RAFT_BENCH_ALLOC" = "1" then new AllocationSampler() else null
-                let! seq = measure "seq" n 1 group (fun () -> shared)
+                let! seq =
+                    if mode = "conc" then Task.FromResult None
+                    else task { let! r = measure "seq" n 1 group (fun () -> shared) in return Some r }
                 if not (isNull sampler) then
                     for t, c in sampler.Top 15 do eprintfn "alloc sample %6d  %s" c t
                 eprintfn "%d in flight, %d ..." conc n
-                let! par = measure "conc" n conc group (fun () -> shared)
-                return [ seq; par ]
+                let! par =
+                    if mode = "seq" then Task.FromResult None
+                    else task { let! r = measure "conc" n conc group (fun () -> shared) in return Some r }
+                return List.choose id [ seq; par ]
             finally
                 for h in hosts do
                     h.DisposeAsync().AsTask().Wait()
                 try Directory.Delete(root, true) with _ -> ()
         }
         |> fun t -> t.Result
-    let peer = if skipPeer then Map.empty else runDotNext n size
+    let peer = if skipPeer then Map.empty else runDotNext n size mode
     printfn ""
     printfn "3 nodes, one process, loopback TCP, %d-byte entries, n = %d, %d cores, %s" size n Environment.ProcessorCount (DateTime.UtcNow.ToString "yyyy-MM-dd")
     printfn "this library: every node fsyncs (fdatasync) before acknowledging; DotNext 6.12: followers ack before their flush"
