@@ -16,6 +16,11 @@ type RaftOptions =
         ElectionTicks: int
         /// Heartbeat interval; must be smaller than ElectionTicks.
         HeartbeatTicks: int
+        /// Send an empty AppendEntries to every follower as soon as the commit index advances (etcd's behaviour).
+        /// Off (the default), followers learn a new commit index with the next AppendEntries or heartbeat, at most
+        /// HeartbeatTicks later when the group is idle: one proposal at a time then costs two messages and two
+        /// answers fewer per commit in a 3-node group. Only when followers apply (not when clients see a commit) changes.
+        BroadcastCommit: bool
         /// Ask for pre-votes before campaigning (thesis §9.6).
         PreVote: bool
         /// Leaders step down without a quorum; followers with a live leader ignore vote requests.
@@ -62,6 +67,7 @@ module RaftOptions =
             Id = id
             ElectionTicks = 10
             HeartbeatTicks = 1
+            BroadcastCommit = false
             PreVote = true
             CheckQuorum = true
             MaxSizePerMsg = 1L <<< 20

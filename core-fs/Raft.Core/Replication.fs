@@ -208,10 +208,11 @@ module internal Replication =
         let index = quorumIndex l s
         if index > s.Log.Committed then struct (committedTo l index s, true) else struct (s, false)
 
-    /// Commits what can be committed and, when the index moved, tells the followers.
+    /// Commits what can be committed and, when the index moved, replicates what is pending (with
+    /// `BroadcastCommit`, every follower hears the new commit index at once).
     let commitAndBroadcast (fx: Fx<'T>) (s: State<'T>) =
         let struct (s, advanced) = maybeCommit s
-        if advanced then broadcast fx true s else s
+        if advanced then broadcast fx s.Options.BroadcastCommit s else s
 
     /// Sends a heartbeat carrying the commit index each follower can safely learn, and a read context.
     let broadcastHeartbeat (fx: Fx<'T>) (context: int64) (s: State<'T>) =
@@ -250,7 +251,7 @@ module internal Replication =
                         let l = leaderState s
                         let l = { l with Peers = Peers.set peer p l.Peers }
                         let index = quorumIndex l s
-                        if index > s.Log.Committed then committedTo l index s |> broadcast fx true
+                        if index > s.Log.Committed then committedTo l index s |> broadcast fx s.Options.BroadcastCommit
                         else withLeader l s
 
                 replicate fx false peer s

@@ -96,7 +96,7 @@ public sealed class RaftNodeOptions
     {
         var d = RaftOptionsModule.defaults(NodeId);
         return new RaftOptions(
-            NodeId, ElectionTicks, HeartbeatTicks, PreVote, CheckQuorum, MaxSizePerMsg, MaxInflightMsgs, d.MaxInflightBytes,
+            NodeId, ElectionTicks, HeartbeatTicks, d.BroadcastCommit, PreVote, CheckQuorum, MaxSizePerMsg, MaxInflightMsgs, d.MaxInflightBytes,
             MaxUncommittedBytes, MaxWindowEntries, d.ReadMode, d.LeaseDriftTicks, SnapshotEntries, SnapshotLogBytes,
             CompactionTrailing, d.LearnerCatchUpLag, d.AutoPromoteLearners, SnapshotChunkBytes,
             unchecked((ulong)NodeId * 0x9E3779B97F4A7C15UL ^ (ulong)groupId * 0xC2B2AE3D27D4EB4FUL));

@@ -6,7 +6,7 @@ open Raft.Core.Tests.Transcript.Env
 open Raft.Core.Tests.Transcript.Parser
 
 let private optionKeys =
-    [ "prevote"; "checkquorum"; "election"; "heartbeat"; "max-inflight"; "max-inflight-bytes"; "max-uncommitted"
+    [ "prevote"; "checkquorum"; "election"; "heartbeat"; "broadcast-commit"; "max-inflight"; "max-inflight-bytes"; "max-uncommitted"
       "max-size-per-msg"; "window"; "seed"; "lease"; "lease-drift"; "snapshot-entries"; "snapshot-bytes"
       "compaction-trailing"; "snapshot-chunk"; "learner-lag"; "auto-promote" ]
 
@@ -18,6 +18,9 @@ let private options (c: Command) (id: NodeId) =
         CheckQuorum = Args.bool c "checkquorum" d.CheckQuorum
         ElectionTicks = Args.int c "election" d.ElectionTicks
         HeartbeatTicks = Args.int c "heartbeat" d.HeartbeatTicks
+        // The message-by-message transcripts were written with the commit index broadcast as soon as it moves
+        // (etcd's behaviour); commit_propagation.txt covers the core's default (broadcast-commit=false).
+        BroadcastCommit = Args.bool c "broadcast-commit" true
         MaxInflightMsgs = Args.int c "max-inflight" d.MaxInflightMsgs
         MaxInflightBytes = Args.int64 c "max-inflight-bytes" d.MaxInflightBytes
         MaxUncommittedBytes = Args.int64 c "max-uncommitted" d.MaxUncommittedBytes
