@@ -41,18 +41,23 @@ type private HostCounters() =
     let mutable proposed = 0L
     let mutable proposeInputs = 0L
     let mutable persistRounds = 0L
+    let mutable persistMicros = 0L
     do
         listener.InstrumentPublished <- fun instrument l ->
             if instrument.Meter.Name = RaftMetrics.MeterName
-               && (instrument.Name = "raft.proposals" || instrument.Name = "raft.persist.batches") then
+               && (instrument.Name = "raft.proposals" || instrument.Name = "raft.persist.batches"
+                   || instrument.Name = "raft.persist.duration") then
                 l.EnableMeasurementEvents instrument
         listener.SetMeasurementEventCallback<int64>(fun instrument value _ _ ->
             if instrument.Name = "raft.proposals" then
                 Interlocked.Add(&proposed, value) |> ignore
                 Interlocked.Increment(&proposeInputs) |> ignore
             else Interlocked.Add(&persistRounds, value) |> ignore)
+        listener.SetMeasurementEventCallback<float>(fun _ ms _ _ -> Interlocked.Add(&persistMicros, int64 (ms * 1000.0)) |> ignore)
         listener.Start()
     member _.Read() = Interlocked.Read &proposed, Interlocked.Read &proposeInputs, Interlocked.Read &persistRounds
+    /// Total time spent in group-commit rounds (hard state and log fsyncs) on all nodes, in µs.
+    member _.PersistMicros = Interlocked.Read &persistMicros
     interface IDisposable with
         member _.Dispose() = listener.Dispose()
 
@@ -62,7 +67,9 @@ type private Result =
       /// Process CPU time (all threads, all three nodes) per commit: steadier than latency on a shared machine.
       CpuUsPerCommit: float
       /// Commands per Propose input on the leader, and group-commit rounds of all nodes per 1,000 commits.
-      PerPropose: float; RoundsPer1000: float }
+      PerPropose: float; RoundsPer1000: float
+      /// Mean duration of one group-commit round (the fsyncs), in µs.
+      RoundUs: float }
 
 let private percentile (sorted: float[]) (q: float) =
     sorted[Math.Clamp(int (Math.Ceiling(q * float sorted.Length)) - 1, 0, sorted.Length - 1)]
@@ -111,6 +118,7 @@ let private measure (counters: HostCounters) (mode: string) (n: int) (conc: int)
         let g0, g1, g2 = GC.CollectionCount 0, GC.CollectionCount 1, GC.CollectionCount 2
         let cpu0 = Process.GetCurrentProcess().TotalProcessorTime
         let p0, i0, r0 = counters.Read()
+        let us0 = counters.PersistMicros
         let sw = Stopwatch.StartNew()
         let worker () =
             task {
@@ -134,7 +142,8 @@ let private measure (counters: HostCounters) (mode: string) (n: int) (conc: int)
               Gen0Per1000 = per1000 (int64 (GC.CollectionCount 0 - g0)); Gen1Per1000 = per1000 (int64 (GC.CollectionCount 1 - g1))
               Gen2Per1000 = per1000 (int64 (GC.CollectionCount 2 - g2))
               CpuUsPerCommit = cpu.TotalMicroseconds / float n
-              PerPropose = float (p1 - p0) / float (max 1L (i1 - i0)); RoundsPer1000 = per1000 (r1 - r0) }
+              PerPropose = float (p1 - p0) / float (max 1L (i1 - i0)); RoundsPer1000 = per1000 (r1 - r0)
+              RoundUs = float (counters.PersistMicros - us0) / float (max 1L (r1 - r0)) }
     }
 
 /// Runs DotNext's harness and returns its JSON lines by mode ("seq", "conc"), or an empty map when unavailable.
@@ -224,7 +233,7 @@ let run (args: string list) =
         printfn "| %s | Raft (this) | %.0f | %.0f | %.0f | %s |" label r.OpsPerSec r.P50 r.P99 ratio
         peerRow |> Option.iter (printfn "%s")
     printfn ""
-    printfn "| mode | bytes allocated / 1000 commits | gen0 / 1000 | gen1 / 1000 | gen2 / 1000 | CPU µs / commit | commands / propose | persist rounds / 1000 |"
-    printfn "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    printfn "| mode | bytes allocated / 1000 commits | gen0 / 1000 | gen1 / 1000 | gen2 / 1000 | CPU µs / commit | commands / propose | persist rounds / 1000 | µs / round |"
+    printfn "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     for r in results do
-        printfn "| %s | %.0f | %.2f | %.2f | %.2f | %.0f | %.1f | %.0f |" r.Mode r.AllocPer1000 r.Gen0Per1000 r.Gen1Per1000 r.Gen2Per1000 r.CpuUsPerCommit r.PerPropose r.RoundsPer1000
+        printfn "| %s | %.0f | %.2f | %.2f | %.2f | %.0f | %.1f | %.0f | %.0f |" r.Mode r.AllocPer1000 r.Gen0Per1000 r.Gen1Per1000 r.Gen2Per1000 r.CpuUsPerCommit r.PerPropose r.RoundsPer1000 r.RoundUs
