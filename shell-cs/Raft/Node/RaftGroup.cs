@@ -227,6 +227,7 @@ public sealed class RaftGroup<TCommand, TResult>
         public readonly RaftGroup<TCommand, TResult> Group = group;
         public readonly long Target = target;
         public void Fail(Exception e) => TrySetException(e);
+        public bool IsCompleted => Task.IsCompleted;
     }
 
     /// <summary>A configuration change waiting to be appended, then applied; completes with its index.</summary>
@@ -237,6 +238,7 @@ public sealed class RaftGroup<TCommand, TResult>
         public readonly ConfChange Change = change;
         public long Tag, Index, Term;
         public void Fail(Exception e) => TrySetException(e);
+        public bool IsCompleted => Task.IsCompleted;
     }
 
     /// <summary>A proposal waiting to be appended, then committed and applied.</summary>
@@ -249,6 +251,7 @@ public sealed class RaftGroup<TCommand, TResult>
         public long Index, Term;
 
         public void Fail(Exception e) => TrySetException(e);
+        public bool IsCompleted => Task.IsCompleted;
     }
 
     /// <summary>A read waiting for ReadReady and for the state machine to catch up.</summary>
@@ -258,6 +261,7 @@ public sealed class RaftGroup<TCommand, TResult>
         public long Tag, Index;
         public abstract void Run(IStateMachine<TCommand, TResult> stateMachine);
         public abstract void Fail(Exception e);
+        public abstract bool IsCompleted { get; }
     }
 
     internal sealed class PendingRead<TRead>(RaftGroup<TCommand, TResult> group, Func<IStateMachine<TCommand, TResult>, TRead> query) : PendingReadBase(group)
@@ -272,6 +276,7 @@ public sealed class RaftGroup<TCommand, TResult>
         }
 
         public override void Fail(Exception e) => _tcs.TrySetException(e);
+        public override bool IsCompleted => _tcs.Task.IsCompleted;
     }
 }
 
@@ -279,4 +284,6 @@ public sealed class RaftGroup<TCommand, TResult>
 internal interface IPending
 {
     void Fail(Exception e);
+    /// <summary>Completed one way or another (read by the timeout lanes on the timer thread).</summary>
+    bool IsCompleted { get; }
 }

@@ -32,6 +32,7 @@ public sealed partial class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
     /// <summary>Proposals and reads from user code (see <see cref="WakeDeferred"/>); at most InputQueueCapacity, beyond
     /// which callers wait on the channel.</summary>
     private readonly ConcurrentQueue<Work> _submitted = new();
+    private readonly RequestDeadlines _deadlines;
     private int _submittedCount;
     private readonly ConcurrentDictionary<long, RaftGroup<TCommand, TResult>> _groups = new();
     private readonly Durability<TCommand, TResult> _durability;
@@ -66,6 +67,7 @@ public sealed partial class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
         _codec = new RaftMessageCodec<TCommand>(_serializer);
         _log = (ILogger?)loggerFactory?.CreateLogger("Raft.Node") ?? NullLogger.Instance;
         Time = timeProvider ?? TimeProvider.System;
+        _deadlines = new RequestDeadlines(Time);
         _channel = Channel.CreateBounded<Work>(new BoundedChannelOptions(options.InputQueueCapacity)
         {
             SingleReader = true,
@@ -222,28 +224,44 @@ public sealed partial class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
         return buffer.WrittenCount;
     }
 
-    internal async Task<T> SubmitAsync<T>(RaftGroup<TCommand, TResult> group, IPending item, Task<T> task, TimeSpan? timeout, string what, CancellationToken ct)
+    /// <summary>Queues a proposal or read for the loop and returns the caller's task. The usual call (room in the
+    /// queue, no cancellation token) costs no timer and no async state machine: <see cref="_deadlines"/> fails it on
+    /// timeout. With a token, or when the queue is full, the call waits here.</summary>
+    internal Task<T> SubmitAsync<T>(RaftGroup<TCommand, TResult> group, IPending item, Task<T> task, TimeSpan? timeout, string what, CancellationToken ct)
     {
-        ThrowIfStopping();
-        if (group.Removed) throw new RaftShutdownException($"Group {group.GroupId} was removed.");
+        // Refusals fault the returned task rather than throw from the call, like the rest of the async API.
+        if (StoppingError() is { } stopping) return Task.FromException<T>(stopping);
+        if (group.Removed) return Task.FromException<T>(new RaftShutdownException($"Group {group.GroupId} was removed."));
+        var limit = timeout ?? Options.RequestTimeout;
+        if (limit <= TimeSpan.Zero) return Task.FromException<T>(new ArgumentOutOfRangeException(nameof(timeout), limit, "The timeout must be positive."));
         var work = new Work(item is RaftGroup<TCommand, TResult>.PendingProposal ? WorkKind.Propose : WorkKind.Read, 0, item);
-        if (Interlocked.Increment(ref _submittedCount) <= Options.InputQueueCapacity)
-        {
-            _submitted.Enqueue(work);
-            WakeDeferred();
-            // Stopped meanwhile: the loop may never see it (failing a call the loop already took is a no-op or what stopping does anyway).
-            if (Volatile.Read(ref _state) >= 2) item.Fail(new RaftShutdownException($"Node {NodeId} is stopping."));
-        }
-        else
+        if (Interlocked.Increment(ref _submittedCount) > Options.InputQueueCapacity)
         {
             Interlocked.Decrement(ref _submittedCount);
-            if (!_channel.Writer.TryWrite(work))
-            {
-                try { await _channel.Writer.WriteAsync(work, ct).ConfigureAwait(false); }
-                catch (ChannelClosedException) { throw new RaftShutdownException($"Node {NodeId} is stopping."); }
-            }
+            return SubmitWhenRoomAsync(group, work, task, limit, what, ct);
         }
-        var limit = timeout ?? Options.RequestTimeout;
+        if (!ct.CanBeCanceled) _deadlines.Add(item, group.GroupId, limit, what);
+        _submitted.Enqueue(work);
+        WakeDeferred();
+        // Stopped meanwhile: the loop may never see it (failing a call the loop already took is a no-op or what stopping does anyway).
+        if (Volatile.Read(ref _state) >= 2) item.Fail(new RaftShutdownException($"Node {NodeId} is stopping."));
+        return ct.CanBeCanceled ? WaitAsync(group, task, limit, what, ct) : task;
+    }
+
+    /// <summary>A full input queue: waits for room (the loop's bounded channel), then for the outcome.</summary>
+    private async Task<T> SubmitWhenRoomAsync<T>(RaftGroup<TCommand, TResult> group, Work work, Task<T> task, TimeSpan limit, string what, CancellationToken ct)
+    {
+        if (!_channel.Writer.TryWrite(work))
+        {
+            try { await _channel.Writer.WriteAsync(work, ct).ConfigureAwait(false); }
+            catch (ChannelClosedException) { throw new RaftShutdownException($"Node {NodeId} is stopping."); }
+        }
+        return await WaitAsync(group, task, limit, what, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Waits for the outcome, the timeout or the token (a call with a token unregisters it when done).</summary>
+    private async Task<T> WaitAsync<T>(RaftGroup<TCommand, TResult> group, Task<T> task, TimeSpan limit, string what, CancellationToken ct)
+    {
         try
         {
             return await task.WaitAsync(limit, Time, ct).ConfigureAwait(false);
@@ -270,9 +288,16 @@ public sealed partial class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
 
     private void ThrowIfStopping()
     {
+        if (StoppingError() is { } e) throw e;
+    }
+
+    /// <summary>Why the node takes no calls now (not started, stopping), or null.</summary>
+    private Exception? StoppingError()
+    {
         var state = Volatile.Read(ref _state);
-        if (state == 0) throw new InvalidOperationException($"Node {NodeId} is not started.");
-        if (state >= 2) throw new RaftShutdownException($"Node {NodeId} is stopping.");
+        if (state == 0) return new InvalidOperationException($"Node {NodeId} is not started.");
+        if (state >= 2) return new RaftShutdownException($"Node {NodeId} is stopping.");
+        return null;
     }
 
     private ValueTask OnReceive(long from, RaftEnvelope<TCommand>[] batch, CancellationToken ct)
@@ -292,6 +317,7 @@ public sealed partial class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
     private void OnTimer()
     {
         if (Interlocked.Exchange(ref _tickPending, 1) == 0) Wake();
+        _deadlines.Expire();
     }
 
     /// <summary>Queues internal work (completions) without blocking and wakes the loop.</summary>
