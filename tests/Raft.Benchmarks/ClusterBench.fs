@@ -21,7 +21,6 @@ type internal NullMachine() =
         member _.Restore _ = ()
 
 /// Samples the runtime's AllocationTick events (one per ~100 KB allocated) by type, for RAFT_BENCH_ALLOC=1.
-[<AllowNullLiteral>]
 type private AllocationSampler() =
     inherit Diagnostics.Tracing.EventListener()
     let counts = Collections.Concurrent.ConcurrentDictionary<string, int>()
@@ -31,8 +30,11 @@ type private AllocationSampler() =
             this.EnableEvents(source, Diagnostics.Tracing.EventLevel.Verbose, LanguagePrimitives.EnumOfValue<int64, Diagnostics.Tracing.EventKeywords> 1L)
     override _.OnEventWritten(e) =
         if e.EventName = "GCAllocationTick_V4" || e.EventName = "GCAllocationTick_V3" then
-            let i = e.PayloadNames.IndexOf "TypeName"
-            if i >= 0 then counts.AddOrUpdate(string e.Payload[i], 1, (fun _ c -> c + 1)) |> ignore
+            match e.PayloadNames, e.Payload with
+            | null, _ | _, null -> ()
+            | names, payload ->
+                let i = names.IndexOf "TypeName"
+                if i >= 0 then counts.AddOrUpdate(string payload[i], 1, (fun _ c -> c + 1)) |> ignore
 
 /// Counts the node host's own instruments across the three nodes: how many Propose inputs carried the commands
 /// (batching on the leader) and how many group-commit rounds (fsync rounds) ran.
@@ -93,7 +95,7 @@ let private startCluster (root: string) (memory: bool) =
             do! h.StartAsync()
         for a in transports do
             for b in transports do
-                if a.LocalId <> b.LocalId then a.SetPeer(b.LocalId, b.LocalEndPoint)
+                if a.LocalId <> b.LocalId then a.SetPeer(b.LocalId, nonNull b.LocalEndPoint)
         for h in hosts do
             let! _ = h.CreateGroupAsync(1L, [ 1L; 2L; 3L ])
             ()
@@ -157,7 +159,7 @@ let private runDotNext (n: int) (size: int) (mode: string) =
     | Some path ->
         eprintfn "running %s --n %d --size %d --mode %s (builds DotNext from the package feed) ..." path n size mode
         let psi = ProcessStartInfo("bash", $"\"{path}\" --n {n} --size {size} --mode {mode}", RedirectStandardOutput = true, UseShellExecute = false)
-        use p = Process.Start psi
+        use p = nonNull (Process.Start psi)
         let out = p.StandardOutput.ReadToEnd()
         p.WaitForExit()
         if p.ExitCode <> 0 then eprintfn "DotNext harness exited with %d" p.ExitCode
@@ -165,7 +167,7 @@ let private runDotNext (n: int) (size: int) (mode: string) =
         |> Array.choose (fun line ->
             try
                 let d = JsonDocument.Parse(line).RootElement
-                Some(d.GetProperty("mode").GetString(), (d.GetProperty("ops_per_s").GetDouble(), d.GetProperty("p50_us").GetDouble(), d.GetProperty("p99_us").GetDouble()))
+                Some(nonNull (d.GetProperty("mode").GetString()), (d.GetProperty("ops_per_s").GetDouble(), d.GetProperty("p50_us").GetDouble(), d.GetProperty("p99_us").GetDouble()))
             with _ -> None)
         |> Map.ofArray
 
@@ -200,12 +202,15 @@ let run (args: string list) =
                 let! _ = measure "warmup" 4000 conc group (fun () -> shared)
                 let! _ = measure "warmup" 1000 1 group (fun () -> shared)
                 eprintfn "sequential %d ..." n
-                use sampler = if Environment.GetEnvironmentVariable "RAFT_BENCH_ALLOC" = "1" then new AllocationSampler() else null
+                let sampler = if Environment.GetEnvironmentVariable "RAFT_BENCH_ALLOC" = "1" then Some(new AllocationSampler()) else None
                 let! seq =
                     if mode = "conc" then Task.FromResult None
                     else task { let! r = measure "seq" n 1 group (fun () -> shared) in return Some r }
-                if not (isNull sampler) then
-                    for t, c in sampler.Top 15 do eprintfn "alloc sample %6d  %s" c t
+                match sampler with
+                | Some s ->
+                    for t, c in s.Top 15 do eprintfn "alloc sample %6d  %s" c t
+                    s.Dispose()
+                | None -> ()
                 eprintfn "%d in flight, %d ..." conc n
                 let! par =
                     if mode = "seq" then Task.FromResult None
