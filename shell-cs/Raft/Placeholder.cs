@@ -1,2 +1,0 @@
-namespace Raft;
-internal static class Placeholder { }
