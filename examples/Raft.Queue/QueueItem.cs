@@ -1,0 +1,15 @@
+namespace Raft.Queue;
+
+/// <summary>An item in the queue.</summary>
+/// <param name="Id">The log index of the <see cref="Enqueue"/> that stored it: unique, the same on every node, and
+/// increasing in queue order, so consumers can check the order they received items in.</param>
+/// <param name="Payload">What the producer enqueued.</param>
+public sealed record QueueItem(long Id, string Payload);
+
+/// <summary>What applying a <see cref="QueueCommand"/> returns to the node that proposed it.</summary>
+/// <param name="Item">Enqueue: the stored item. Dequeue: the removed item, or null when the queue was empty.</param>
+/// <param name="Length">The queue's length after the command.</param>
+/// <param name="AppliedAt">The log index where the command took effect. For a retry answered from the session it is the
+/// first attempt's index (the retry's own index is in <c>ProposeResult.Index</c>), so sorting Dequeues by it gives the
+/// order the queue handed items out in.</param>
+public sealed record QueueResult(QueueItem? Item, int Length, long AppliedAt);
