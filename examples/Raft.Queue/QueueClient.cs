@@ -52,12 +52,11 @@ public sealed class QueueClient(string clientId, IReadOnlyList<RaftNodeHost<Queu
         }
     }
 
-    // Not leader, refused, overwritten, timed out, or the outcome hidden by an installed snapshot (a plain
-    // RaftException): all safe to resend. Not retried: shutdown, a missing or faulted group, and StateMachineException
+    // Not leader, refused, overwritten, timed out, or the outcome hidden by an installed snapshot: all safe to resend
+    // (the session answers a resent request that did apply). Not retried: shutdown, a missing or faulted group, and StateMachineException
     // (the command was applied and threw; resending would get the same answer).
     private static bool Retryable(Exception e) =>
-        e is NotLeaderException or ProposalDroppedException or ProposalLostException or RaftTimeoutException
-        || e.GetType() == typeof(RaftException);
+        e is NotLeaderException or ProposalDroppedException or ProposalLostException or RaftTimeoutException or OutcomeUnknownException;
 
     private async Task<RaftGroup<QueueCommand, QueueResult>> LeaderAsync(CancellationToken cancellationToken)
     {

@@ -72,6 +72,29 @@ public sealed class ProposalLostException : RaftException
     public long Index { get; }
 }
 
+/// <summary>This node waited for a proposal or configuration change of an earlier leadership and then installed a
+/// snapshot covering its index: the snapshot holds the state after it, not whether it applied. It may have committed or
+/// been overwritten; retrying is safe only if the command is idempotent or de-duplicated by the state machine.</summary>
+public sealed class OutcomeUnknownException : RaftException
+{
+    public OutcomeUnknownException(long groupId, long index, long snapshotIndex, string what)
+        : base($"The outcome of the {what} at index {index} of group {groupId} is unknown: an installed snapshot replaced the log up to {snapshotIndex}.")
+    {
+        GroupId = groupId;
+        Index = index;
+        SnapshotIndex = snapshotIndex;
+    }
+
+    /// <summary>The group asked.</summary>
+    public long GroupId { get; }
+
+    /// <summary>The index the request was appended at.</summary>
+    public long Index { get; }
+
+    /// <summary>The last index the installed snapshot covers.</summary>
+    public long SnapshotIndex { get; }
+}
+
 /// <summary>The request did not complete within its timeout. A proposal may still commit later.</summary>
 public sealed class RaftTimeoutException : TimeoutException
 {

@@ -43,6 +43,7 @@ public sealed class RaftGroup<TCommand, TResult>
     /// <exception cref="NotLeaderException">This node is not the leader (see <see cref="NotLeaderException.LeaderHint"/>).</exception>
     /// <exception cref="ProposalDroppedException">The leader refused it (transfer in progress, uncommitted limit, ...).</exception>
     /// <exception cref="ProposalLostException">It was appended but overwritten by a later leader.</exception>
+    /// <exception cref="OutcomeUnknownException">A snapshot installed while waiting hides whether it applied.</exception>
     /// <exception cref="RaftTimeoutException">No outcome within the timeout (the command may still commit).</exception>
     /// <exception cref="RaftShutdownException">The node is stopping or the group was removed.</exception>
     /// <exception cref="ArgumentException">The command cannot be serialized.</exception>
@@ -123,6 +124,7 @@ public sealed class RaftGroup<TCommand, TResult>
     /// <exception cref="NotLeaderException">This node is not the leader.</exception>
     /// <exception cref="ProposalDroppedException">Refused for another reason (transfer in progress, leadership lost).</exception>
     /// <exception cref="ProposalLostException">Appended but overwritten by a later leader.</exception>
+    /// <exception cref="OutcomeUnknownException">A snapshot installed while waiting hides whether it applied.</exception>
     /// <exception cref="RaftTimeoutException">No outcome within the timeout (the change may still commit).</exception>
     public Task<long> ChangeMembershipAsync(ConfChange change, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {

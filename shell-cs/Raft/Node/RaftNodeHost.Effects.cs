@@ -316,13 +316,13 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
         while (g.Awaiting.Count > 0 && g.Awaiting.PeekFirst().Index <= meta.Index)
         {
             var p = g.Awaiting.RemoveFirst();
-            p.Fail(new RaftException($"The outcome of the proposal at index {p.Index} of group {g.GroupId} is unknown: an installed snapshot replaced the log up to {meta.Index}."));
+            p.Fail(new OutcomeUnknownException(g.GroupId, p.Index, meta.Index, "proposal"));
         }
         List<long>? hidden = null;
         foreach (var (tag, c) in g.ConfChanges)
             if (c.Index != 0 && c.Index <= meta.Index)
             {
-                c.Fail(new RaftException($"The outcome of the configuration change at index {c.Index} of group {g.GroupId} is unknown: an installed snapshot replaced the log up to {meta.Index}."));
+                c.Fail(new OutcomeUnknownException(g.GroupId, c.Index, meta.Index, "configuration change"));
                 (hidden ??= new()).Add(tag);
             }
         if (hidden is not null) foreach (var tag in hidden) g.ConfChanges.Remove(tag);
