@@ -1,17 +1,34 @@
 namespace Raft.Core
 
+/// The rarely needed parts of a step's write: a second batch of entries, or a snapshot chunk. Kept apart so the
+/// collector every step allocates stays small.
+type internal FxRare<'T>() =
+    /// The entries of every write of the step, once a second write arrived.
+    member val Entries: ResizeArray<Entry<'T>> voption = ValueNone with get, set
+    /// A received snapshot chunk to write.
+    member val Chunk: SnapshotChunk voption = ValueNone with get, set
+
 /// Collects the effects of one step. It lives only for the duration of that step (no state outlives it),
 /// so the step stays a pure function; it exists to make persist-before-send structural: every message
 /// that must wait for durability is attached to the single Persist the step emits.
+/// One is allocated per step, so it holds only four references (null while unused).
 type internal Fx<'T>() =
-    // Effects are collected newest first and reversed once; the persist parts are made only when a step needs them.
+    // Effects are collected newest first and reversed once.
     let mutable effects: Effect<'T> list = []
-    // The entries of the step's only write are kept as given (entry arrays are never modified); a second write
-    // in the same step (rare: a new leader's entry after a configuration entry, say) switches to a list.
-    let mutable persistArray: Entry<'T>[] voption = ValueNone
-    let mutable persistEntries: ResizeArray<Entry<'T>> voption = ValueNone
+    // The entries of the step's only write, kept as given (entry arrays are never modified); null when none.
+    let mutable persistArray: Entry<'T>[] | null = null
     let mutable afterDurable: Message<'T> list = []
-    let mutable snapshotChunk: SnapshotChunk voption = ValueNone
+    // A second write in the same step (rare: a new leader's entry after a configuration entry, say) or a
+    // snapshot chunk; null when neither.
+    let mutable rare: FxRare<'T> | null = null
+
+    member private _.Rare =
+        match rare with
+        | null ->
+            let r = FxRare<'T>()
+            rare <- r
+            r
+        | r -> r
 
     /// Adds an effect that needs no ordering against the step's Persist.
     member _.Emit(effect: Effect<'T>) = effects <- effect :: effects
@@ -23,19 +40,26 @@ type internal Fx<'T>() =
     member _.SendAfterDurable(message: Message<'T>) = afterDurable <- message :: afterDurable
 
     /// Writes entries; a later write starting at or below an earlier one in this step replaces its tail.
-    member _.PersistEntries(entries: Entry<'T>[]) =
+    member this.PersistEntries(entries: Entry<'T>[]) =
         if entries.Length > 0 then
-            match persistArray, persistEntries with
-            | ValueNone, ValueNone -> persistArray <- ValueSome entries
-            | _ ->
-                let list =
-                    match persistEntries, persistArray with
-                    | ValueSome list, _ -> list
-                    | ValueNone, ValueSome first -> ResizeArray<Entry<'T>>(first)
-                    | ValueNone, ValueNone -> ResizeArray<Entry<'T>>()
+            let hasList =
+                match rare with
+                | null -> false
+                | r -> r.Entries.IsSome
 
-                persistEntries <- ValueSome list
-                persistArray <- ValueNone
+            if isNull persistArray && not hasList then
+                persistArray <- entries
+            else
+                let list =
+                    match this.Rare.Entries with
+                    | ValueSome list -> list
+                    | ValueNone ->
+                        match persistArray with
+                        | null -> ResizeArray<Entry<'T>>()
+                        | first -> ResizeArray<Entry<'T>>(first)
+
+                this.Rare.Entries <- ValueSome list
+                persistArray <- null
                 let first = entries[0].Index
 
                 if list.Count > 0 && list[list.Count - 1].Index >= first then
@@ -45,28 +69,34 @@ type internal Fx<'T>() =
                 list.AddRange entries
 
     /// Writes a received snapshot chunk.
-    member _.PersistSnapshotChunk(chunk: SnapshotChunk) =
-        if snapshotChunk.IsSome then invalidOp "one snapshot chunk per step"
-        snapshotChunk <- ValueSome chunk
+    member this.PersistSnapshotChunk(chunk: SnapshotChunk) =
+        if this.Rare.Chunk.IsSome then invalidOp "one snapshot chunk per step"
+        this.Rare.Chunk <- ValueSome chunk
 
     /// The step's effects: the Persist (when anything must be written or wait) first, then the rest in order.
     member _.Build(hardState: HardState voption) : Effect<'T> list =
         let result = List.rev effects
-        let entries =
-            match persistArray, persistEntries with
-            | ValueSome a, _ -> a
-            | ValueNone, ValueSome list when list.Count > 0 -> list.ToArray()
-            | _ -> System.Array.Empty()
+        let struct (entries, chunk) =
+            match rare with
+            | null ->
+                match persistArray with
+                | null -> struct (System.Array.Empty(), ValueNone)
+                | a -> struct (a, ValueNone)
+            | r ->
+                match persistArray with
+                | null ->
+                    match r.Entries with
+                    | ValueSome list -> struct (list.ToArray(), r.Chunk)
+                    | ValueNone -> struct (System.Array.Empty(), r.Chunk)
+                | a -> struct (a, r.Chunk)
 
-        let hasEntries = entries.Length > 0
-
-        if hardState.IsSome || hasEntries || not afterDurable.IsEmpty || snapshotChunk.IsSome then
+        if hardState.IsSome || entries.Length > 0 || not afterDurable.IsEmpty || chunk.IsSome then
             let persist =
                 Persist
                     {
                         HardState = hardState
                         Entries = entries
-                        Snapshot = snapshotChunk
+                        Snapshot = chunk
                         ThenSend = List.rev afterDurable
                     }
 
