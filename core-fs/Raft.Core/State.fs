@@ -150,6 +150,8 @@ type LeaderSlow =
     }
 
 /// State only a leader has. The fields updated for every entry are here; the rest is in `Slow`.
+/// A struct held inline in the `Leader` case, so a per-entry update allocates one object instead of two.
+[<Struct>]
 type LeaderState =
     {
         /// Every other member's replication progress.
