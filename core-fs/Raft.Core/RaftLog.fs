@@ -182,6 +182,12 @@ module RaftLog =
         elif EntryWindow.contains log.Window from then ValueSome(EntryWindow.slice log.Window from upTo maxBytes)
         else ValueNone
 
+    /// `entries`, returning `shared` itself instead of a copy when it holds exactly the entries to return.
+    let entriesSharing (log: RaftLog<'T>) (from: Index) (upTo: Index) (maxBytes: int64) (shared: Entry<'T>[]) : Entry<'T>[] voption =
+        if from > upTo then ValueSome(System.Array.Empty())
+        elif EntryWindow.contains log.Window from then ValueSome(EntryWindow.sliceSharing log.Window from upTo maxBytes shared)
+        else ValueNone
+
     /// Marks entries up to `position` durable when it still names an entry of this log (the ABA guard:
     /// a completion for an entry since overwritten by another leader's entry is ignored).
     let stableTo (log: RaftLog<'T>) (position: LogPosition) =

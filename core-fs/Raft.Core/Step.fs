@@ -117,10 +117,11 @@ module internal Step =
                     entries[i] <- { Index = first + int64 i * 1L<index>; Term = term; Payload = Command command; Size = size }
 
                 fx.PersistEntries entries
-                // The log and the uncommitted bytes in one copy of the state.
-                let s = { s with Log = Replication.appendedLog entries s; Role = Leader { l with UncommittedBytes = l.UncommittedBytes + bytes } }
                 fx.Emit(ProposalAccepted(p.Tag, first, term))
-                Replication.broadcast fx false s
+                // The log, the uncommitted bytes and the peers' progress in one copy of the state; peers due exactly
+                // these entries are sent this array too.
+                let log = Replication.appendedLog entries s
+                Replication.broadcastWith fx false entries false log { l with UncommittedBytes = l.UncommittedBytes + bytes } s
         | _ ->
             fx.Emit(ProposalDropped(p.Tag, NotLeader, s.Leader))
             s
