@@ -132,7 +132,7 @@ module internal Replication =
                 let a =
                     match items with
                     | ValueSome a -> a
-                    | ValueNone -> Array.copy l.Peers.Items
+                    | ValueNone -> Peers.copyItems l.Peers
 
                 a[i] <- p
                 items <- ValueSome a
