@@ -8,16 +8,25 @@ type internal FxRare<'T>() =
     /// A received snapshot chunk to write.
     member val Chunk: SnapshotChunk voption = ValueNone with get, set
 
+/// Lists that may be null, for the collector's fields.
+module internal FxLists =
+    /// `list`, or [] when it was never set.
+    let inline orEmpty (list: 'a list) = if isNull (box list) then [] else list
+
+open FxLists
+
 /// Collects the effects of one step. It lives only for the duration of that step (no state outlives it),
 /// so the step stays a pure function; it exists to make persist-before-send structural: every message
 /// that must wait for durability is attached to the single Persist the step emits.
 /// One is allocated per step, so it holds only four references (null while unused).
 type internal Fx<'T>() =
-    // Effects are collected newest first and reversed once.
-    let mutable effects: Effect<'T> list = []
+    // Effects are collected newest first and reversed once. Both lists start as null rather than [], whose
+    // lookup costs a runtime helper call in shared generic code, on every step, even one that emits nothing.
+    let mutable effects: Effect<'T> list = Unchecked.defaultof<_>
     // The entries of the step's only write, kept as given (entry arrays are never modified); null when none.
     let mutable persistArray: Entry<'T>[] | null = null
-    let mutable afterDurable: Message<'T> list = []
+    let mutable afterDurable: Message<'T> list = Unchecked.defaultof<_>
+
     // A second write in the same step (rare: a new leader's entry after a configuration entry, say) or a
     // snapshot chunk; null when neither.
     let mutable rare: FxRare<'T> | null = null
@@ -31,13 +40,13 @@ type internal Fx<'T>() =
         | r -> r
 
     /// Adds an effect that needs no ordering against the step's Persist.
-    member _.Emit(effect: Effect<'T>) = effects <- effect :: effects
+    member _.Emit(effect: Effect<'T>) = effects <- effect :: orEmpty effects
 
     /// Sends a message now.
-    member _.Send(message: Message<'T>) = effects <- Send message :: effects
+    member _.Send(message: Message<'T>) = effects <- Send message :: orEmpty effects
 
     /// Sends a message once everything written so far is durable.
-    member _.SendAfterDurable(message: Message<'T>) = afterDurable <- message :: afterDurable
+    member _.SendAfterDurable(message: Message<'T>) = afterDurable <- message :: orEmpty afterDurable
 
     /// Writes entries; a later write starting at or below an earlier one in this step replaces its tail.
     member this.PersistEntries(entries: Entry<'T>[]) =
@@ -75,7 +84,7 @@ type internal Fx<'T>() =
 
     /// The step's effects: the Persist (when anything must be written or wait) first, then the rest in order.
     member _.Build(hardState: HardState voption) : Effect<'T> list =
-        let result = List.rev effects
+        let result = List.rev (orEmpty effects)
         let struct (entries, chunk) =
             match rare with
             | null ->
@@ -90,14 +99,14 @@ type internal Fx<'T>() =
                     | ValueNone -> struct (System.Array.Empty(), r.Chunk)
                 | a -> struct (a, r.Chunk)
 
-        if hardState.IsSome || entries.Length > 0 || not afterDurable.IsEmpty || chunk.IsSome then
+        if hardState.IsSome || entries.Length > 0 || not (isNull (box afterDurable)) || chunk.IsSome then
             let persist =
                 Persist
                     {
                         HardState = hardState
                         Entries = entries
                         Snapshot = chunk
-                        ThenSend = List.rev afterDurable
+                        ThenSend = List.rev (orEmpty afterDurable)
                     }
 
             persist :: result

@@ -70,6 +70,8 @@ module internal Replication =
 
             match RaftLog.termAt log prevIndex with
             | ValueNone -> struct (p, NeedsSnapshot, shared)
+            // Nothing new and nothing to say: the common answer to an acknowledgement, decided before any slicing.
+            | ValueSome _ when p.Next > log.LastIndex && not sendIfEmpty -> struct (p, Idle, shared)
             | ValueSome prevTerm ->
                 let budget =
                     if o.MaxInflightBytes > 0L then max 1L (min o.MaxSizePerMsg (o.MaxInflightBytes - p.Inflights.Bytes))
