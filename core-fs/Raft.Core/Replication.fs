@@ -208,9 +208,8 @@ module internal Replication =
             else
                 Quorum.committedIndex s.Config.Current (acked self stable l.Peers)
 
-        let countsOldTerms = s.PlantedBugs.Contains CommitOldTermByCounting
-
-        if index > s.Log.Committed && (countsOldTerms || RaftLog.termAt s.Log index = ValueSome s.Term) then index
+        // matchTerm rather than comparing value options, which goes through F#'s generic equality.
+        if index > s.Log.Committed && (RaftLog.matchTerm s.Log index s.Term || s.PlantedBugs.Contains CommitOldTermByCounting) then index
         else s.Log.Committed
 
     /// The log with the commit index raised to `index` and leader state `l` with the committed bytes freed.

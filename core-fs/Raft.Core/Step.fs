@@ -252,7 +252,7 @@ module internal Step =
         let hard = if hardChanged then hardState s else old
         let s = if hardChanged then { s with Slow = { s.Slow with PersistedHardState = hard } } else s
 
-        if roleKind before <> roleKind s || before.Term <> s.Term || before.Leader <> s.Leader then
+        if not (sameRoleKind before s) || before.Term <> s.Term || before.Leader <> s.Leader then
             fx.Emit(RoleChanged(roleKind s, s.Term, s.Leader))
 
         struct (s, fx.Build(if hardChanged then ValueSome hard else ValueNone))
