@@ -147,16 +147,17 @@ module EntryWindow =
         let n = sliceLength w from upTo maxBytes
         Array.sub w.Buffer.Items (w.Offset + int (from - w.First)) n
 
-    /// `slice`, but returns `shared` itself when it holds exactly the entries `slice` would copy (the same
+    /// `slice`, but returns `shared` itself (when not null) when it holds exactly the entries `slice` would copy (the same
     /// objects): a broadcast sends every peer at the same position one array, and a proposal's own array.
-    let sliceSharing (w: EntryWindow<'T>) (from: Index) (upTo: Index) (maxBytes: int64) (shared: Entry<'T>[]) : Entry<'T>[] =
+    let sliceSharing (w: EntryWindow<'T>) (from: Index) (upTo: Index) (maxBytes: int64) (shared: Entry<'T>[] | null) : Entry<'T>[] =
         let n = sliceLength w from upTo maxBytes
         let start = w.Offset + int (from - w.First)
         let items = w.Buffer.Items
 
-        if shared.Length <> n then
-            Array.sub items start n
-        else
+        match shared with
+        | null -> Array.sub items start n
+        | shared when shared.Length <> n -> Array.sub items start n
+        | shared ->
             let mutable i = 0
 
             while i < n && LanguagePrimitives.PhysicalEquality shared[i] items[start + i] do

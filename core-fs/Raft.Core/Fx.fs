@@ -85,26 +85,32 @@ type internal Fx<'T>() =
     /// The step's effects: the Persist (when anything must be written or wait) first, then the rest in order.
     member _.Build(hardState: HardState voption) : Effect<'T> list =
         let result = List.rev (orEmpty effects)
+        // Entries stay null when none, so a step that writes nothing never looks up the empty array.
         let struct (entries, chunk) =
             match rare with
-            | null ->
-                match persistArray with
-                | null -> struct (System.Array.Empty(), ValueNone)
-                | a -> struct (a, ValueNone)
+            | null -> struct (persistArray, ValueNone)
             | r ->
                 match persistArray with
                 | null ->
                     match r.Entries with
-                    | ValueSome list -> struct (list.ToArray(), r.Chunk)
-                    | ValueNone -> struct (System.Array.Empty(), r.Chunk)
+                    | ValueSome list when list.Count > 0 -> struct (list.ToArray(), r.Chunk)
+                    | _ -> struct (null, r.Chunk)
                 | a -> struct (a, r.Chunk)
 
-        if hardState.IsSome || entries.Length > 0 || not (isNull (box afterDurable)) || chunk.IsSome then
+        let hasEntries =
+            match entries with
+            | null -> false
+            | a -> a.Length > 0
+
+        if hardState.IsSome || hasEntries || not (isNull (box afterDurable)) || chunk.IsSome then
             let persist =
                 Persist
                     {
                         HardState = hardState
-                        Entries = entries
+                        Entries =
+                            match entries with
+                            | null -> System.Array.Empty()
+                            | a -> a
                         Snapshot = chunk
                         ThenSend = List.rev (orEmpty afterDurable)
                     }

@@ -196,7 +196,7 @@ module RaftLog =
         else ValueNone
 
     /// `entries`, returning `shared` itself instead of a copy when it holds exactly the entries to return.
-    let entriesSharing (log: RaftLog<'T>) (from: Index) (upTo: Index) (maxBytes: int64) (shared: Entry<'T>[]) : Entry<'T>[] voption =
+    let entriesSharing (log: RaftLog<'T>) (from: Index) (upTo: Index) (maxBytes: int64) (shared: Entry<'T>[] | null) : Entry<'T>[] voption =
         if from > upTo then ValueSome(System.Array.Empty())
         elif EntryWindow.contains log.Window from then ValueSome(EntryWindow.sliceSharing log.Window from upTo maxBytes shared)
         else ValueNone

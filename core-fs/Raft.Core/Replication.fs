@@ -60,7 +60,7 @@ module internal Replication =
     /// left (`NeedsSnapshot` when the entries it needs were compacted) and the entries sent (`shared` when none
     /// were). `shared` is sent itself when it holds exactly the entries due, so peers at the same position share
     /// one array. Only the progress changes, so a broadcast stores every peer's progress at once.
-    let private sendOne (fx: Fx<'T>) (sendIfEmpty: bool) (peer: NodeId) (p: Progress) (shared: Entry<'T>[]) (log: RaftLog<'T>) (s: State<'T>) : struct (Progress * SendOutcome * Entry<'T>[]) =
+    let private sendOne (fx: Fx<'T>) (sendIfEmpty: bool) (peer: NodeId) (p: Progress) (shared: Entry<'T>[] | null) (log: RaftLog<'T>) (s: State<'T>) : struct (Progress * SendOutcome * Entry<'T>[] | null) =
         let o = s.Options
 
         if Progress.isPaused o.MaxInflightMsgs o.MaxInflightBytes p then
@@ -86,7 +86,7 @@ module internal Replication =
                 | ValueSome entries -> struct (sendTo fx peer p prevIndex prevTerm entries log s, Sent, (if entries.Length = 0 then shared else entries))
 
     /// Sends to a peer everything flow control allows (one message in Probe, a pipeline in Replicate).
-    let private pipeline (fx: Fx<'T>) (sendIfEmpty: bool) (peer: NodeId) (p: Progress) (shared: Entry<'T>[]) (log: RaftLog<'T>) (s: State<'T>) : struct (Progress * SendOutcome * Entry<'T>[]) =
+    let private pipeline (fx: Fx<'T>) (sendIfEmpty: bool) (peer: NodeId) (p: Progress) (shared: Entry<'T>[] | null) (log: RaftLog<'T>) (s: State<'T>) : struct (Progress * SendOutcome * Entry<'T>[] | null) =
         let mutable struct (p, outcome, sent) = sendOne fx sendIfEmpty peer p shared log s
         // Only the first message of a pipeline can match what another peer was sent.
         let first = sent
@@ -104,15 +104,15 @@ module internal Replication =
         match Peers.tryFind peer (leaderState s).Peers with
         | ValueNone -> s
         | ValueSome p ->
-            let struct (p, outcome, _) = pipeline fx sendIfEmpty peer p (System.Array.Empty()) s.Log s
+            let struct (p, outcome, _) = pipeline fx sendIfEmpty peer p null s.Log s
             let s = withProgress peer p s
             if outcome.IsNeedsSnapshot then startSnapshotTransfer fx peer s else s
 
     /// Replicates `log` to every peer of `l` and returns `s` with `log` and `l` (with the peers' new progress)
     /// stored in one copy: the caller's changes to the log and leader state and this round's progress cost one
     /// state, not one per stage. `s`'s own log and role may be stale. With `itemsFresh`, `l`'s progress array is
-    /// held by no state yet and is written in place. `shared`: entries a peer may be sent as they are.
-    let broadcastWith (fx: Fx<'T>) (sendIfEmpty: bool) (shared: Entry<'T>[]) (itemsFresh: bool) (log: RaftLog<'T>) (l: LeaderState) (s: State<'T>) =
+    /// held by no state yet and is written in place. `shared`: entries a peer may be sent as they are (or null).
+    let broadcastWith (fx: Fx<'T>) (sendIfEmpty: bool) (shared: Entry<'T>[] | null) (itemsFresh: bool) (log: RaftLog<'T>) (l: LeaderState) (s: State<'T>) =
         let mutable log = log
         let mutable l = l
         let mutable s = s
@@ -168,7 +168,7 @@ module internal Replication =
     /// Replicates to every peer; with `sendIfEmpty` every unpaused peer hears the new commit index.
     /// The peers' progress is stored once for the whole round, not once per peer.
     let broadcast (fx: Fx<'T>) (sendIfEmpty: bool) (s: State<'T>) =
-        broadcastWith fx sendIfEmpty (System.Array.Empty()) false s.Log (leaderState s) s
+        broadcastWith fx sendIfEmpty null false s.Log (leaderState s) s
 
     /// The leader's log with `entries` appended, evicting what the step end would evict except what a peer
     /// may still be sent in this step (from its next index on).
@@ -283,7 +283,7 @@ module internal Replication =
                         if index > s.Log.Committed then
                             let struct (log, l) = committedParts l index s
                             // Peers.set made an array no state holds: the broadcast writes into it.
-                            broadcastWith fx true (System.Array.Empty()) true log l s
+                            broadcastWith fx true null true log l s
                         else
                             withLeader l s
 
