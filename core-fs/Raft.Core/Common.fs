@@ -45,6 +45,15 @@ module internal Common =
         | Candidate _ -> CandidateRole
         | Leader _ -> LeaderRole
 
+    /// True when both states have the same kind of role (compared by case, without F#'s generic equality).
+    let sameRoleKind (a: State<'T>) (b: State<'T>) =
+        match a.Role, b.Role with
+        | Follower, Follower
+        | PreCandidate _, PreCandidate _
+        | Candidate _, Candidate _
+        | Leader _, Leader _ -> true
+        | _ -> false
+
     /// The state with leader state `l` (the node is a leader).
     let withLeader (l: LeaderState) (s: State<'T>) = { s with Role = Leader l }
 

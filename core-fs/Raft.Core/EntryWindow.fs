@@ -130,8 +130,8 @@ module EntryWindow =
             let k = int (index - w.First)
             { w with Offset = w.Offset + k; Count = w.Count - k; First = index }
 
-    /// Entries [from, upTo] (all held) limited to `maxBytes` (at least one entry is returned).
-    let slice (w: EntryWindow<'T>) (from: Index) (upTo: Index) (maxBytes: int64) : Entry<'T>[] =
+    /// How many entries `slice` returns for [from, upTo] (all held) limited to `maxBytes` (at least one).
+    let private sliceLength (w: EntryWindow<'T>) (from: Index) (upTo: Index) (maxBytes: int64) =
         let mutable n = 0
         let mutable bytes = 0L
         let limit = int (upTo - from) + 1
@@ -140,4 +140,27 @@ module EntryWindow =
             bytes <- bytes + int64 (get w (from + int64 n * 1L<index>)).Size
             n <- n + 1
 
+        n
+
+    /// Entries [from, upTo] (all held) limited to `maxBytes` (at least one entry is returned).
+    let slice (w: EntryWindow<'T>) (from: Index) (upTo: Index) (maxBytes: int64) : Entry<'T>[] =
+        let n = sliceLength w from upTo maxBytes
         Array.sub w.Buffer.Items (w.Offset + int (from - w.First)) n
+
+    /// `slice`, but returns `shared` itself (when not null) when it holds exactly the entries `slice` would copy (the same
+    /// objects): a broadcast sends every peer at the same position one array, and a proposal's own array.
+    let sliceSharing (w: EntryWindow<'T>) (from: Index) (upTo: Index) (maxBytes: int64) (shared: Entry<'T>[] | null) : Entry<'T>[] =
+        let n = sliceLength w from upTo maxBytes
+        let start = w.Offset + int (from - w.First)
+        let items = w.Buffer.Items
+
+        match shared with
+        | null -> Array.sub items start n
+        | shared when shared.Length <> n -> Array.sub items start n
+        | shared ->
+            let mutable i = 0
+
+            while i < n && LanguagePrimitives.PhysicalEquality shared[i] items[start + i] do
+                i <- i + 1
+
+            if i = n then shared else Array.sub items start n

@@ -1,41 +1,74 @@
 namespace Raft.Core
 
+/// The rarely needed parts of a step's write: a second batch of entries, or a snapshot chunk. Kept apart so the
+/// collector every step allocates stays small.
+type internal FxRare<'T>() =
+    /// The entries of every write of the step, once a second write arrived.
+    member val Entries: ResizeArray<Entry<'T>> voption = ValueNone with get, set
+    /// A received snapshot chunk to write.
+    member val Chunk: SnapshotChunk voption = ValueNone with get, set
+
+/// Lists that may be null, for the collector's fields.
+module internal FxLists =
+    /// `list`, or [] when it was never set.
+    let inline orEmpty (list: 'a list) = if isNull (box list) then [] else list
+
+open FxLists
+
 /// Collects the effects of one step. It lives only for the duration of that step (no state outlives it),
 /// so the step stays a pure function; it exists to make persist-before-send structural: every message
 /// that must wait for durability is attached to the single Persist the step emits.
+/// One is allocated per step, so it holds only four references (null while unused).
 type internal Fx<'T>() =
-    // Effects are collected newest first and reversed once; the persist parts are made only when a step needs them.
-    let mutable effects: Effect<'T> list = []
-    // The entries of the step's only write are kept as given (entry arrays are never modified); a second write
-    // in the same step (rare: a new leader's entry after a configuration entry, say) switches to a list.
-    let mutable persistArray: Entry<'T>[] voption = ValueNone
-    let mutable persistEntries: ResizeArray<Entry<'T>> voption = ValueNone
-    let mutable afterDurable: Message<'T> list = []
-    let mutable snapshotChunk: SnapshotChunk voption = ValueNone
+    // Effects are collected newest first and reversed once. Both lists start as null rather than [], whose
+    // lookup costs a runtime helper call in shared generic code, on every step, even one that emits nothing.
+    let mutable effects: Effect<'T> list = Unchecked.defaultof<_>
+    // The entries of the step's only write, kept as given (entry arrays are never modified); null when none.
+    let mutable persistArray: Entry<'T>[] | null = null
+    let mutable afterDurable: Message<'T> list = Unchecked.defaultof<_>
+
+    // A second write in the same step (rare: a new leader's entry after a configuration entry, say) or a
+    // snapshot chunk; null when neither.
+    let mutable rare: FxRare<'T> | null = null
+
+    member private _.Rare =
+        match rare with
+        | null ->
+            let r = FxRare<'T>()
+            rare <- r
+            r
+        | r -> r
 
     /// Adds an effect that needs no ordering against the step's Persist.
-    member _.Emit(effect: Effect<'T>) = effects <- effect :: effects
+    member _.Emit(effect: Effect<'T>) = effects <- effect :: orEmpty effects
 
     /// Sends a message now.
-    member _.Send(message: Message<'T>) = effects <- Send message :: effects
+    member _.Send(message: Message<'T>) = effects <- Send message :: orEmpty effects
 
     /// Sends a message once everything written so far is durable.
-    member _.SendAfterDurable(message: Message<'T>) = afterDurable <- message :: afterDurable
+    member _.SendAfterDurable(message: Message<'T>) = afterDurable <- message :: orEmpty afterDurable
 
     /// Writes entries; a later write starting at or below an earlier one in this step replaces its tail.
-    member _.PersistEntries(entries: Entry<'T>[]) =
+    member this.PersistEntries(entries: Entry<'T>[]) =
         if entries.Length > 0 then
-            match persistArray, persistEntries with
-            | ValueNone, ValueNone -> persistArray <- ValueSome entries
-            | _ ->
-                let list =
-                    match persistEntries, persistArray with
-                    | ValueSome list, _ -> list
-                    | ValueNone, ValueSome first -> ResizeArray<Entry<'T>>(first)
-                    | ValueNone, ValueNone -> ResizeArray<Entry<'T>>()
+            let hasList =
+                match rare with
+                | null -> false
+                | r -> r.Entries.IsSome
 
-                persistEntries <- ValueSome list
-                persistArray <- ValueNone
+            if isNull persistArray && not hasList then
+                persistArray <- entries
+            else
+                let list =
+                    match this.Rare.Entries with
+                    | ValueSome list -> list
+                    | ValueNone ->
+                        match persistArray with
+                        | null -> ResizeArray<Entry<'T>>()
+                        | first -> ResizeArray<Entry<'T>>(first)
+
+                this.Rare.Entries <- ValueSome list
+                persistArray <- null
                 let first = entries[0].Index
 
                 if list.Count > 0 && list[list.Count - 1].Index >= first then
@@ -45,29 +78,41 @@ type internal Fx<'T>() =
                 list.AddRange entries
 
     /// Writes a received snapshot chunk.
-    member _.PersistSnapshotChunk(chunk: SnapshotChunk) =
-        if snapshotChunk.IsSome then invalidOp "one snapshot chunk per step"
-        snapshotChunk <- ValueSome chunk
+    member this.PersistSnapshotChunk(chunk: SnapshotChunk) =
+        if this.Rare.Chunk.IsSome then invalidOp "one snapshot chunk per step"
+        this.Rare.Chunk <- ValueSome chunk
 
     /// The step's effects: the Persist (when anything must be written or wait) first, then the rest in order.
     member _.Build(hardState: HardState voption) : Effect<'T> list =
-        let result = List.rev effects
-        let entries =
-            match persistArray, persistEntries with
-            | ValueSome a, _ -> a
-            | ValueNone, ValueSome list when list.Count > 0 -> list.ToArray()
-            | _ -> System.Array.Empty()
+        let result = List.rev (orEmpty effects)
+        // Entries stay null when none, so a step that writes nothing never looks up the empty array.
+        let struct (entries, chunk) =
+            match rare with
+            | null -> struct (persistArray, ValueNone)
+            | r ->
+                match persistArray with
+                | null ->
+                    match r.Entries with
+                    | ValueSome list when list.Count > 0 -> struct (list.ToArray(), r.Chunk)
+                    | _ -> struct (null, r.Chunk)
+                | a -> struct (a, r.Chunk)
 
-        let hasEntries = entries.Length > 0
+        let hasEntries =
+            match entries with
+            | null -> false
+            | a -> a.Length > 0
 
-        if hardState.IsSome || hasEntries || not afterDurable.IsEmpty || snapshotChunk.IsSome then
+        if hardState.IsSome || hasEntries || not (isNull (box afterDurable)) || chunk.IsSome then
             let persist =
                 Persist
                     {
                         HardState = hardState
-                        Entries = entries
-                        Snapshot = snapshotChunk
-                        ThenSend = List.rev afterDurable
+                        Entries =
+                            match entries with
+                            | null -> System.Array.Empty()
+                            | a -> a
+                        Snapshot = chunk
+                        ThenSend = List.rev (orEmpty afterDurable)
                     }
 
             persist :: result

@@ -10,8 +10,9 @@ type internal InflightBuffer(items: struct (Index * int64)[], used: int) =
 
 /// AppendEntries sent to one peer and not yet acknowledged: (last index of the message, its bytes),
 /// oldest first. Bounded by message count and bytes (flow control, RAFT.md §2).
-/// A queue in a shared array rather than a list: adding and freeing copy one small record, no list cells.
-[<CustomEquality; NoComparison>]
+/// A queue in a shared array rather than a list: adding and freeing copy one small struct, no list cells; held
+/// inline in the peer's progress, so a progress update allocates nothing more for it.
+[<Struct; CustomEquality; NoComparison>]
 type Inflights =
     internal
         {
@@ -35,9 +36,10 @@ type Inflights =
     override this.Equals(other) =
         match other with
         | :? Inflights as o ->
-            this.Length = o.Length
-            && this.Size = o.Size
-            && Seq.forall (fun i -> this.Item i = o.Item i) (seq { 0 .. this.Length - 1 })
+            let me = this
+            me.Length = o.Length
+            && me.Size = o.Size
+            && Seq.forall (fun i -> me.Item i = o.Item i) (seq { 0 .. me.Length - 1 })
         | _ -> false
 
     override this.GetHashCode() = hash (this.Length, this.Size)
@@ -93,5 +95,10 @@ module Inflights =
         while n < f.Length && (let struct (last, _) = f.Item n in last <= index) do
             n <- n + 1
 
-        // Nothing to free (the oldest message ends after `index`): the same value, no copy.
+        // Nothing to free (the oldest message ends after `index`): the same value.
         dropFirst n f
+
+    /// True when both values are the same queue state (same storage, same slots): what `freeTo` returns when it
+    /// frees nothing.
+    let same (a: Inflights) (b: Inflights) =
+        LanguagePrimitives.PhysicalEquality a.Buffer b.Buffer && a.Offset = b.Offset && a.Length = b.Length && a.Size = b.Size

@@ -101,8 +101,8 @@ module Node =
 
                 let log =
                     { RaftLog.afterSnapshot snapIndex snapTerm with
+                        Terms = { SnapIndex = snapIndex; SnapTerm = snapTerm; Runs = runs }
                         LastIndex = r.LastIndex
-                        Runs = runs
                         Window = window
                         Stable = r.LastIndex
                         Committed = max committed r.Applied

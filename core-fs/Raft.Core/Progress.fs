@@ -74,7 +74,7 @@ module Progress =
         let next = max p.Next (index + 1L<index>)
 
         // A duplicate or commit-only acknowledgement changes nothing: keep the value (no copy for the caller to store).
-        if not updated && next = p.Next && LanguagePrimitives.PhysicalEquality inflights p.Inflights then
+        if not updated && next = p.Next && Inflights.same inflights p.Inflights then
             struct (false, p)
         else
             let p =

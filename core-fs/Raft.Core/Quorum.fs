@@ -33,6 +33,12 @@ module Quorum =
     let inline majorityIndexOf (ids: NodeId[]) ([<InlineIfLambda>] acked: NodeId -> Index) : Index =
         if ids.Length = 0 then
             System.Int64.MaxValue * 1L<index>
+        elif ids.Length = 3 then
+            // The usual cluster: the median of three, asking for each acknowledgement once instead of up to 12 times.
+            let a = acked ids[0]
+            let b = acked ids[1]
+            let c = acked ids[2]
+            max (min a b) (min (max a b) c)
         else
             let need = majority ids.Length
             let mutable best = System.Int64.MinValue * 1L<index>

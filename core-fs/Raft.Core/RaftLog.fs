@@ -1,5 +1,17 @@
 namespace Raft.Core
 
+/// The part of a log that changes only with a new term or a snapshot, kept apart so the copies of
+/// <see cref="RaftLog{T}"/> made for every entry are smaller.
+type LogTerms =
+    {
+        /// Last index covered by the latest snapshot (0 when none); entries at or below are compacted.
+        SnapIndex: Index
+        /// Term of SnapIndex.
+        SnapTerm: Term
+        /// Terms of (SnapIndex, LastIndex].
+        Runs: TermRuns
+    }
+
 /// A node's view of its log: terms of every retained index, payloads of a bounded window of the newest
 /// entries, and the durable / committed / applied marks.
 /// Invariants: Applied <= Applying <= Committed <= LastIndex, SnapIndex <= Applying (Applied trails an installed
@@ -7,14 +19,10 @@ namespace Raft.Core
 /// the window is [Window.First, LastIndex] with Window.First > SnapIndex.
 type RaftLog<'T> =
     {
-        /// Last index covered by the latest snapshot (0 when none); entries at or below are compacted.
-        SnapIndex: Index
-        /// Term of SnapIndex.
-        SnapTerm: Term
+        /// The snapshot point and the terms of the retained indexes.
+        Terms: LogTerms
         /// Index of the last entry.
         LastIndex: Index
-        /// Terms of (SnapIndex, LastIndex].
-        Runs: TermRuns
         /// Payloads of the newest entries; older ones live only in the host's log.
         Window: EntryWindow<'T>
         /// Highest index known durable on this node's disk.
@@ -29,15 +37,20 @@ type RaftLog<'T> =
         Bytes: int64
     }
 
+    /// Last index covered by the latest snapshot (0 when none); entries at or below are compacted.
+    member l.SnapIndex = l.Terms.SnapIndex
+    /// Term of SnapIndex.
+    member l.SnapTerm = l.Terms.SnapTerm
+    /// Terms of (SnapIndex, LastIndex].
+    member l.Runs = l.Terms.Runs
+
 /// Operations on <see cref="RaftLog{T}"/>.
 module RaftLog =
     /// A log that starts after a snapshot at (index, term) (0, 0 for an empty log).
     let afterSnapshot (index: Index) (term: Term) : RaftLog<'T> =
         {
-            SnapIndex = index
-            SnapTerm = term
+            Terms = { SnapIndex = index; SnapTerm = term; Runs = TermRuns.empty }
             LastIndex = index
-            Runs = TermRuns.empty
             Window = EntryWindow.empty (index + 1L<index>)
             Stable = index
             Committed = index
@@ -112,7 +125,7 @@ module RaftLog =
             let window = EntryWindow.appendAll log.Window entries target
 
             { log with
-                Runs = runs
+                Terms = if LanguagePrimitives.PhysicalEquality runs log.Runs then log.Terms else { log.Terms with Runs = runs }
                 Window = window
                 Bytes = bytes
                 LastIndex = lastIndex
@@ -140,7 +153,7 @@ module RaftLog =
             i <- i + 1L<index>
 
         { log with
-            Runs = TermRuns.truncateFrom log.Runs index
+            Terms = { log.Terms with Runs = TermRuns.truncateFrom log.Runs index }
             Window = EntryWindow.truncateFrom log.Window index
             LastIndex = index - 1L<index>
             Stable = min log.Stable (index - 1L<index>)
@@ -182,6 +195,12 @@ module RaftLog =
         elif EntryWindow.contains log.Window from then ValueSome(EntryWindow.slice log.Window from upTo maxBytes)
         else ValueNone
 
+    /// `entries`, returning `shared` itself instead of a copy when it holds exactly the entries to return.
+    let entriesSharing (log: RaftLog<'T>) (from: Index) (upTo: Index) (maxBytes: int64) (shared: Entry<'T>[] | null) : Entry<'T>[] voption =
+        if from > upTo then ValueSome(System.Array.Empty())
+        elif EntryWindow.contains log.Window from then ValueSome(EntryWindow.sliceSharing log.Window from upTo maxBytes shared)
+        else ValueNone
+
     /// Marks entries up to `position` durable when it still names an entry of this log (the ABA guard:
     /// a completion for an entry since overwritten by another leader's entry is ignored).
     let stableTo (log: RaftLog<'T>) (position: LogPosition) =
@@ -217,9 +236,7 @@ module RaftLog =
             log
         elif index <= log.LastIndex && matchTerm log index term then
             { log with
-                SnapIndex = index
-                SnapTerm = term
-                Runs = TermRuns.dropBefore log.Runs (index + 1L<index>)
+                Terms = { SnapIndex = index; SnapTerm = term; Runs = TermRuns.dropBefore log.Runs (index + 1L<index>) }
                 Window = EntryWindow.dropBefore log.Window (index + 1L<index>)
                 Bytes = 0L }
         else

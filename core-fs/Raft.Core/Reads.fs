@@ -7,7 +7,7 @@ open Common
 module internal Reads =
     /// True once the leader committed an entry of its own term: before that its commit index may be stale.
     let committedInTerm (s: State<'T>) =
-        RaftLog.termAt s.Log s.Log.Committed = ValueSome s.Term
+        RaftLog.matchTerm s.Log s.Log.Committed s.Term
 
     /// Sends a heartbeat round with a fresh context; answers to it confirm every read registered before.
     let heartbeatRound (fx: Fx<'T>) (s: State<'T>) =

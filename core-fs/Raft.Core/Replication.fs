@@ -44,105 +44,131 @@ module internal Replication =
             withProgress peer p s
         | ValueSome _, ValueNone -> s
 
-    /// Sends AppendEntries carrying `entries` after (prevIndex, prevTerm); returns the peer's progress recording it.
-    let private sendTo (fx: Fx<'T>) (peer: NodeId) (p: Progress) (prevIndex: Index) (prevTerm: Term) (entries: Entry<'T>[]) (s: State<'T>) =
-        fx.Send(message s peer (AppendEntries { PrevIndex = prevIndex; PrevTerm = prevTerm; Entries = entries; Commit = s.Log.Committed }))
+    /// Sends AppendEntries carrying `entries` after (prevIndex, prevTerm) with `log`'s commit index; returns the
+    /// peer's progress recording it.
+    let private sendTo (fx: Fx<'T>) (peer: NodeId) (p: Progress) (prevIndex: Index) (prevTerm: Term) (entries: Entry<'T>[]) (log: RaftLog<'T>) (s: State<'T>) =
+        fx.Send(message s peer (AppendEntries { PrevIndex = prevIndex; PrevTerm = prevTerm; Entries = entries; Commit = log.Committed }))
         let last = if entries.Length = 0 then prevIndex else entries[entries.Length - 1].Index
         Progress.sentEntries last (entriesBytes entries) p
 
     /// Sends AppendEntries carrying `entries` after (prevIndex, prevTerm) and records it in the peer's progress.
     let sendEntries (fx: Fx<'T>) (peer: NodeId) (p: Progress) (prevIndex: Index) (prevTerm: Term) (entries: Entry<'T>[]) (s: State<'T>) =
-        withProgress peer (sendTo fx peer p prevIndex prevTerm entries s) s
+        withProgress peer (sendTo fx peer p prevIndex prevTerm entries s.Log s) s
 
-    /// Sends one AppendEntries to `peer` (whose progress is `p`) when flow control allows. An empty one (commit
-    /// only, or a probe) is sent only with `sendIfEmpty`. Returns the peer's progress and whether a message left;
-    /// `NeedsSnapshot` when the entries it needs were compacted. Only the progress changes, so a broadcast
-    /// stores every peer's progress at once.
-    let private sendOne (fx: Fx<'T>) (sendIfEmpty: bool) (peer: NodeId) (p: Progress) (s: State<'T>) : struct (Progress * SendOutcome) =
+    /// Sends one AppendEntries from `log` to `peer` (whose progress is `p`) when flow control allows. An empty one
+    /// (commit only, or a probe) is sent only with `sendIfEmpty`. Returns the peer's progress, whether a message
+    /// left (`NeedsSnapshot` when the entries it needs were compacted) and the entries sent (`shared` when none
+    /// were). `shared` is sent itself when it holds exactly the entries due, so peers at the same position share
+    /// one array. Only the progress changes, so a broadcast stores every peer's progress at once.
+    let private sendOne (fx: Fx<'T>) (sendIfEmpty: bool) (peer: NodeId) (p: Progress) (shared: Entry<'T>[] | null) (log: RaftLog<'T>) (s: State<'T>) : struct (Progress * SendOutcome * Entry<'T>[] | null) =
         let o = s.Options
 
         if Progress.isPaused o.MaxInflightMsgs o.MaxInflightBytes p then
-            struct (p, Idle)
+            struct (p, Idle, shared)
         else
             let prevIndex = p.Next - 1L<index>
 
-            match RaftLog.termAt s.Log prevIndex with
-            | ValueNone -> struct (p, NeedsSnapshot)
+            match RaftLog.termAt log prevIndex with
+            | ValueNone -> struct (p, NeedsSnapshot, shared)
+            // Nothing new and nothing to say: the common answer to an acknowledgement, decided before any slicing.
+            | ValueSome _ when p.Next > log.LastIndex && not sendIfEmpty -> struct (p, Idle, shared)
             | ValueSome prevTerm ->
                 let budget =
                     if o.MaxInflightBytes > 0L then max 1L (min o.MaxSizePerMsg (o.MaxInflightBytes - p.Inflights.Bytes))
                     else o.MaxSizePerMsg
 
-                match RaftLog.entries s.Log p.Next s.Log.LastIndex budget with
+                match RaftLog.entriesSharing log p.Next log.LastIndex budget shared with
                 | ValueNone ->
-                    let upTo = min s.Log.LastIndex (p.Next + int64 o.MaxWindowEntries * 1L<index> - 1L<index>)
+                    let upTo = min log.LastIndex (p.Next + int64 o.MaxWindowEntries * 1L<index> - 1L<index>)
                     fx.Emit(LoadEntries(ForPeer peer, p.Next, upTo))
-                    struct ({ p with Loading = true }, Idle)
-                | ValueSome entries when entries.Length = 0 && not sendIfEmpty -> struct (p, Idle)
-                | ValueSome entries -> struct (sendTo fx peer p prevIndex prevTerm entries s, Sent)
+                    struct ({ p with Loading = true }, Idle, shared)
+                | ValueSome entries when entries.Length = 0 && not sendIfEmpty -> struct (p, Idle, shared)
+                | ValueSome entries -> struct (sendTo fx peer p prevIndex prevTerm entries log s, Sent, (if entries.Length = 0 then shared else entries))
 
     /// Sends to a peer everything flow control allows (one message in Probe, a pipeline in Replicate).
-    let private pipeline (fx: Fx<'T>) (sendIfEmpty: bool) (peer: NodeId) (p: Progress) (s: State<'T>) : struct (Progress * SendOutcome) =
-        let mutable struct (p, outcome) = sendOne fx sendIfEmpty peer p s
+    let private pipeline (fx: Fx<'T>) (sendIfEmpty: bool) (peer: NodeId) (p: Progress) (shared: Entry<'T>[] | null) (log: RaftLog<'T>) (s: State<'T>) : struct (Progress * SendOutcome * Entry<'T>[] | null) =
+        let mutable struct (p, outcome, sent) = sendOne fx sendIfEmpty peer p shared log s
+        // Only the first message of a pipeline can match what another peer was sent.
+        let first = sent
 
-        while outcome.IsSent && p.Mode.IsReplicate && p.Next <= s.Log.LastIndex do
-            let struct (p', outcome') = sendOne fx false peer p s
+        while outcome.IsSent && p.Mode.IsReplicate && p.Next <= log.LastIndex do
+            let struct (p', outcome', sent') = sendOne fx false peer p shared log s
             p <- p'
             outcome <- outcome'
+            sent <- sent'
 
-        struct (p, outcome)
+        struct (p, outcome, first)
 
     /// Sends to `peer` everything flow control allows (one message in Probe, a pipeline in Replicate).
     let replicate (fx: Fx<'T>) (sendIfEmpty: bool) (peer: NodeId) (s: State<'T>) =
         match Peers.tryFind peer (leaderState s).Peers with
         | ValueNone -> s
         | ValueSome p ->
-            let struct (p, outcome) = pipeline fx sendIfEmpty peer p s
+            let struct (p, outcome, _) = pipeline fx sendIfEmpty peer p null s.Log s
             let s = withProgress peer p s
             if outcome.IsNeedsSnapshot then startSnapshotTransfer fx peer s else s
 
-    /// The state with the peers' progress replaced by `items` (in the same order as now).
-    let private withItems (items: Progress[]) (s: State<'T>) =
-        let l = leaderState s
-        { s with Role = Leader { l with Peers = { Ids = l.Peers.Ids; Items = items } } }
-
-    /// Replicates to every peer; with `sendIfEmpty` every unpaused peer hears the new commit index.
-    /// The peers' progress is stored once for the whole round, not once per peer.
-    let broadcast (fx: Fx<'T>) (sendIfEmpty: bool) (s: State<'T>) =
-        let ids = (leaderState s).Peers.Ids
+    /// Replicates `log` to every peer of `l` and returns `s` with `log` and `l` (with the peers' new progress)
+    /// stored in one copy: the caller's changes to the log and leader state and this round's progress cost one
+    /// state, not one per stage. `s`'s own log and role may be stale. With `itemsFresh`, `l`'s progress array is
+    /// held by no state yet and is written in place. `shared`: entries a peer may be sent as they are (or null).
+    let broadcastWith (fx: Fx<'T>) (sendIfEmpty: bool) (shared: Entry<'T>[] | null) (itemsFresh: bool) (log: RaftLog<'T>) (l: LeaderState) (s: State<'T>) =
+        let mutable log = log
+        let mutable l = l
         let mutable s = s
+        let mutable shared = shared
         // This round's progress in an array no state holds yet (so it is written in place), or none when unchanged.
-        let mutable items: Progress[] voption = ValueNone
+        let mutable items: Progress[] voption = if itemsFresh then ValueSome l.Peers.Items else ValueNone
+        let ids = l.Peers.Ids
 
         for i in 0 .. ids.Length - 1 do
             let current =
                 match items with
                 | ValueSome a -> a[i]
-                | ValueNone -> (leaderState s).Peers.Items[i]
+                | ValueNone -> l.Peers.Items[i]
 
-            let struct (p, outcome) = pipeline fx sendIfEmpty ids[i] current s
+            let struct (p, outcome, sent) = pipeline fx sendIfEmpty ids[i] current shared log s
+            shared <- sent
 
             if not (LanguagePrimitives.PhysicalEquality p current) then
                 let a =
                     match items with
                     | ValueSome a -> a
-                    | ValueNone -> Array.copy (leaderState s).Peers.Items
+                    | ValueNone -> Peers.copyItems l.Peers
 
                 a[i] <- p
                 items <- ValueSome a
 
             if outcome.IsNeedsSnapshot then
-                match items with
-                | ValueSome a ->
-                    s <- withItems a s
-                    items <- ValueNone
-                | ValueNone -> ()
+                // Store everything so far, then let the snapshot transfer update the state as it does alone.
+                let peers =
+                    match items with
+                    | ValueSome a -> { Ids = ids; Items = a }
+                    | ValueNone -> l.Peers
 
-                s <- startSnapshotTransfer fx ids[i] s
+                s <- startSnapshotTransfer fx ids[i] { s with Log = log; Role = Leader { l with Peers = peers } }
+                log <- s.Log
+                l <- leaderState s
+                items <- ValueNone
 
         match items with
-        | ValueSome a -> withItems a s
-        | ValueNone -> s
+        | ValueSome a -> { s with Log = log; Role = Leader { l with Peers = { Ids = ids; Items = a } } }
+        | ValueNone ->
+            // Nothing sent changed any progress: keep `s` when the caller changed nothing either.
+            match s.Role with
+            | Leader current when
+                LanguagePrimitives.PhysicalEquality log s.Log
+                && LanguagePrimitives.PhysicalEquality current.Peers.Items l.Peers.Items
+                && current.UncommittedBytes = l.UncommittedBytes
+                && LanguagePrimitives.PhysicalEquality current.Slow l.Slow
+                ->
+                s
+            | _ -> { s with Log = log; Role = Leader l }
+
+    /// Replicates to every peer; with `sendIfEmpty` every unpaused peer hears the new commit index.
+    /// The peers' progress is stored once for the whole round, not once per peer.
+    let broadcast (fx: Fx<'T>) (sendIfEmpty: bool) (s: State<'T>) =
+        broadcastWith fx sendIfEmpty null false s.Log (leaderState s) s
 
     /// The leader's log with `entries` appended, evicting what the step end would evict except what a peer
     /// may still be sent in this step (from its next index on).
@@ -182,13 +208,12 @@ module internal Replication =
             else
                 Quorum.committedIndex s.Config.Current (acked self stable l.Peers)
 
-        let countsOldTerms = s.PlantedBugs.Contains CommitOldTermByCounting
-
-        if index > s.Log.Committed && (countsOldTerms || RaftLog.termAt s.Log index = ValueSome s.Term) then index
+        // matchTerm rather than comparing value options, which goes through F#'s generic equality.
+        if index > s.Log.Committed && (RaftLog.matchTerm s.Log index s.Term || s.PlantedBugs.Contains CommitOldTermByCounting) then index
         else s.Log.Committed
 
-    /// The state with leader state `l` and the commit index raised to `index`.
-    let private committedTo (l: LeaderState) (index: Index) (s: State<'T>) =
+    /// The log with the commit index raised to `index` and leader state `l` with the committed bytes freed.
+    let private committedParts (l: LeaderState) (index: Index) (s: State<'T>) : struct (RaftLog<'T> * LeaderState) =
         // Committed entries of this term no longer count against the uncommitted-bytes cap.
         let mutable freed = 0L
         let mutable i = max (s.Log.Committed + 1L<index>) s.Log.Window.First
@@ -198,8 +223,12 @@ module internal Replication =
             if e.Term = s.Term then freed <- freed + int64 e.Size
             i <- i + 1L<index>
 
-        let l = { l with UncommittedBytes = max 0L (l.UncommittedBytes - freed) }
-        { s with Log = RaftLog.commitTo s.Log index; Role = Leader l }
+        struct (RaftLog.commitTo s.Log index, { l with UncommittedBytes = max 0L (l.UncommittedBytes - freed) })
+
+    /// The state with leader state `l` and the commit index raised to `index`.
+    let private committedTo (l: LeaderState) (index: Index) (s: State<'T>) =
+        let struct (log, l) = committedParts l index s
+        { s with Log = log; Role = Leader l }
 
     /// Advances the commit index to what a quorum holds, counting only an entry of the current term (§5.4.2).
     /// Returns whether it advanced.
@@ -247,12 +276,17 @@ module internal Replication =
                     if not updated then
                         withProgress peer p s
                     else
-                        // Progress and commit index stored in one copy of the state when the commit advances.
+                        // Progress, commit index and the broadcast's progress stored in one copy of the state.
                         let l = leaderState s
                         let l = { l with Peers = Peers.set peer p l.Peers }
                         let index = quorumIndex l s
-                        if index > s.Log.Committed then committedTo l index s |> broadcast fx s.Options.BroadcastCommit
-                        else withLeader l s
+
+                        if index > s.Log.Committed then
+                            let struct (log, l) = committedParts l index s
+                            // Peers.set made an array no state holds: the broadcast writes into it.
+                            broadcastWith fx s.Options.BroadcastCommit null true log l s
+                        else
+                            withLeader l s
 
                 replicate fx false peer s
 

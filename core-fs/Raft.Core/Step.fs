@@ -117,10 +117,11 @@ module internal Step =
                     entries[i] <- { Index = first + int64 i * 1L<index>; Term = term; Payload = Command command; Size = size }
 
                 fx.PersistEntries entries
-                // The log and the uncommitted bytes in one copy of the state.
-                let s = { s with Log = Replication.appendedLog entries s; Role = Leader { l with UncommittedBytes = l.UncommittedBytes + bytes } }
                 fx.Emit(ProposalAccepted(p.Tag, first, term))
-                Replication.broadcast fx false s
+                // The log, the uncommitted bytes and the peers' progress in one copy of the state; peers due exactly
+                // these entries are sent this array too.
+                let log = Replication.appendedLog entries s
+                Replication.broadcastWith fx false entries false log { l with UncommittedBytes = l.UncommittedBytes + bytes } s
         | _ ->
             fx.Emit(ProposalDropped(p.Tag, NotLeader, s.Leader))
             s
@@ -251,7 +252,7 @@ module internal Step =
         let hard = if hardChanged then hardState s else old
         let s = if hardChanged then { s with Slow = { s.Slow with PersistedHardState = hard } } else s
 
-        if roleKind before <> roleKind s || before.Term <> s.Term || before.Leader <> s.Leader then
+        if not (sameRoleKind before s) || before.Term <> s.Term || before.Leader <> s.Leader then
             fx.Emit(RoleChanged(roleKind s, s.Term, s.Leader))
 
         struct (s, fx.Build(if hardChanged then ValueSome hard else ValueNone))
