@@ -31,7 +31,7 @@ let private expectFault<'E when 'E :> exn> (what: string) (t: Task) =
         else
             match t.Exception with
             | null -> failwithf "%s: completed instead of failing" what
-            | e -> e.InnerException |> should be instanceOfType<'E>
+            | e -> nonNull e.InnerException |> should be instanceOfType<'E>
     }
 
 [<Fact>]
