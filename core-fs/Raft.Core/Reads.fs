@@ -44,6 +44,21 @@ module internal Reads =
             fx.Send(message s node (ReadIndexReply { Context = context; Index = index; Rejected = false }))
             s
 
+    /// Serves a read confirmed without a heartbeat round (lease, sole voter). A follower that forwarded it may not
+    /// know the commit index yet when the leader does not broadcast it (`BroadcastCommit` off); it needs it to
+    /// apply up to the read index, so it is sent a heartbeat carrying it rather than waiting for the next one.
+    let private confirmedNow (fx: Fx<'T>) (origin: ReadOrigin) (s: State<'T>) =
+        let s = confirmed fx origin s.Log.Committed s
+
+        match origin, s.Role with
+        | RemoteRead(node, _), Leader l when not s.Options.BroadcastCommit ->
+            match Peers.tryFind node l.Peers with
+            | ValueSome p -> fx.Send(message s node (Heartbeat { Commit = min p.Match s.Log.Committed; Context = 0L }))
+            | ValueNone -> ()
+        | _ -> ()
+
+        s
+
     /// Registers a read on the leader.
     let register (fx: Fx<'T>) (origin: ReadOrigin) (s: State<'T>) =
         let l = leaderState s
@@ -52,9 +67,9 @@ module internal Reads =
         if not (committedInTerm s) then
             s |> withLeaderSlow { l.Slow with HeldReads = l.HeldReads @ [ origin ] }
         elif soleVoter || s.PlantedBugs.Contains ReadWithoutQuorumCheck then
-            confirmed fx origin s.Log.Committed s
+            confirmedNow fx origin s
         elif s.Options.ReadMode = LeaseBased && leaseValid s then
-            confirmed fx origin s.Log.Committed s
+            confirmedNow fx origin s
         else
             let read = { Origin = origin; Context = s.Sequence + 1L; Index = s.Log.Committed; Acks = Set.singleton s.Options.Id }
             let s = s |> withLeaderSlow { l.Slow with Reads = l.Reads @ [ read ] }
