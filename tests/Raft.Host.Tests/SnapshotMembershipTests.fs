@@ -177,3 +177,38 @@ let ``snapshot settings are validated with messages naming the key`` () =
     let ok = Raft.Hosting.RaftHostOptions(NodeId = 1L, ClusterId = "c", InMemoryStorage = true, SnapshotEntries = 100L, CompactionTrailing = 0L)
     ok.Validate() |> should be Empty
     ok.ToNodeOptions().CoreOptions(1L).SnapshotEntries |> should equal 100L
+
+[<Fact>]
+let ``a deposed leader's waiting proposal fails with OutcomeUnknownException when a snapshot replaces its log`` () =
+    task {
+        use cluster = new Cluster(3, 1, false, configure = snapshotting)
+        do! cluster.StartAll()
+        let! old = cluster.WaitLeader 1L
+        let! _ = cluster.Propose(1L, "first")
+        do! cluster.WaitApplied(1L, 1)
+        // Appended on the isolated leader only: it can neither commit nor learn that it was overwritten.
+        cluster.Network.Isolate old
+        let stranded = cluster.Group(old, 1L).ProposeAsync("stranded", Nullable(TimeSpan.FromSeconds 60.0))
+        do! waitUntil "a majority leader" (fun () ->
+            cluster.Nodes |> Array.exists (fun n -> n.Id <> old && n.Host.GetGroup(1L).Status.IsLeader))
+        for i in 1..40 do
+            let! _ = cluster.Propose(1L, $"majority-{i}")
+            ()
+        let! leader = cluster.WaitLeader 1L
+        do! waitUntil "the new leader compacts past the stranded entry" (fun () ->
+            cluster.SnapshotIndexes(leader, 1L) |> Array.exists (fun i -> i > 20L))
+        stranded.IsCompleted |> should equal false
+        cluster.Network.HealAll()
+        // The old leader installs the new leader's snapshot: the snapshot holds the state, not the stranded entry's fate.
+        let! first = Task.WhenAny(stranded, Task.Delay deadline)
+        obj.ReferenceEquals(first, stranded) |> should equal true
+        match stranded.Exception with
+        | null -> failwith "the stranded proposal completed instead of failing"
+        | e ->
+            match e.InnerException with
+            | :? OutcomeUnknownException as u ->
+                u.GroupId |> should equal 1L
+                u.SnapshotIndex |> should be (greaterThanOrEqualTo u.Index)
+            | other -> failwithf "expected OutcomeUnknownException, got %O" other
+        (machine cluster old).Commands |> should not' (contain "stranded")
+    }
