@@ -74,27 +74,31 @@ type Host = RaftNodeHost<string, int64>
 type Group = RaftGroup<string, int64>
 
 /// One node of a test cluster; `Machines` holds the state machine of each group of the current incarnation.
-type TestNode =
+type TestNodeOf<'C, 'R, 'M> =
     { Id: int64
-      Host: Host
-      Tcp: TcpTransport<RaftEnvelope<string>[]> option
-      Machines: Dictionary<int64, RecordingMachine> }
+      Host: RaftNodeHost<'C, 'R>
+      Tcp: TcpTransport<RaftEnvelope<'C>[]> option
+      Machines: Dictionary<int64, 'M> }
+
+/// A node of the string-command clusters most tests use.
+type TestNode = TestNodeOf<string, int64, RecordingMachine>
 
 /// Node options suited to tests: 10 ms ticks, elections in 100-200 ms.
 let testOptions (id: int64) =
     RaftNodeOptions(NodeId = id, TickInterval = TimeSpan.FromMilliseconds 10.0, ElectionTicks = 10, HeartbeatTicks = 2,
                     RequestTimeout = TimeSpan.FromSeconds 5.0)
 
-/// A cluster of `size` nodes with `groups` groups (ids 1..groups), every node in every group.
-type Cluster(size: int, groups: int, useTcp: bool, ?clusterId: string, ?quiescence: bool, ?electionTicks: int,
-             ?configure: RaftNodeOptions -> unit) =
+/// A cluster of `size` nodes with `groups` groups (ids 1..groups), every node in every group, each group's state
+/// machine made by `newMachine`.
+type ClusterOf<'C, 'R, 'M when 'M :> IStateMachine<'C, 'R>>(size: int, groups: int, useTcp: bool, newMachine: unit -> 'M,
+        ?clusterId: string, ?quiescence: bool, ?electionTicks: int, ?configure: RaftNodeOptions -> unit) =
     let root = Path.Combine(Path.GetTempPath(), "raft-host-tests", Guid.NewGuid().ToString("N"))
     let clusterId = defaultArg clusterId "test-cluster"
     let ids = [| 1L .. int64 size |]
-    let network = InMemoryNetwork<RaftEnvelope<string>[]>()
-    let nodes = Dictionary<int64, TestNode>()
+    let network = InMemoryNetwork<RaftEnvelope<'C>[]>()
+    let nodes = Dictionary<int64, TestNodeOf<'C, 'R, 'M>>()
     let endpoints = Dictionary<int64, Net.EndPoint>()
-    let codec = RaftBatchCodec<string>(RaftMessageCodec<string>())
+    let codec = RaftBatchCodec<'C>(RaftMessageCodec<'C>())
 
     member _.Root = root
     member _.Ids = ids
@@ -112,7 +116,7 @@ type Cluster(size: int, groups: int, useTcp: bool, ?clusterId: string, ?quiescen
 
     member this.StartNode(id: int64, join: bool) =
         task {
-            let machines = Dictionary<int64, RecordingMachine>()
+            let machines = Dictionary<int64, 'M>()
             let options = testOptions id
             options.Quiescence <- defaultArg quiescence true
             options.ElectionTicks <- defaultArg electionTicks 10
@@ -126,16 +130,16 @@ type Cluster(size: int, groups: int, useTcp: bool, ?clusterId: string, ?quiescen
                                                 ReconnectBackoffMax = TimeSpan.FromMilliseconds 200.0)
                     for KeyValue(peer, ep) in endpoints do
                         if peer <> id then o.Peers[peer] <- string ep
-                    let t = new TcpTransport<RaftEnvelope<string>[]>(o, codec)
+                    let t = new TcpTransport<RaftEnvelope<'C>[]>(o, codec)
                     (t :> ITransport<_>), Some t
                 else
                     (network.CreateTransport id :> ITransport<_>), None
             let storage = FileRaftStorageProvider(Path.Combine(root, $"node-{id}"), 16 <<< 10)
-            let factory = Func<int64, IStateMachine<string, int64>>(fun g ->
-                let m = RecordingMachine()
+            let factory = Func<int64, IStateMachine<'C, 'R>>(fun g ->
+                let m = newMachine ()
                 lock machines (fun () -> machines[g] <- m)
-                m :> IStateMachine<string, int64>)
-            let host = new Host(options, transport, storage, factory, loggerFactory = new StderrLoggerFactory())
+                m :> IStateMachine<'C, 'R>)
+            let host = new RaftNodeHost<'C, 'R>(options, transport, storage, factory, loggerFactory = new StderrLoggerFactory())
             do! host.StartAsync()
             match tcp with
             | Some t ->
@@ -166,7 +170,7 @@ type Cluster(size: int, groups: int, useTcp: bool, ?clusterId: string, ?quiescen
             do! n.Host.DisposeAsync()
         }
 
-    member this.Group(id: int64, group: int64) : Group = nodes[id].Host.GetGroup group
+    member this.Group(id: int64, group: int64) : RaftGroup<'C, 'R> = nodes[id].Host.GetGroup group
 
     /// The data directory of node `id`.
     member _.NodeDirectory(id: int64) = Path.Combine(root, $"node-{id}")
@@ -198,12 +202,12 @@ type Cluster(size: int, groups: int, useTcp: bool, ?clusterId: string, ?quiescen
         }
 
     /// Proposes on whichever node leads, retrying on NotLeader/lost/timeouts until the deadline.
-    member this.Propose(group: int64, command: string) =
+    member this.Propose(group: int64, command: 'C) =
         task {
             let until = DateTime.UtcNow + deadline
             let mutable result = None
             while result.IsNone do
-                if DateTime.UtcNow > until then failwithf "could not commit %s" command
+                if DateTime.UtcNow > until then failwithf "could not commit %A" command
                 match this.Leader group with
                 | None -> do! Task.Delay 10
                 | Some leader ->
@@ -219,11 +223,6 @@ type Cluster(size: int, groups: int, useTcp: bool, ?clusterId: string, ?quiescen
             return result.Value
         }
 
-    /// Waits until every running node applied at least `count` commands in `group`.
-    member this.WaitApplied(group: int64, count: int) =
-        waitUntil $"every node applies {count} commands in group {group}" (fun () ->
-            nodes.Values |> Seq.forall (fun n -> n.Machines.ContainsKey group && n.Machines[group].Count >= count))
-
     interface IAsyncDisposable with
         member this.DisposeAsync() =
             ValueTask(task {
@@ -232,3 +231,14 @@ type Cluster(size: int, groups: int, useTcp: bool, ?clusterId: string, ?quiescen
                 nodes.Clear()
                 try Directory.Delete(root, true) with _ -> ()
             })
+
+/// The string-command cluster most tests use: every group's state machine records the commands it applied.
+type Cluster(size: int, groups: int, useTcp: bool, ?clusterId: string, ?quiescence: bool, ?electionTicks: int,
+             ?configure: RaftNodeOptions -> unit) =
+    inherit ClusterOf<string, int64, RecordingMachine>(size, groups, useTcp, RecordingMachine, ?clusterId = clusterId,
+                                                       ?quiescence = quiescence, ?electionTicks = electionTicks, ?configure = configure)
+
+    /// Waits until every running node applied at least `count` commands in `group`.
+    member this.WaitApplied(group: int64, count: int) =
+        waitUntil $"every node applies {count} commands in group {group}" (fun () ->
+            this.Nodes |> Array.forall (fun n -> n.Machines.ContainsKey group && n.Machines[group].Count >= count))

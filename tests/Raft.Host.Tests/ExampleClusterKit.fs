@@ -1,14 +1,10 @@
-/// A 3-node cluster on 127.0.0.1 running any state machine (real TCP on ephemeral ports, real files in a temp
-/// directory): the example tests run the examples' own state machines and command types on it.
+/// A 3-node cluster on 127.0.0.1 running any state machine (ClusterKit's, over real TCP on ephemeral ports with real
+/// files in a temp directory): the example tests run the examples' own state machines and command types on it.
 module Raft.Host.Tests.ExampleClusterKit
 
 open System
-open System.IO
-open System.Collections.Generic
 open System.Threading.Tasks
 open Raft.Node
-open Raft.Serialization
-open Raft.Transport.Tcp
 open Raft.Host.Tests.ClusterKit
 
 /// Snapshots every 10 applied entries and compacts everything they cover: a node that misses a few dozen commands can
@@ -17,86 +13,32 @@ let snapshotEvery10 (o: RaftNodeOptions) =
     o.SnapshotEntries <- 10L
     o.CompactionTrailing <- 0L
 
-/// Three node hosts of group 1 whose state machines are made by `newMachine`; `configure` adjusts the node options.
+/// Three node hosts of group 1 over TCP whose state machines are made by `newMachine` (ClusterKit's cluster), with the
+/// calls the example tests need: a propose that never retries a timeout, reads by the machine's own type, and moving
+/// leadership to a chosen node so its state can be read. `configure` adjusts the node options.
 type ExampleCluster<'C, 'R, 'M when 'M :> IStateMachine<'C, 'R>>(newMachine: unit -> 'M, ?configure: RaftNodeOptions -> unit) =
-    let root = Path.Combine(Path.GetTempPath(), "raft-example-tests", Guid.NewGuid().ToString("N"))
-    let ids = [| 1L; 2L; 3L |]
-    let hosts = Dictionary<int64, RaftNodeHost<'C, 'R>>()
-    let transports = Dictionary<int64, TcpTransport<RaftEnvelope<'C>[]>>()
-    let machines = Dictionary<int64, 'M>()
-    let endpoints = Dictionary<int64, Net.EndPoint>()
-    let codec = RaftBatchCodec<'C>(RaftMessageCodec<'C>())
+    // 0.3-0.6 s elections keep a loaded machine from deposing the leader mid-test (as in ClusterTests).
+    let cluster = new ClusterOf<'C, 'R, 'M>(3, 1, true, newMachine, clusterId = "example-tests", electionTicks = 30, ?configure = configure)
 
-    member _.Ids = ids
+    member _.Ids = cluster.Ids
 
-    /// The running node hosts, by id.
-    member _.Hosts = ids |> Array.filter hosts.ContainsKey |> Array.map (fun id -> hosts[id])
+    /// The running node hosts.
+    member _.Hosts = cluster.Nodes |> Array.map (fun n -> n.Host)
 
-    member _.Group(id: int64) = hosts[id].GetGroup 1L
-
-    /// The state machine of node `id`'s current (or last) incarnation. Runs on the node's loop: read it directly only
-    /// once the node is stopped; otherwise through `Read`.
-    member _.Machine(id: int64) = lock machines (fun () -> machines[id])
+    member _.Group(id: int64) = cluster.Group(id, 1L)
 
     /// Starts (or restarts from its files) node `id`, on a new ephemeral port that the other nodes are told about.
-    member _.StartNode(id: int64) =
-        task {
-            let options = testOptions id
-            // 0.3-0.6 s elections keep a loaded machine from deposing the leader mid-test (as in ClusterTests).
-            options.ElectionTicks <- 30
-            configure |> Option.iter (fun f -> f options)
-            let o = TcpTransportOptions(NodeId = id, ClusterId = "example-tests", ListenEndpoint = "127.0.0.1:0",
-                                        ReconnectBackoffMin = TimeSpan.FromMilliseconds 10.0,
-                                        ReconnectBackoffMax = TimeSpan.FromMilliseconds 200.0)
-            for KeyValue(peer, ep) in endpoints do
-                if peer <> id then o.Peers[peer] <- string ep
-            let transport = new TcpTransport<RaftEnvelope<'C>[]>(o, codec)
-            let storage = FileRaftStorageProvider(Path.Combine(root, $"node-{id}"), 16 <<< 10)
-            let factory = Func<int64, IStateMachine<'C, 'R>>(fun _ ->
-                let m = newMachine ()
-                lock machines (fun () -> machines[id] <- m)
-                m :> IStateMachine<'C, 'R>)
-            let host = new RaftNodeHost<'C, 'R>(options, transport, storage, factory, loggerFactory = new StderrLoggerFactory())
-            do! host.StartAsync()
-            let here = nonNull transport.LocalEndPoint
-            endpoints[id] <- here
-            for KeyValue(other, t) in transports do
-                if other <> id then
-                    t.SetPeer(id, here)
-                    transport.SetPeer(other, endpoints[other])
-            let! _ = host.CreateGroupAsync(1L, ids)
-            hosts[id] <- host
-            transports[id] <- transport
-        }
+    member _.StartNode(id: int64) = cluster.StartNode id
 
-    member this.StartAll() =
-        task {
-            for id in ids do
-                do! this.StartNode id
-        }
+    member _.StartAll() = cluster.StartAll()
 
     /// Stops node `id` gracefully (its writes finish; the others see it vanish).
-    member _.StopNode(id: int64) =
-        task {
-            let host = hosts[id]
-            hosts.Remove id |> ignore
-            transports.Remove id |> ignore
-            do! host.DisposeAsync()
-        }
+    member _.StopNode(id: int64) = cluster.StopNode id
 
     /// The node that a majority of the running nodes agree leads, if any.
-    member _.Leader() =
-        let statuses = hosts.Values |> Seq.map (fun h -> h.GetGroup(1L).Status) |> Array.ofSeq
-        statuses
-        |> Array.tryFind (fun s -> s.IsLeader)
-        |> Option.filter (fun l -> statuses |> Array.filter (fun s -> s.Leader = l.NodeId && s.Term = l.Term) |> Array.length >= 2)
-        |> Option.map (fun l -> l.NodeId)
+    member _.Leader() = cluster.Leader 1L
 
-    member this.WaitLeader() =
-        task {
-            do! waitUntil "a leader agreed by a majority" (fun () -> (this.Leader()).IsSome)
-            return (this.Leader()).Value
-        }
+    member _.WaitLeader() = cluster.WaitLeader 1L
 
     /// Proposes on the leader, retrying only when the command certainly was not applied (not leader, refused,
     /// overwritten): a retried compare-and-swap would otherwise report the outcome of its own first attempt wrongly.
@@ -161,17 +103,7 @@ type ExampleCluster<'C, 'R, 'M when 'M :> IStateMachine<'C, 'R>>(newMachine: uni
         }
 
     /// Indexes of the snapshot files node `id` holds.
-    member _.SnapshotIndexes(id: int64) =
-        let dir = Path.Combine(root, $"node-{id}", "group-1", "snapshots")
-        if Directory.Exists dir then
-            Directory.GetFiles(dir, "*.snap") |> Array.map (fun f -> int64 ((nonNull (Path.GetFileName f)).Substring(0, 20)))
-        else [||]
+    member _.SnapshotIndexes(id: int64) = cluster.SnapshotIndexes(id, 1L)
 
     interface IAsyncDisposable with
-        member _.DisposeAsync() =
-            ValueTask(task {
-                for h in List.ofSeq hosts.Values do
-                    try do! h.DisposeAsync() with _ -> ()
-                hosts.Clear()
-                try Directory.Delete(root, true) with _ -> ()
-            })
+        member _.DisposeAsync() = (cluster :> IAsyncDisposable).DisposeAsync()
