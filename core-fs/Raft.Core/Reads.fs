@@ -53,7 +53,7 @@ module internal Reads =
         match origin, s.Role with
         | RemoteRead(node, _), Leader l when not s.Options.BroadcastCommit ->
             match Peers.tryFind node l.Peers with
-            | ValueSome p -> fx.Send(message s node (Heartbeat { Commit = min p.Match s.Log.Committed; Context = 0L }))
+            | ValueSome p -> Replication.sendHeartbeat fx node p 0L s
             | ValueNone -> ()
         | _ -> ()
 

@@ -243,12 +243,17 @@ module internal Replication =
         let struct (s, advanced) = maybeCommit s
         if advanced then broadcast fx s.Options.BroadcastCommit s else s
 
+    /// Sends `peer` (whose progress is `p`) a heartbeat carrying the commit index it can safely learn (never beyond
+    /// its match) and a read context (0 for none).
+    let sendHeartbeat (fx: Fx<'T>) (peer: NodeId) (p: Progress) (context: int64) (s: State<'T>) =
+        fx.Send(message s peer (Heartbeat { Commit = min p.Match s.Log.Committed; Context = context }))
+
     /// Sends a heartbeat carrying the commit index each follower can safely learn, and a read context.
     let broadcastHeartbeat (fx: Fx<'T>) (context: int64) (s: State<'T>) =
         let peers = (leaderState s).Peers
 
         for i in 0 .. peers.Ids.Length - 1 do
-            fx.Send(message s peers.Ids[i] (Heartbeat { Commit = min peers.Items[i].Match s.Log.Committed; Context = context }))
+            sendHeartbeat fx peers.Ids[i] peers.Items[i] context s
 
     /// Handles an AppendEntries answer from `peer`.
     let onAppendResponse (fx: Fx<'T>) (peer: NodeId) (r: AppendResponse) (s: State<'T>) =
