@@ -193,3 +193,40 @@ let ``the single-envelope codec shares the batch wire shape`` () =
     batchCodec.Decode(ReadOnlySequence(buffer.WrittenMemory)) |> should equal [| RaftEnvelope(42L, heartbeat) |]
     let two = encodeBatch [| RaftEnvelope(1L, heartbeat); RaftEnvelope(2L, heartbeat) |]
     (codecError (fun () -> single.Decode(ReadOnlySequence two))).Reason |> should equal RaftCodecError.Malformed
+
+[<Fact>]
+let ``host messages (forwarded proposals and outcomes) round-trip in a batch next to Raft messages`` () =
+    let batch =
+        [| RaftEnvelope(4L, heartbeat)
+           RaftEnvelope.ForHost(4L, ForwardedProposals(17L, [| "a"; ""; "ccc" |]))
+           RaftEnvelope.ForHost(5L, ForwardedOutcome<string>(17L, 2, ForwardStatus.Applied, 12L, 3L, [| 1uy; 2uy |], null, 0L))
+           RaftEnvelope.ForHost(5L, ForwardedOutcome<string>(18L, 0, ForwardStatus.NotLeader, 0L, 0L, null, "moved", 3L)) |]
+    let decoded = batchCodec.Decode(ReadOnlySequence(encodeBatch batch))
+    decoded.Length |> should equal 4
+    decoded[0] |> should equal batch[0]
+    match decoded[1].Host with
+    | :? ForwardedProposals<string> as p ->
+        decoded[1].GroupId |> should equal 4L
+        p.RequestId |> should equal 17L
+        p.Commands |> should equal [| "a"; ""; "ccc" |]
+    | other -> failwithf "expected forwarded proposals, got %A" other
+    match decoded[2].Host, decoded[3].Host with
+    | (:? ForwardedOutcome<string> as a), (:? ForwardedOutcome<string> as b) ->
+        (a.RequestId, a.Slot, a.Status, a.Index, a.Term, a.Result, a.Error, a.LeaderHint)
+        |> should equal (17L, 2, ForwardStatus.Applied, 12L, 3L, [| 1uy; 2uy |], (null: string | null), 0L)
+        (b.RequestId, b.Status, b.Result, b.Error, b.LeaderHint)
+        |> should equal (18L, ForwardStatus.NotLeader, (null: byte[] | null), "moved", 3L)
+    | other -> failwithf "expected two outcomes, got %A" other
+
+[<Fact>]
+let ``a host message of an unknown kind or status is a codec error, not a crash`` () =
+    let outcome = ForwardedOutcome<string>(1L, 0, ForwardStatus.Applied, 1L, 1L, [| 0uy |], null, 0L)
+    let bytes = encodeBatch [| RaftEnvelope.ForHost(1L, outcome) |]
+    // The status byte follows [2, requestId=1, slot=0]: find "02 01 00 00" and corrupt the status.
+    let at = bytes |> Array.windowed 4 |> Array.findIndex (fun w -> w = [| 2uy; 1uy; 0uy; 0uy |])
+    let badStatus = Array.copy bytes
+    badStatus[at + 3] <- 9uy
+    (codecError (fun () -> batchCodec.Decode(ReadOnlySequence badStatus))).Message |> should haveSubstring "status"
+    let badKind = Array.copy bytes
+    badKind[at] <- 7uy
+    (codecError (fun () -> batchCodec.Decode(ReadOnlySequence badKind))).Message |> should haveSubstring "kind"

@@ -56,6 +56,9 @@ public sealed class RaftHostOptions
     /// <summary>Stop ticking idle groups (multi-raft).</summary>
     public bool Quiescence { get; set; } = true;
 
+    /// <summary>Followers forward proposals to the leader (otherwise they fail with NotLeaderException).</summary>
+    public bool ForwardProposals { get; set; } = true;
+
     /// <summary>Largest frame accepted or sent.</summary>
     public int MaxFrameBytes { get; set; } = 16 * 1024 * 1024;
 
@@ -119,6 +122,7 @@ public sealed class RaftHostOptions
         HeartbeatTicks = HeartbeatTicks,
         RequestTimeout = RequestTimeout,
         Quiescence = Quiescence,
+        ForwardProposals = ForwardProposals,
         SnapshotEntries = SnapshotEntries,
         SnapshotLogBytes = SnapshotLogBytes,
         CompactionTrailing = CompactionTrailing,

@@ -27,6 +27,25 @@ public sealed class NotLeaderException : RaftException
     public long LeaderHint { get; }
 }
 
+/// <summary>A proposal this node forwarded to the leader did not reach it, or the leader dropped it, lost it to a newer
+/// leader or shut down (<see cref="Exception.Message"/> says which). Like a timeout, a loss after the leader appended
+/// it does not mean the command was not applied.</summary>
+public sealed class ForwardingFailedException : RaftException
+{
+    public ForwardingFailedException(long groupId, long leader, string reason)
+        : base($"Group {groupId}: the proposal forwarded to node {leader} failed: {reason}")
+    {
+        GroupId = groupId;
+        Leader = leader;
+    }
+
+    /// <summary>The group proposed to.</summary>
+    public long GroupId { get; }
+
+    /// <summary>The node the proposal was forwarded to.</summary>
+    public long Leader { get; }
+}
+
 /// <summary>The core refused the proposal or read for a reason other than "not leader".</summary>
 public sealed class ProposalDroppedException : RaftException
 {

@@ -251,6 +251,8 @@ public sealed class RaftGroup<TCommand, TResult>
         public readonly TCommand Command = command;
         public readonly int Size = size;
         public long Index, Term;
+        /// <summary>The node that forwarded this proposal to this one (0 for a local caller); never forwarded again.</summary>
+        public long ForwardedFrom;
 
         public void Fail(Exception e) => TrySetException(e);
         public bool IsCompleted => Task.IsCompleted;

@@ -11,7 +11,7 @@ public sealed class RaftMetrics : IDisposable
     private readonly Meter _meter;
     private readonly bool _ownsMeter;
     private readonly KeyValuePair<string, object?> _node;
-    private readonly Counter<long> _proposals, _proposalsDropped, _applied, _leaderChanges, _sendDropped, _persistBatches, _persistItems, _groupFaults;
+    private readonly Counter<long> _proposals, _proposalsDropped, _applied, _leaderChanges, _sendDropped, _persistBatches, _persistItems, _groupFaults, _forwarded;
     private readonly Histogram<double> _fsync;
 
     /// <param name="nodeId">Tag value of <c>raft.node</c>.</param>
@@ -32,6 +32,7 @@ public sealed class RaftMetrics : IDisposable
         _persistBatches = _meter.CreateCounter<long>("raft.persist.batches", "{batch}", "Group-commit rounds");
         _persistItems = _meter.CreateCounter<long>("raft.persist.writes", "{write}", "Persist effects made durable");
         _groupFaults = _meter.CreateCounter<long>("raft.groups.faulted", "{group}", "Groups stopped by a failure");
+        _forwarded = _meter.CreateCounter<long>("raft.proposals.forwarded", "{command}", "Proposals a follower sent to its leader");
         _fsync = _meter.CreateHistogram<double>("raft.persist.duration", "ms", "Duration of one group-commit round (hard state + log fsyncs)");
         if (groups is not null) _meter.CreateObservableGauge("raft.groups", () => new Measurement<int>(groups(), _node), "{group}");
         if (quiescent is not null) _meter.CreateObservableGauge("raft.groups.quiescent", () => new Measurement<int>(quiescent(), _node), "{group}");
@@ -44,6 +45,7 @@ public sealed class RaftMetrics : IDisposable
     internal void LeaderChanged() => _leaderChanges.Add(1, _node);
     internal void SendDropped(int count) => _sendDropped.Add(count, _node);
     internal void GroupFaulted() => _groupFaults.Add(1, _node);
+    internal void Forwarded(int count) => _forwarded.Add(count, _node);
 
     internal void PersistBatch(int items, TimeSpan duration)
     {

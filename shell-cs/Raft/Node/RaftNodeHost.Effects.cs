@@ -208,8 +208,9 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
         var batch = g.CurrentBatch;
         if (batch is null || tag != g.CurrentBatchTag) return;
         g.CurrentBatch = null;
-        Metrics.Dropped(batch.Length);
         var e = DropException(g, reason, leader);
+        if (reason.IsNotLeader && Options.ForwardProposals && leader != 0 && leader != NodeId && Forward(g, batch, leader, e)) return;
+        Metrics.Dropped(batch.Length);
         foreach (var p in batch) p.Fail(e);
     }
 

@@ -135,6 +135,11 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
                 NodeLog.UnknownGroup(_log, envelope.GroupId, from);
                 continue;
             }
+            if (envelope.Host is { } host)
+            {
+                OnHostMessage(from, g, host);
+                continue;
+            }
             var m = envelope.Message;
             if (m.From != from) continue; // a node may only speak for itself
             if (g.Quiescent && !IsHeartbeat(m.Body)) WakeGroup(g);
@@ -267,9 +272,16 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
             // Tell the leaders whose appends were dropped, so they probe instead of streaming into a void.
             _unreachableSent.Clear();
             foreach (var e in batch)
+            {
+                if (e.Host is not null)
+                {
+                    OnHostMessageDropped(peer, e.Host);
+                    continue;
+                }
                 if (e.Message.Body.Tag == MessageBody<TCommand>.Tags.AppendEntries && _unreachableSent.Add(e.GroupId)
                     && _loopGroups.TryGetValue(e.GroupId, out var g))
                     _internal.Enqueue(new Work(WorkKind.Unreachable, peer, g));
+            }
         }
         _dirtyPeers.Clear();
     }
@@ -278,6 +290,7 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
     {
         _tick++;
         var tick = Input<TCommand>.Tick;
+        if (_forwarded.Count > 0) ForgetAnsweredForwards();
         if (_awakeStale)
         {
             _awake.Clear();
@@ -307,7 +320,9 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
         _loopGroups.Remove(g.GroupId);
         _groupList.Remove(g);
         _awakeStale = true;
-        FailPending(g, new RaftShutdownException($"Group {g.GroupId} was removed."));
+        var removed = new RaftShutdownException($"Group {g.GroupId} was removed.");
+        FailPending(g, removed);
+        FailForwarded(g, removed);
         // Close the storage once every write queued before this point is durable.
         _durable.Add(new DurableItem<TCommand, TResult>(g, null, -2, 0, FSharpList<Message<TCommand>>.Empty));
         g.OnClosed = () =>
@@ -330,7 +345,9 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
         g.Fault = e;
         Metrics.GroupFaulted();
         NodeLog.GroupFaulted(_log, e, g.GroupId, NodeId);
-        FailPending(g, new GroupFaultedException(g.GroupId, e));
+        var faulted = new GroupFaultedException(g.GroupId, e);
+        FailPending(g, faulted);
+        FailForwarded(g, faulted);
     }
 
     private static void FailPending(RaftGroup<TCommand, TResult> g, Exception e)

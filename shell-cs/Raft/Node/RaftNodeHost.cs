@@ -196,6 +196,7 @@ public sealed partial class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
         catch (OperationCanceledException) { }
         var shutdown = new RaftShutdownException($"Node {NodeId} stopped.");
         while (_submitted.TryDequeue(out var left)) ((IPending)left.Item!).Fail(shutdown);
+        FailForwarded(null, shutdown);
         foreach (var g in _groups.Values)
         {
             FailPending(g, shutdown);

@@ -22,6 +22,10 @@ public sealed class RaftNodeOptions
     /// instead of with the next AppendEntries or heartbeat, for two more messages per commit and follower.</summary>
     public bool BroadcastCommit { get; set; }
 
+    /// <summary>A follower sends proposals to the leader it knows and completes them with the leader's answer (on);
+    /// off, they fail with <see cref="NotLeaderException"/> carrying the leader hint.</summary>
+    public bool ForwardProposals { get; set; } = true;
+
     /// <summary>Ask for pre-votes before campaigning (on).</summary>
     public bool PreVote { get; set; } = true;
 

@@ -6,7 +6,7 @@ namespace Raft.Serialization;
 
 /// <summary>
 /// The frame payload of the Raft transport: several envelopes, possibly of different groups, in one frame.
-/// Wire shape: <c>[version, [[groupId, message], ...]]</c>. Used as the transport's <see cref="IFrameCodec{TMessage}"/>
+/// Wire shape: <c>[version, [[groupId, message] | [groupId, nil, hostMessage], ...]]</c>. Used as the transport's <see cref="IFrameCodec{TMessage}"/>
 /// with <c>TMessage = RaftEnvelope&lt;T&gt;[]</c>, so the host can hand all messages for one peer from one loop
 /// iteration to the transport at once.
 /// </summary>
@@ -30,6 +30,14 @@ public sealed class RaftBatchCodec<T> : IFrameCodec<RaftEnvelope<T>[]>
         writer.WriteArrayHeader(batch.Length);
         foreach (var envelope in batch)
         {
+            if (envelope.Host is { } host)
+            {
+                writer.WriteArrayHeader(3);
+                writer.Write(envelope.GroupId);
+                writer.WriteNil();
+                Messages.WriteHostMessage(ref writer, host);
+                continue;
+            }
             writer.WriteArrayHeader(2);
             writer.Write(envelope.GroupId);
             Messages.WriteMessage(ref writer, envelope.Message);
@@ -52,6 +60,13 @@ public sealed class RaftBatchCodec<T> : IFrameCodec<RaftEnvelope<T>[]>
             {
                 var e = Records.ReadHeader(ref reader, 2, "envelope");
                 var group = reader.ReadInt64();
+                if (reader.TryReadNil())
+                {
+                    if (e < 3) throw new RaftCodecException(RaftCodecError.Malformed, "envelope has neither a message nor a host message");
+                    batch[i] = RaftEnvelope<T>.ForHost(group, Messages.ReadHostMessage(ref reader));
+                    Records.SkipRest(ref reader, e, 3);
+                    continue;
+                }
                 batch[i] = new RaftEnvelope<T>(group, Messages.ReadMessage(ref reader));
                 Records.SkipRest(ref reader, e, 2);
             }

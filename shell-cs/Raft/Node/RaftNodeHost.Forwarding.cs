@@ -1,0 +1,199 @@
+using MessagePack;
+using Raft.Serialization;
+
+namespace Raft.Node;
+
+// Proposal forwarding: a follower whose core refuses proposals because another node leads sends them to that leader
+// as one request; the leader proposes them like its own callers' and answers each with its outcome, which completes
+// the follower's caller. Requests live on the loop; answers are sent from the thread that completes the leader's
+// proposal. A forwarded proposal is never forwarded again, so leadership moving meanwhile ends it with
+// NotLeaderException (with the new hint) rather than a chase.
+public sealed partial class RaftNodeHost<TCommand, TResult>
+{
+    /// <summary>Requests this node forwarded and still waits for, by request id (loop-owned).</summary>
+    private readonly Dictionary<long, ForwardRequest> _forwarded = new();
+    private long _nextForwardId;
+
+    private sealed class ForwardRequest(RaftGroup<TCommand, TResult> group, long leader, RaftGroup<TCommand, TResult>.PendingProposal[] proposals)
+    {
+        public readonly RaftGroup<TCommand, TResult> Group = group;
+        public readonly long Leader = leader;
+        public readonly RaftGroup<TCommand, TResult>.PendingProposal[] Proposals = proposals;
+        public int Unanswered = proposals.Length;
+    }
+
+    /// <summary>Sends the batch's own callers' proposals to <paramref name="leader"/>; those that arrived forwarded
+    /// fail with <paramref name="notLeader"/>. Returns false when nothing was forwarded (the caller fails them all).</summary>
+    private bool Forward(RaftGroup<TCommand, TResult> g, RaftGroup<TCommand, TResult>.PendingProposal[] batch, long leader, Exception notLeader)
+    {
+        var own = 0;
+        foreach (var p in batch)
+            if (p.ForwardedFrom == 0) own++;
+        if (own == 0) return false;
+        var proposals = batch;
+        if (own < batch.Length)
+        {
+            proposals = new RaftGroup<TCommand, TResult>.PendingProposal[own];
+            var n = 0;
+            foreach (var p in batch)
+                if (p.ForwardedFrom == 0) proposals[n++] = p;
+                else p.Fail(notLeader);
+        }
+        var id = ++_nextForwardId;
+        _forwarded[id] = new ForwardRequest(g, leader, proposals);
+        var commands = new TCommand[proposals.Length];
+        for (var i = 0; i < commands.Length; i++) commands[i] = proposals[i].Command;
+        SendHost(leader, g.GroupId, new ForwardedProposals<TCommand>(id, commands));
+        Metrics.Forwarded(proposals.Length);
+        return true;
+    }
+
+    private void SendHost(long to, long groupId, HostMessage<TCommand> message)
+    {
+        if (!_outbox.TryGetValue(to, out var list)) _outbox[to] = list = new List<RaftEnvelope<TCommand>>();
+        if (list.Count == 0) _dirtyPeers.Add(to);
+        list.Add(RaftEnvelope<TCommand>.ForHost(groupId, message));
+    }
+
+    private void OnHostMessage(long from, RaftGroup<TCommand, TResult> g, HostMessage<TCommand> message)
+    {
+        switch (message)
+        {
+            case ForwardedProposals<TCommand> request:
+                OnForwardedProposals(from, g, request);
+                break;
+            case ForwardedOutcome<TCommand> outcome:
+                OnForwardedOutcome(from, g, outcome);
+                break;
+        }
+    }
+
+    /// <summary>Leader side: queues the forwarded commands like local proposals; each answers when it completes.</summary>
+    private void OnForwardedProposals(long from, RaftGroup<TCommand, TResult> g, ForwardedProposals<TCommand> request)
+    {
+        for (var slot = 0; slot < request.Commands.Length; slot++)
+        {
+            var command = request.Commands[slot];
+            int size;
+            try { size = MeasureCommand(command); }
+            catch (Exception e)
+            {
+                Answer(from, g.GroupId, request.RequestId, slot, ForwardStatus.Failed, 0, 0, null, e.Message, 0);
+                continue;
+            }
+            var p = new RaftGroup<TCommand, TResult>.PendingProposal(g, command, size) { ForwardedFrom = from };
+            var (requestId, answerSlot) = (request.RequestId, slot);
+            p.Task.ContinueWith(t => AnswerForwarded(from, g, requestId, answerSlot, t), CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            if (!Usable(g, p)) continue;
+            g.Incoming.Add(p);
+            if (!g.InProposeList)
+            {
+                g.InProposeList = true;
+                _proposing.Add(g);
+            }
+        }
+    }
+
+    /// <summary>Sends the outcome of a forwarded proposal back to the node that forwarded it (any thread).</summary>
+    private void AnswerForwarded(long to, RaftGroup<TCommand, TResult> g, long requestId, int slot, Task<ProposeResult<TResult>> task)
+    {
+        if (task.IsCompletedSuccessfully)
+        {
+            var r = task.Result;
+            byte[] result;
+            try { result = MessagePackSerializer.Serialize(r.Result, _serializer); }
+            catch (Exception e)
+            {
+                Answer(to, g.GroupId, requestId, slot, ForwardStatus.Failed, r.Index, r.Term, null,
+                    $"entry {r.Index} was applied but its result cannot be serialized: {e.Message}", 0);
+                return;
+            }
+            Answer(to, g.GroupId, requestId, slot, ForwardStatus.Applied, r.Index, r.Term, result, null, 0);
+            return;
+        }
+        switch (task.Exception?.InnerException)
+        {
+            case NotLeaderException e:
+                Answer(to, g.GroupId, requestId, slot, ForwardStatus.NotLeader, 0, 0, null, e.Message, e.LeaderHint);
+                break;
+            case StateMachineException e:
+                Answer(to, g.GroupId, requestId, slot, ForwardStatus.ApplyFailed, e.Index, 0, null, e.InnerException?.Message ?? e.Message, 0);
+                break;
+            case { } e:
+                Answer(to, g.GroupId, requestId, slot, ForwardStatus.Failed, 0, 0, null, e.Message, 0);
+                break;
+        }
+    }
+
+    private void Answer(long to, long groupId, long requestId, int slot, ForwardStatus status, long index, long term, byte[]? result, string? error, long hint)
+    {
+        var outcome = new ForwardedOutcome<TCommand>(requestId, slot, status, index, term, result, error, hint);
+        // A lost answer leaves the follower's caller to its timeout, like a lost Raft message.
+        _transport.TrySend(to, [RaftEnvelope<TCommand>.ForHost(groupId, outcome)]);
+    }
+
+    /// <summary>Follower side: completes the caller of one forwarded proposal.</summary>
+    private void OnForwardedOutcome(long from, RaftGroup<TCommand, TResult> g, ForwardedOutcome<TCommand> outcome)
+    {
+        if (!_forwarded.TryGetValue(outcome.RequestId, out var request) || request.Leader != from || !ReferenceEquals(request.Group, g)
+            || (uint)outcome.Slot >= (uint)request.Proposals.Length)
+            return;
+        var p = request.Proposals[outcome.Slot];
+        switch (outcome.Status)
+        {
+            case ForwardStatus.Applied:
+                TResult result;
+                try { result = MessagePackSerializer.Deserialize<TResult>(outcome.Result, _serializer); }
+                catch (Exception e)
+                {
+                    p.Fail(new ForwardingFailedException(g.GroupId, from, $"entry {outcome.Index} was applied but its result cannot be deserialized: {e.Message}"));
+                    break;
+                }
+                p.TrySetResult(new ProposeResult<TResult>(outcome.Index, outcome.Term, result));
+                break;
+            case ForwardStatus.NotLeader:
+                p.Fail(new NotLeaderException(g.GroupId, NodeId, outcome.LeaderHint == NodeId ? 0 : outcome.LeaderHint));
+                break;
+            case ForwardStatus.ApplyFailed:
+                p.Fail(new StateMachineException(g.GroupId, outcome.Index, new RaftException(outcome.Error ?? "the state machine failed")));
+                break;
+            default:
+                p.Fail(new ForwardingFailedException(g.GroupId, from, outcome.Error ?? "unknown reason"));
+                break;
+        }
+        if (--request.Unanswered == 0) _forwarded.Remove(outcome.RequestId);
+    }
+
+    /// <summary>A forwarded request the transport could not queue: its callers fail now rather than at their timeout.</summary>
+    private void OnHostMessageDropped(long peer, HostMessage<TCommand> message)
+    {
+        if (message is not ForwardedProposals<TCommand> request || !_forwarded.Remove(request.RequestId, out var forwarded)) return;
+        var e = new ForwardingFailedException(forwarded.Group.GroupId, peer, "the leader could not be reached");
+        foreach (var p in forwarded.Proposals) p.Fail(e);
+    }
+
+    /// <summary>Drops requests whose callers have all completed (timed out or cancelled) without an answer.</summary>
+    private void ForgetAnsweredForwards()
+    {
+        List<long>? done = null;
+        foreach (var (id, request) in _forwarded)
+            if (Array.TrueForAll(request.Proposals, static p => p.IsCompleted)) (done ??= new()).Add(id);
+        if (done is not null)
+            foreach (var id in done) _forwarded.Remove(id);
+    }
+
+    /// <summary>Fails the forwarded proposals of <paramref name="g"/> (of every group when null).</summary>
+    private void FailForwarded(RaftGroup<TCommand, TResult>? g, Exception e)
+    {
+        List<long>? done = null;
+        foreach (var (id, request) in _forwarded)
+        {
+            if (g is not null && !ReferenceEquals(request.Group, g)) continue;
+            foreach (var p in request.Proposals) p.Fail(e);
+            (done ??= new()).Add(id);
+        }
+        if (done is not null)
+            foreach (var id in done) _forwarded.Remove(id);
+    }
+}

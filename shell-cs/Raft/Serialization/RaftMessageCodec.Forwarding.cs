@@ -1,0 +1,84 @@
+using MessagePack;
+
+namespace Raft.Serialization;
+
+// Host messages: <c>[1, requestId, [command...]]</c> for forwarded proposals and
+// <c>[2, requestId, slot, status, index, term, result | nil, error | nil, leaderHint]</c> for their outcomes.
+public sealed partial class RaftMessageCodec<T>
+{
+    private const byte ForwardedProposalsKind = 1, ForwardedOutcomeKind = 2;
+
+    internal void WriteHostMessage(ref MessagePackWriter writer, HostMessage<T> message)
+    {
+        switch (message)
+        {
+            case ForwardedProposals<T> p:
+                writer.WriteArrayHeader(3);
+                writer.Write(ForwardedProposalsKind);
+                writer.Write(p.RequestId);
+                writer.WriteArrayHeader(p.Commands.Length);
+                foreach (var command in p.Commands)
+                {
+                    try { _payload.Serialize(ref writer, command, Options); }
+                    catch (Exception ex) { throw new RaftCodecException(RaftCodecError.PayloadEncodeFailed, $"forwarded request {p.RequestId}: {ex.Message}", ex); }
+                }
+                break;
+            case ForwardedOutcome<T> o:
+                writer.WriteArrayHeader(9);
+                writer.Write(ForwardedOutcomeKind);
+                writer.Write(o.RequestId);
+                writer.Write(o.Slot);
+                writer.Write((byte)o.Status);
+                writer.Write(o.Index);
+                writer.Write(o.Term);
+                if (o.Result is null) writer.WriteNil(); else writer.Write(o.Result);
+                writer.Write(o.Error);
+                writer.Write(o.LeaderHint);
+                break;
+            default:
+                throw new InvalidOperationException($"unknown host message {message.GetType().Name}: update RaftMessageCodec");
+        }
+    }
+
+    internal HostMessage<T> ReadHostMessage(ref MessagePackReader reader)
+    {
+        var n = Records.ReadHeader(ref reader, 2, "host message");
+        var kind = reader.ReadByte();
+        var requestId = reader.ReadInt64();
+        switch (kind)
+        {
+            case ForwardedProposalsKind:
+            {
+                if (n < 3) throw new RaftCodecException(RaftCodecError.Malformed, $"forwarded request {requestId} without commands");
+                var count = Records.ReadCount(ref reader, "forwarded commands");
+                var commands = new T[count];
+                for (var i = 0; i < count; i++)
+                {
+                    try { commands[i] = _payload.Deserialize(ref reader, Options); }
+                    catch (Exception ex) when (ex is not RaftCodecException and not EndOfStreamException)
+                    {
+                        throw new RaftCodecException(RaftCodecError.PayloadDecodeFailed, $"forwarded request {requestId}, command {i}: {ex.Message}", ex);
+                    }
+                }
+                Records.SkipRest(ref reader, n, 3);
+                return new ForwardedProposals<T>(requestId, commands);
+            }
+            case ForwardedOutcomeKind:
+            {
+                if (n < 9) throw new RaftCodecException(RaftCodecError.Malformed, $"forwarded outcome has {n} fields, expected at least 9");
+                var slot = reader.ReadInt32();
+                var status = reader.ReadByte();
+                if (status > (byte)ForwardStatus.Failed) throw new RaftCodecException(RaftCodecError.UnknownKind, $"forwarded outcome status {status}");
+                var index = reader.ReadInt64();
+                var term = reader.ReadInt64();
+                var result = reader.TryReadNil() ? null : Records.ReadBytes(ref reader, "forwarded result");
+                var error = reader.ReadString();
+                var hint = reader.ReadInt64();
+                Records.SkipRest(ref reader, n, 9);
+                return new ForwardedOutcome<T>(requestId, slot, (ForwardStatus)status, index, term, result, error, hint);
+            }
+            default:
+                throw new RaftCodecException(RaftCodecError.UnknownKind, $"host message kind {kind}");
+        }
+    }
+}

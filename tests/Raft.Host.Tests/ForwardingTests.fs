@@ -1,0 +1,99 @@
+/// Proposal forwarding: a follower's callers propose through the leader and get the leader's answer, over real TCP
+/// sockets on 127.0.0.1 with real files.
+module Raft.Host.Tests.ForwardingTests
+
+open System
+open System.Threading.Tasks
+open Xunit
+open FsUnit.Xunit
+open Raft.Node
+open Raft.Host.Tests.ClusterKit
+
+/// A follower of `group` (any node that is up and not the leader).
+let private follower (cluster: ClusterOf<'C, 'R, 'M>) (leader: int64) =
+    cluster.Nodes |> Array.find (fun n -> n.Id <> leader)
+
+[<Fact>]
+let ``proposals on a follower are applied once through the leader and complete with the leader's result`` () =
+    task {
+        use cluster = new Cluster(3, 1, true, electionTicks = 30)
+        do! cluster.StartAll()
+        let! leader = cluster.WaitLeader 1L
+        let f = follower cluster leader
+        // Concurrent callers: the follower forwards each loop iteration's proposals as one request.
+        let! results =
+            [| for i in 1..40 -> f.Host.GetGroup(1L).ProposeAsync($"f{i}", Nullable(TimeSpan.FromSeconds 10.0)) |]
+            |> Task.WhenAll
+        do! cluster.WaitApplied(1L, 40)
+        let applied = cluster.Node(leader).Machines[1L].Applied
+        for r, i in Seq.zip results [ 1..40 ] do
+            // The result is the leader's state machine's answer for that entry: the count of commands applied so far.
+            let at = applied |> Array.findIndex (fun struct (index, _) -> index = r.Index)
+            let struct (_, command) = applied[at]
+            command |> should equal $"f{i}"
+            r.Result |> should equal (int64 (at + 1))
+        // Each command was applied exactly once, on every node.
+        for n in cluster.Nodes do
+            let commands = n.Machines[1L].Commands
+            commands |> Array.distinct |> Array.length |> should equal commands.Length
+            commands |> Array.length |> should equal 40
+    }
+
+[<Fact>]
+let ``a follower with forwarding off refuses proposals with NotLeaderException naming the leader`` () =
+    task {
+        use cluster = new Cluster(3, 1, true, electionTicks = 30, configure = fun o -> o.ForwardProposals <- false)
+        do! cluster.StartAll()
+        let! leader = cluster.WaitLeader 1L
+        let f = follower cluster leader
+        do! waitUntil "the follower knows the leader" (fun () -> f.Host.GetGroup(1L).Status.Leader = leader)
+        let! e = Assert.ThrowsAsync<NotLeaderException>(fun () -> f.Host.GetGroup(1L).ProposeAsync("x") :> Task)
+        e.LeaderHint |> should equal leader
+        cluster.Node(leader).Machines[1L].Count |> should equal 0
+    }
+
+/// Applies commands, throwing on "boom"; the result is the command's length.
+type private PickyMachine() =
+    interface IStateMachine<string, int64> with
+        member _.Apply(_index, _term, command) =
+            if command = "boom" then invalidOp "boom is not a command" else int64 command.Length
+        member _.Snapshot(_output) = ()
+        member _.Restore(_input) = ()
+
+[<Fact>]
+let ``a forwarded proposal the leader's state machine rejects fails on the follower with StateMachineException`` () =
+    task {
+        use cluster = new ClusterOf<string, int64, PickyMachine>(3, 1, true, PickyMachine, electionTicks = 30)
+        do! cluster.StartAll()
+        let! leader = cluster.WaitLeader 1L
+        let g = (follower cluster leader).Host.GetGroup 1L
+        let! e = Assert.ThrowsAsync<StateMachineException>(fun () -> g.ProposeAsync("boom", Nullable(TimeSpan.FromSeconds 10.0)) :> Task)
+        (nonNull e.InnerException).Message |> should haveSubstring "boom is not a command"
+        let! ok = g.ProposeAsync("four", Nullable(TimeSpan.FromSeconds 10.0))
+        ok.Result |> should equal 4L
+        ok.Index |> should equal (e.Index + 1L)
+    }
+
+[<Fact>]
+let ``a proposal forwarded to a leader that stopped ends with a typed error within its timeout`` () =
+    task {
+        use cluster = new Cluster(3, 1, true, electionTicks = 30)
+        do! cluster.StartAll()
+        let! leader = cluster.WaitLeader 1L
+        let f = follower cluster leader
+        do! waitUntil "the follower knows the leader" (fun () -> f.Host.GetGroup(1L).Status.Leader = leader)
+        do! cluster.StopNode leader
+        let started = DateTime.UtcNow
+        let proposal = f.Host.GetGroup(1L).ProposeAsync("after-stop", Nullable(TimeSpan.FromSeconds 1.0))
+        let! finished = Task.WhenAny(proposal, Task.Delay(TimeSpan.FromSeconds 10.0))
+        (finished = (proposal :> Task)) |> should equal true
+        match proposal.Exception with
+        | null -> proposal.Result.Index |> should be (greaterThan 0L) // a new leader was elected in time and applied it
+        | agg ->
+            match nonNull agg.InnerException with
+            | :? RaftTimeoutException
+            | :? ForwardingFailedException
+            | :? NotLeaderException -> ()
+            | e -> failwithf "unexpected %s: %s" (e.GetType().Name) e.Message
+        (DateTime.UtcNow - started) |> should be (lessThan (TimeSpan.FromSeconds 5.0))
+    }
