@@ -51,3 +51,34 @@ let ``a single-node cluster from configuration elects itself and commits through
         let! ex = Assert.ThrowsAsync<RaftShutdownException>(fun () -> group.ProposeAsync "late" :> Task)
         ex.Message |> should haveSubstring "stopping"
     }
+
+[<Fact>]
+let ``three generic hosts take their transport from DI and commit a proposal made on a follower`` () =
+    task {
+        // No sockets: the transports come from one in-memory network, registered before AddRaft; Peers still name the voters.
+        let network = Raft.Transport.InMemory.InMemoryNetwork<Raft.Serialization.RaftEnvelope<string>[]>()
+        let hosts =
+            [ for id in 1L .. 3L ->
+                let builder = Host.CreateApplicationBuilder()
+                let settings =
+                    [ "Raft:NodeId", string id; "Raft:ClusterId", "di"; "Raft:InMemoryStorage", "true"
+                      "Raft:TickInterval", "00:00:00.010"; "Raft:ListenEndpoint", "127.0.0.1:0" ]
+                    @ [ for peer in 1L .. 3L do if peer <> id then $"Raft:Peers:{peer}", "127.0.0.1:1" ]
+                builder.Configuration.AddInMemoryCollection(settings |> List.map (fun (k, v) -> KeyValuePair(k, v))) |> ignore
+                builder.Services.AddSingleton<Raft.Transport.ITransport<Raft.Serialization.RaftEnvelope<string>[]>>(network.CreateTransport id) |> ignore
+                builder.Services.AddRaft<string, Echo>(builder.Configuration.GetSection "Raft") |> ignore
+                builder.Build() ]
+        try
+            for h in hosts do
+                do! h.StartAsync()
+            let groups = hosts |> List.map (fun h -> h.Services.GetRequiredService<RaftNodeHost<string, obj>>().GetGroup 1L)
+            let! leader = groups[0].WaitForLeaderAsync(Nullable(TimeSpan.FromSeconds 10.0))
+            let follower = groups |> List.find (fun g -> g.Status.NodeId <> leader)
+            let! r = follower.ProposeAsync("through the leader", Nullable(TimeSpan.FromSeconds 10.0))
+            r.Result |> should equal (box "through the leader")
+            do! ClusterKit.waitUntil "every node applies the command" (fun () -> groups |> List.forall (fun g -> g.Status.AppliedIndex >= r.Index))
+        finally
+            for h in hosts do
+                h.StopAsync().Wait(TimeSpan.FromSeconds 10.0) |> ignore
+                h.Dispose()
+    }

@@ -7,6 +7,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Raft.Node;
 using Raft.Serialization;
+using Raft.Transport;
 using Raft.Transport.Tcp;
 
 namespace Raft.Hosting;
@@ -19,7 +20,10 @@ public static class RaftServiceCollectionExtensions
     /// configured from <paramref name="configuration"/> (e.g. <c>builder.Configuration.GetSection("Raft")</c>).
     /// Registers <see cref="RaftNodeHost{TCommand,TResult}"/> as a singleton and a hosted service that starts it,
     /// opens <see cref="RaftHostOptions.Groups"/>, and stops it gracefully. Options are validated at start.
-    /// The MessagePack options for <typeparamref name="TCommand"/> are taken from DI when registered.
+    /// The MessagePack options for <typeparamref name="TCommand"/> are taken from DI when registered; so are an
+    /// <see cref="ITransport{TMessage}"/> of <c>RaftEnvelope&lt;TCommand&gt;[]</c> (replacing the TCP transport built
+    /// from <see cref="RaftHostOptions.ListenEndpoint"/> and the peers' endpoints; <see cref="RaftHostOptions.Peers"/>
+    /// still names the voters) and an <see cref="IRaftStorageProvider"/> (replacing the data directory).
     /// </summary>
     public static IServiceCollection AddRaft<TCommand, TResult, TStateMachine>(this IServiceCollection services, IConfiguration configuration)
         where TStateMachine : class, IStateMachine<TCommand, TResult>
@@ -57,12 +61,12 @@ public static class RaftServiceCollectionExtensions
             var o = sp.GetRequiredService<IOptions<RaftHostOptions>>().Value;
             var loggers = sp.GetRequiredService<ILoggerFactory>();
             var serializer = sp.GetService<MessagePackSerializerOptions>() ?? MessagePackSerializerOptions.Standard;
-            var codec = new RaftBatchCodec<TCommand>(new RaftMessageCodec<TCommand>(serializer));
-            var transport = new TcpTransport<RaftEnvelope<TCommand>[]>(o.ToTransportOptions(), codec,
-                loggers.CreateLogger<TcpTransport<RaftEnvelope<TCommand>[]>>());
-            IRaftStorageProvider storage = o.InMemoryStorage
-                ? new MemoryRaftStorageProvider()
-                : new FileRaftStorageProvider(o.DataDirectory, o.WriteBufferBytes);
+            var transport = sp.GetService<ITransport<RaftEnvelope<TCommand>[]>>()
+                ?? new TcpTransport<RaftEnvelope<TCommand>[]>(o.ToTransportOptions(),
+                    new RaftBatchCodec<TCommand>(new RaftMessageCodec<TCommand>(serializer)),
+                    loggers.CreateLogger<TcpTransport<RaftEnvelope<TCommand>[]>>());
+            var storage = sp.GetService<IRaftStorageProvider>()
+                ?? (o.InMemoryStorage ? new MemoryRaftStorageProvider() : new FileRaftStorageProvider(o.DataDirectory, o.WriteBufferBytes));
             return new RaftNodeHost<TCommand, TResult>(o.ToNodeOptions(), transport, storage,
                 _ => ActivatorUtilities.CreateInstance<TStateMachine>(sp), serializer, loggers,
                 sp.GetService<TimeProvider>(), sp.GetService<IMeterFactory>());
