@@ -12,7 +12,9 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
 {
     /// <summary>Requests this node forwarded and still waits for, by request id (loop-owned).</summary>
     private readonly Dictionary<long, ForwardRequest> _forwarded = new();
-    private long _nextForwardId;
+    // Ids start at the clock, not at 1: an answer the leader queued for this node's previous incarnation may arrive after
+    // a restart and must not complete a new request that happens to reuse its id.
+    private long _nextForwardId = DateTime.UtcNow.Ticks;
 
     private sealed class ForwardRequest(RaftGroup<TCommand, TResult> group, long leader, RaftGroup<TCommand, TResult>.PendingProposal[] proposals)
     {
