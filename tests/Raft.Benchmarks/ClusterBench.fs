@@ -183,62 +183,90 @@ let run (args: string list) =
     // seq, conc or both (default): one mode alone, e.g. to profile it.
     let mode = opt "--mode" "both" args
     if mode <> "seq" && mode <> "conc" && mode <> "both" then failwithf "--mode: expected seq, conc or both, got '%s'" mode
+    // Rounds of (this library, then DotNext), one after the other: the disk is shared and noisy, so ratios are taken
+    // per round and the summary gives medians.
+    let runs = int (opt "--runs" "1" args)
+    if runs < 1 then failwithf "--runs: expected at least 1, got %d" runs
     // Diagnostics only: logs in memory (no fsync), to separate the host's own cost from the disk's.
     let memory = args |> List.contains "--memory"
-    let root = Path.Combine(Path.GetTempPath(), "raft-cluster-bench-" + Guid.NewGuid().ToString("N"))
-    let results =
-        task {
-            use counters = new HostCounters()
-            let measure = measure counters
-            let! hosts, group = startCluster root memory
-            try
-                let rnd = Random(7)
-                let payload () =
-                    let b = Array.zeroCreate<byte> size
-                    rnd.NextBytes(b)
-                    b
-                let shared = payload ()
-                eprintfn "warm-up ..."
-                let! _ = measure "warmup" 4000 conc group (fun () -> shared)
-                let! _ = measure "warmup" 1000 1 group (fun () -> shared)
-                eprintfn "sequential %d ..." n
-                let sampler = if Environment.GetEnvironmentVariable "RAFT_BENCH_ALLOC" = "1" then Some(new AllocationSampler()) else None
-                let! seq =
-                    if mode = "conc" then Task.FromResult None
-                    else task { let! r = measure "seq" n 1 group (fun () -> shared) in return Some r }
-                match sampler with
-                | Some s ->
-                    for t, c in s.Top 15 do eprintfn "alloc sample %6d  %s" c t
-                    s.Dispose()
-                | None -> ()
-                eprintfn "%d in flight, %d ..." conc n
-                let! par =
-                    if mode = "seq" then Task.FromResult None
-                    else task { let! r = measure "conc" n conc group (fun () -> shared) in return Some r }
-                return List.choose id [ seq; par ]
-            finally
-                for h in hosts do
-                    h.DisposeAsync().AsTask().Wait()
-                try Directory.Delete(root, true) with _ -> ()
-        }
-        |> fun t -> t.Result
-    let peer = if skipPeer then Map.empty else runDotNext n size mode
-    printfn ""
-    printfn "3 nodes, one process, loopback TCP, %d-byte entries, n = %d, %d cores, %s" size n Environment.ProcessorCount (DateTime.UtcNow.ToString "yyyy-MM-dd")
-    printfn "this library: every node fsyncs (fdatasync) before acknowledging; DotNext 6.12: followers ack before their flush"
-    printfn ""
-    printfn "| mode | library | ops/s | p50 µs | p99 µs | ratio (ops/s) |"
-    printfn "| --- | --- | ---: | ---: | ---: | ---: |"
-    for r in results do
-        let label = if r.Mode = "seq" then "sequential" else $"{r.Conc} in flight"
-        let ratio, peerRow =
-            match Map.tryFind r.Mode peer with
-            | Some(ops, p50, p99) -> sprintf "%.1fx" (r.OpsPerSec / ops), Some(sprintf "| %s | DotNext 6.12.1 | %.0f | %.0f | %.0f | 1.0x |" label ops p50 p99)
-            | None -> "n/a", None
-        printfn "| %s | Raft (this) | %.0f | %.0f | %.0f | %s |" label r.OpsPerSec r.P50 r.P99 ratio
-        peerRow |> Option.iter (printfn "%s")
-    printfn ""
-    printfn "| mode | bytes allocated / 1000 commits | gen0 / 1000 | gen1 / 1000 | gen2 / 1000 | CPU µs / commit | commands / propose | persist rounds / 1000 | µs / round |"
-    printfn "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-    for r in results do
-        printfn "| %s | %.0f | %.2f | %.2f | %.2f | %.0f | %.1f | %.0f | %.0f |" r.Mode r.AllocPer1000 r.Gen0Per1000 r.Gen1Per1000 r.Gen2Per1000 r.CpuUsPerCommit r.PerPropose r.RoundsPer1000 r.RoundUs
+    let runOnce () =
+        let root = Path.Combine(Path.GetTempPath(), "raft-cluster-bench-" + Guid.NewGuid().ToString("N"))
+        let results =
+            task {
+                use counters = new HostCounters()
+                let measure = measure counters
+                let! hosts, group = startCluster root memory
+                try
+                    let rnd = Random(7)
+                    let payload () =
+                        let b = Array.zeroCreate<byte> size
+                        rnd.NextBytes(b)
+                        b
+                    let shared = payload ()
+                    eprintfn "warm-up ..."
+                    let! _ = measure "warmup" 4000 conc group (fun () -> shared)
+                    let! _ = measure "warmup" 1000 1 group (fun () -> shared)
+                    eprintfn "sequential %d ..." n
+                    let sampler = if Environment.GetEnvironmentVariable "RAFT_BENCH_ALLOC" = "1" then Some(new AllocationSampler()) else None
+                    let! seq =
+                        if mode = "conc" then Task.FromResult None
+                        else task { let! r = measure "seq" n 1 group (fun () -> shared) in return Some r }
+                    match sampler with
+                    | Some s ->
+                        for t, c in s.Top 15 do eprintfn "alloc sample %6d  %s" c t
+                        s.Dispose()
+                    | None -> ()
+                    eprintfn "%d in flight, %d ..." conc n
+                    let! par =
+                        if mode = "seq" then Task.FromResult None
+                        else task { let! r = measure "conc" n conc group (fun () -> shared) in return Some r }
+                    return List.choose id [ seq; par ]
+                finally
+                    for h in hosts do
+                        h.DisposeAsync().AsTask().Wait()
+                    try Directory.Delete(root, true) with _ -> ()
+            }
+            |> fun t -> t.Result
+        let peer = if skipPeer then Map.empty else runDotNext n size mode
+        results, peer
+    let label (r: Result) = if r.Mode = "seq" then "sequential" else $"{r.Conc} in flight"
+    let rounds = [ for i in 1..runs -> (if runs > 1 then eprintfn "round %d of %d" i runs); runOnce () ]
+    for round, (results, peer) in List.indexed rounds do
+        printfn ""
+        if runs > 1 then printfn "round %d of %d" (round + 1) runs
+        printfn "3 nodes, one process, loopback TCP, %d-byte entries, n = %d, %d cores, %s" size n Environment.ProcessorCount (DateTime.UtcNow.ToString "yyyy-MM-dd")
+        printfn "this library: every node fsyncs (fdatasync) before acknowledging; DotNext 6.12: followers ack before their flush"
+        printfn ""
+        printfn "| mode | library | ops/s | p50 µs | p99 µs | ratio (ops/s) |"
+        printfn "| --- | --- | ---: | ---: | ---: | ---: |"
+        for r in results do
+            let ratio, peerRow =
+                match Map.tryFind r.Mode peer with
+                | Some(ops, p50, p99) -> sprintf "%.1fx" (r.OpsPerSec / ops), Some(sprintf "| %s | DotNext 6.12.1 | %.0f | %.0f | %.0f | 1.0x |" (label r) ops p50 p99)
+                | None -> "n/a", None
+            printfn "| %s | Raft (this) | %.0f | %.0f | %.0f | %s |" (label r) r.OpsPerSec r.P50 r.P99 ratio
+            peerRow |> Option.iter (printfn "%s")
+        printfn ""
+        printfn "| mode | bytes allocated / 1000 commits | gen0 / 1000 | gen1 / 1000 | gen2 / 1000 | CPU µs / commit | commands / propose | persist rounds / 1000 | µs / round |"
+        printfn "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        for r in results do
+            printfn "| %s | %.0f | %.2f | %.2f | %.2f | %.0f | %.1f | %.0f | %.0f |" r.Mode r.AllocPer1000 r.Gen0Per1000 r.Gen1Per1000 r.Gen2Per1000 r.CpuUsPerCommit r.PerPropose r.RoundsPer1000 r.RoundUs
+    if runs > 1 then
+        let median (xs: float list) =
+            let a = List.sort xs |> Array.ofList
+            if a.Length % 2 = 1 then a[a.Length / 2] else (a[a.Length / 2 - 1] + a[a.Length / 2]) / 2.0
+        let joined f xs = xs |> List.map f |> String.concat " / "
+        printfn ""
+        printfn "summary of %d rounds (medians; ratios per round, each against DotNext in the same round)" runs
+        printfn ""
+        printfn "| mode | Raft ops/s | Raft p50 µs | DotNext ops/s | ratio per round | median ratio |"
+        printfn "| --- | ---: | ---: | ---: | --- | ---: |"
+        for m in (fst rounds.Head |> List.map (fun r -> r.Mode)) do
+            let ours = rounds |> List.map (fun (results, _) -> results |> List.find (fun r -> r.Mode = m))
+            let theirs = rounds |> List.choose (fun (_, peer) -> Map.tryFind m peer |> Option.map (fun (ops, _, _) -> ops))
+            let ratios = if theirs.Length = ours.Length then List.map2 (fun (r: Result) o -> r.OpsPerSec / o) ours theirs else []
+            printfn "| %s | %.0f (%s) | %.0f | %s | %s | %s |" (label ours.Head) (median (ours |> List.map (fun r -> r.OpsPerSec)))
+                (joined (fun (r: Result) -> sprintf "%.0f" r.OpsPerSec) ours) (median (ours |> List.map (fun r -> r.P50)))
+                (if theirs.IsEmpty then "n/a" else sprintf "%.0f (%s)" (median theirs) (joined (sprintf "%.0f") theirs))
+                (if ratios.IsEmpty then "n/a" else joined (sprintf "%.1fx") ratios)
+                (if ratios.IsEmpty then "n/a" else sprintf "%.1fx" (median ratios))
