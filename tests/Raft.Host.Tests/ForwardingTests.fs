@@ -9,9 +9,13 @@ open FsUnit.Xunit
 open Raft.Node
 open Raft.Host.Tests.ClusterKit
 
-/// A follower of `group` (any node that is up and not the leader).
+/// A follower of group 1 that knows `leader` leads (a leader is agreed by a majority, so one follower may not know yet).
 let private follower (cluster: ClusterOf<'C, 'R, 'M>) (leader: int64) =
-    cluster.Nodes |> Array.find (fun n -> n.Id <> leader)
+    task {
+        let knows (n: TestNodeOf<'C, 'R, 'M>) = n.Id <> leader && n.Host.GetGroup(1L).Status.Leader = leader
+        do! waitUntil $"a follower that knows leader {leader}" (fun () -> cluster.Nodes |> Array.exists knows)
+        return cluster.Nodes |> Array.find knows
+    }
 
 [<Fact>]
 let ``proposals on a follower are applied once through the leader and complete with the leader's result`` () =
@@ -19,7 +23,7 @@ let ``proposals on a follower are applied once through the leader and complete w
         use cluster = new Cluster(3, 1, true, electionTicks = 30)
         do! cluster.StartAll()
         let! leader = cluster.WaitLeader 1L
-        let f = follower cluster leader
+        let! f = follower cluster leader
         // Concurrent callers: the follower forwards each loop iteration's proposals as one request.
         let! results =
             [| for i in 1..40 -> f.Host.GetGroup(1L).ProposeAsync($"f{i}", Nullable(TimeSpan.FromSeconds 10.0)) |]
@@ -45,8 +49,7 @@ let ``a follower with forwarding off refuses proposals with NotLeaderException n
         use cluster = new Cluster(3, 1, true, electionTicks = 30, configure = fun o -> o.ForwardProposals <- false)
         do! cluster.StartAll()
         let! leader = cluster.WaitLeader 1L
-        let f = follower cluster leader
-        do! waitUntil "the follower knows the leader" (fun () -> f.Host.GetGroup(1L).Status.Leader = leader)
+        let! f = follower cluster leader
         let! e = Assert.ThrowsAsync<NotLeaderException>(fun () -> f.Host.GetGroup(1L).ProposeAsync("x") :> Task)
         e.LeaderHint |> should equal leader
         cluster.Node(leader).Machines[1L].Count |> should equal 0
@@ -66,7 +69,8 @@ let ``a forwarded proposal the leader's state machine rejects fails on the follo
         use cluster = new ClusterOf<string, int64, PickyMachine>(3, 1, true, PickyMachine, electionTicks = 30)
         do! cluster.StartAll()
         let! leader = cluster.WaitLeader 1L
-        let g = (follower cluster leader).Host.GetGroup 1L
+        let! f = follower cluster leader
+        let g = f.Host.GetGroup 1L
         let! e = Assert.ThrowsAsync<StateMachineException>(fun () -> g.ProposeAsync("boom", Nullable(TimeSpan.FromSeconds 10.0)) :> Task)
         (nonNull e.InnerException).Message |> should haveSubstring "boom is not a command"
         let! ok = g.ProposeAsync("four", Nullable(TimeSpan.FromSeconds 10.0))
@@ -80,8 +84,7 @@ let ``a proposal forwarded to a leader that stopped ends with a typed error with
         use cluster = new Cluster(3, 1, true, electionTicks = 30)
         do! cluster.StartAll()
         let! leader = cluster.WaitLeader 1L
-        let f = follower cluster leader
-        do! waitUntil "the follower knows the leader" (fun () -> f.Host.GetGroup(1L).Status.Leader = leader)
+        let! f = follower cluster leader
         do! cluster.StopNode leader
         let started = DateTime.UtcNow
         let proposal = f.Host.GetGroup(1L).ProposeAsync("after-stop", Nullable(TimeSpan.FromSeconds 1.0))
@@ -96,4 +99,24 @@ let ``a proposal forwarded to a leader that stopped ends with a typed error with
             | :? NotLeaderException -> ()
             | e -> failwithf "unexpected %s: %s" (e.GetType().Name) e.Message
         (DateTime.UtcNow - started) |> should be (lessThan (TimeSpan.FromSeconds 5.0))
+    }
+
+[<Fact>]
+let ``a follower splits forwarded proposals into requests of at most MaxSizePerMsg bytes and completes each caller`` () =
+    task {
+        // 64-byte messages: each request carries two or three of these commands, so one loop iteration's proposals
+        // travel as many requests whose answers must each find their own caller.
+        use cluster = new Cluster(3, 1, true, electionTicks = 30, configure = fun o -> o.MaxSizePerMsg <- 64L)
+        do! cluster.StartAll()
+        let! leader = cluster.WaitLeader 1L
+        let! f = follower cluster leader
+        let! results =
+            [| for i in 1..30 -> f.Host.GetGroup(1L).ProposeAsync($"split-command-{i:D3}", Nullable(TimeSpan.FromSeconds 10.0)) |]
+            |> Task.WhenAll
+        do! cluster.WaitApplied(1L, 30)
+        let applied = cluster.Node(leader).Machines[1L].Applied
+        for r, i in Seq.zip results [ 1..30 ] do
+            let struct (_, command) = applied |> Array.find (fun struct (index, _) -> index = r.Index)
+            command |> should equal $"split-command-{i:D3}"
+        results |> Array.map (fun r -> r.Index) |> Array.distinct |> Array.length |> should equal 30
     }

@@ -41,11 +41,22 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
                 if (p.ForwardedFrom == 0) proposals[n++] = p;
                 else p.Fail(notLeader);
         }
-        var id = ++_nextForwardId;
-        _forwarded[id] = new ForwardRequest(g, leader, proposals);
-        var commands = new TCommand[proposals.Length];
-        for (var i = 0; i < commands.Length; i++) commands[i] = proposals[i].Command;
-        SendHost(leader, g.GroupId, new ForwardedProposals<TCommand>(id, commands));
+        // One request per MaxSizePerMsg bytes of commands (at least one command each), so a long queue of proposals
+        // never makes a frame over the transport's cap.
+        var start = 0;
+        while (start < proposals.Length)
+        {
+            var end = start + 1;
+            long bytes = proposals[start].Size;
+            while (end < proposals.Length && bytes + proposals[end].Size <= Options.MaxSizePerMsg) bytes += proposals[end++].Size;
+            var part = start == 0 && end == proposals.Length ? proposals : proposals[start..end];
+            var id = ++_nextForwardId;
+            _forwarded[id] = new ForwardRequest(g, leader, part);
+            var commands = new TCommand[part.Length];
+            for (var i = 0; i < commands.Length; i++) commands[i] = part[i].Command;
+            SendHost(leader, g.GroupId, new ForwardedProposals<TCommand>(id, commands));
+            start = end;
+        }
         Metrics.Forwarded(proposals.Length);
         return true;
     }
