@@ -62,7 +62,7 @@ let ``three generic hosts take their transport from DI and commit a proposal mad
                 let builder = Host.CreateApplicationBuilder()
                 let settings =
                     [ "Raft:NodeId", string id; "Raft:ClusterId", "di"; "Raft:InMemoryStorage", "true"
-                      "Raft:TickInterval", "00:00:00.010"; "Raft:ListenEndpoint", "127.0.0.1:0" ]
+                      "Raft:TickInterval", "00:00:00.010"; "Raft:ElectionTicks", "30"; "Raft:ListenEndpoint", "127.0.0.1:0" ]
                     @ [ for peer in 1L .. 3L do if peer <> id then $"Raft:Peers:{peer}", "127.0.0.1:1" ]
                 builder.Configuration.AddInMemoryCollection(settings |> List.map (fun (k, v) -> KeyValuePair(k, v))) |> ignore
                 builder.Services.AddSingleton<Raft.Transport.ITransport<Raft.Serialization.RaftEnvelope<string>[]>>(network.CreateTransport id) |> ignore
@@ -73,7 +73,9 @@ let ``three generic hosts take their transport from DI and commit a proposal mad
                 do! h.StartAsync()
             let groups = hosts |> List.map (fun h -> h.Services.GetRequiredService<RaftNodeHost<string, obj>>().GetGroup 1L)
             let! leader = groups[0].WaitForLeaderAsync(Nullable(TimeSpan.FromSeconds 10.0))
-            let follower = groups |> List.find (fun g -> g.Status.NodeId <> leader)
+            let knows (g: RaftGroup<string, obj>) = g.Status.NodeId <> leader && g.Status.Leader = leader
+            do! ClusterKit.waitUntil "a follower that knows the leader" (fun () -> groups |> List.exists knows)
+            let follower = groups |> List.find knows
             let! r = follower.ProposeAsync("through the leader", Nullable(TimeSpan.FromSeconds 10.0))
             r.Result |> should equal (box "through the leader")
             do! ClusterKit.waitUntil "every node applies the command" (fun () -> groups |> List.forall (fun g -> g.Status.AppliedIndex >= r.Index))
