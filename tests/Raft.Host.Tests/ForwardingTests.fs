@@ -17,29 +17,37 @@ let private follower (cluster: ClusterOf<'C, 'R, 'M>) (leader: int64) =
         return cluster.Nodes |> Array.find knows
     }
 
-[<Fact>]
-let ``proposals on a follower are applied once through the leader and complete with the leader's result`` () =
+/// Starts a 3-node TCP cluster, proposes `commands` at once on a follower that knows the leader (the follower forwards
+/// each loop iteration's proposals), waits until every node applied them, and checks that each caller's answer names
+/// the entry holding its own command in the leader's log. Returns the answers, the leader's applied (index, command)
+/// list and every node's applied commands.
+let private proposeThroughFollower (configure: RaftNodeOptions -> unit) (commands: string[]) =
     task {
-        use cluster = new Cluster(3, 1, true, electionTicks = 30)
+        use cluster = new Cluster(3, 1, true, electionTicks = 30, configure = configure)
         do! cluster.StartAll()
         let! leader = cluster.WaitLeader 1L
         let! f = follower cluster leader
-        // Concurrent callers: the follower forwards each loop iteration's proposals as one request.
         let! results =
-            [| for i in 1..40 -> f.Host.GetGroup(1L).ProposeAsync($"f{i}", Nullable(TimeSpan.FromSeconds 10.0)) |]
-            |> Task.WhenAll
-        do! cluster.WaitApplied(1L, 40)
+            commands |> Array.map (fun c -> f.Host.GetGroup(1L).ProposeAsync(c, Nullable(TimeSpan.FromSeconds 10.0))) |> Task.WhenAll
+        do! cluster.WaitApplied(1L, commands.Length)
         let applied = cluster.Node(leader).Machines[1L].Applied
-        for r, i in Seq.zip results [ 1..40 ] do
-            // The result is the leader's state machine's answer for that entry: the count of commands applied so far.
+        for r, c in Seq.zip results commands do
+            let struct (_, command) = applied |> Array.find (fun struct (index, _) -> index = r.Index)
+            command |> should equal c
+        return results, applied, cluster.Nodes |> Array.map (fun n -> n.Machines[1L].Commands)
+    }
+
+[<Fact>]
+let ``proposals on a follower are applied once through the leader and complete with the leader's result`` () =
+    task {
+        let! results, applied, everyNode = proposeThroughFollower ignore [| for i in 1..40 -> $"f{i}" |]
+        // The result is the leader's state machine's answer for that entry: the count of commands applied so far.
+        for r in results do
             let at = applied |> Array.findIndex (fun struct (index, _) -> index = r.Index)
-            let struct (_, command) = applied[at]
-            command |> should equal $"f{i}"
             r.Result |> should equal (int64 (at + 1))
         // Each command was applied exactly once, on every node.
-        for n in cluster.Nodes do
-            let commands = n.Machines[1L].Commands
-            commands |> Array.distinct |> Array.length |> should equal commands.Length
+        for commands in everyNode do
+            commands |> Array.distinct |> Array.length |> should equal 40
             commands |> Array.length |> should equal 40
     }
 
@@ -106,17 +114,7 @@ let ``a follower splits forwarded proposals into requests of at most MaxSizePerM
     task {
         // 64-byte messages: each request carries two or three of these commands, so one loop iteration's proposals
         // travel as many requests whose answers must each find their own caller.
-        use cluster = new Cluster(3, 1, true, electionTicks = 30, configure = fun o -> o.MaxSizePerMsg <- 64L)
-        do! cluster.StartAll()
-        let! leader = cluster.WaitLeader 1L
-        let! f = follower cluster leader
-        let! results =
-            [| for i in 1..30 -> f.Host.GetGroup(1L).ProposeAsync($"split-command-{i:D3}", Nullable(TimeSpan.FromSeconds 10.0)) |]
-            |> Task.WhenAll
-        do! cluster.WaitApplied(1L, 30)
-        let applied = cluster.Node(leader).Machines[1L].Applied
-        for r, i in Seq.zip results [ 1..30 ] do
-            let struct (_, command) = applied |> Array.find (fun struct (index, _) -> index = r.Index)
-            command |> should equal $"split-command-{i:D3}"
+        let! results, _, _ =
+            proposeThroughFollower (fun o -> o.MaxSizePerMsg <- 64L) [| for i in 1..30 -> $"split-command-{i:D3}" |]
         results |> Array.map (fun r -> r.Index) |> Array.distinct |> Array.length |> should equal 30
     }
