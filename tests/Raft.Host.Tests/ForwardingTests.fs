@@ -7,6 +7,8 @@ open System.Threading.Tasks
 open Xunit
 open FsUnit.Xunit
 open Raft.Node
+open Raft.Serialization
+open Raft.Transport.InMemory
 open Raft.Host.Tests.ClusterKit
 
 /// A follower of group 1 that knows `leader` leads (a leader is agreed by a majority, so one follower may not know yet).
@@ -118,3 +120,20 @@ let ``a follower splits forwarded proposals into requests of at most MaxSizePerM
             proposeThroughFollower (fun o -> o.MaxSizePerMsg <- 64L) [| for i in 1..30 -> $"split-command-{i:D3}" |]
         results |> Array.map (fun r -> r.Index) |> Array.distinct |> Array.length |> should equal 30
     }
+
+/// A result type MessagePack's standard resolver cannot serialize (no MessagePackObject attribute).
+type Unserializable = { Value: int }
+
+[<Fact>]
+let ``with forwarding on, a node refuses at construction a result type the MessagePack options cannot serialize`` () =
+    let make forward =
+        let options = testOptions 1L
+        options.ForwardProposals <- forward
+        let network = InMemoryNetwork<RaftEnvelope<string>[]>()
+        new RaftNodeHost<string, Unserializable>(options, network.CreateTransport 1L, MemoryRaftStorageProvider(),
+                                                 Func<int64, IStateMachine<string, Unserializable>>(fun _ -> failwith "never started"))
+    let e = Assert.Throws<ArgumentException>(fun () -> make true |> ignore)
+    e.Message |> should haveSubstring "ForwardProposals"
+    e.Message |> should haveSubstring "Unserializable"
+    // Results that never leave the node need no formatter.
+    (make false).NodeId |> should equal 1L

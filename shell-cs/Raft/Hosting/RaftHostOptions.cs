@@ -56,7 +56,8 @@ public sealed class RaftHostOptions
     /// <summary>Stop ticking idle groups (multi-raft).</summary>
     public bool Quiescence { get; set; } = true;
 
-    /// <summary>Followers forward proposals to the leader (otherwise they fail with NotLeaderException).</summary>
+    /// <summary>Followers forward proposals to the leader (otherwise they fail with NotLeaderException); results must
+    /// then be MessagePack-serializable.</summary>
     public bool ForwardProposals { get; set; } = true;
 
     /// <summary>Largest frame accepted or sent.</summary>

@@ -65,6 +65,7 @@ public sealed partial class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
         _stateMachines = stateMachineFactory;
         _serializer = serializerOptions ?? MessagePackSerializerOptions.Standard;
         _codec = new RaftMessageCodec<TCommand>(_serializer);
+        if (options.ForwardProposals) RequireSerializableResults(_serializer);
         _log = (ILogger?)loggerFactory?.CreateLogger("Raft.Node") ?? NullLogger.Instance;
         Time = timeProvider ?? TimeProvider.System;
         _deadlines = new RequestDeadlines(Time);
@@ -77,6 +78,20 @@ public sealed partial class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
         Metrics = new RaftMetrics(NodeId, meterFactory, () => _groups.Count, () => _groups.Values.Count(g => g.Status.Quiescent),
             () => _groups.Values.Count(g => g.Status.IsLeader));
         _durability = new Durability<TCommand, TResult>(OnStorageFailure, Metrics);
+    }
+
+    /// <summary>With forwarding on, results travel from the leader to the follower that forwarded the command: a
+    /// result type the options cannot serialize is refused here, at construction, rather than failing each forwarded
+    /// call after its command was applied.</summary>
+    private static void RequireSerializableResults(MessagePackSerializerOptions serializer)
+    {
+        try { serializer.Resolver.GetFormatterWithVerify<TResult>(); }
+        catch (Exception e)
+        {
+            throw new ArgumentException($"{nameof(RaftNodeOptions.ForwardProposals)} is on, so state machine results travel to the follower that " +
+                $"forwarded the command, but {typeof(TResult)} cannot be serialized with the MessagePack options ({(e.InnerException ?? e).Message}). " +
+                $"Make it a MessagePack object or register a formatter for it, or turn {nameof(RaftNodeOptions.ForwardProposals)} off.", "options", e);
+        }
     }
 
     /// <summary>This node's id.</summary>
