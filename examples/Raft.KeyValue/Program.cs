@@ -1,6 +1,6 @@
 // Raft.KeyValue: a replicated key-value store on a 3-node Raft cluster on 127.0.0.1 in one process (three generic
 // hosts, each with its own TCP listener, data directory and node loop). It puts, deletes and compare-and-swaps keys
-// through the leader, reads them back linearizably, writes enough keys for the nodes to snapshot and compact their
+// through the leader (and one put through a follower, which forwards it), reads them back linearizably, writes enough keys for the nodes to snapshot and compact their
 // logs, moves leadership to another node and reads again there, then exits.
 //
 //   dotnet run --project examples/Raft.KeyValue -c Release
@@ -76,6 +76,13 @@ try
     await Do(new CompareAndSwap("lock", null, "owner-2"));   // the second taker loses
     await Do(new Delete("size"));
     await Get("size");
+
+    // Any node takes writes: a follower forwards them to the leader it knows and returns the leader's answer.
+    var follower = nodes.First(n => n.NodeId != leader.NodeId).GetGroup(1);
+    await follower.WaitForLeaderAsync(cancellationToken: stop.Token);
+    var forwarded = await follower.ProposeAsync(new Put("written-on", $"node {follower.Status.NodeId}"), stop.Token);
+    Console.WriteLine($"  Put on follower node {follower.Status.NodeId}, forwarded to the leader -> {forwarded.Result}  (log index {forwarded.Index})");
+    await Get("written-on");
 
     // Many writes in flight at once: the node batches them into few log appends. With SnapshotEntries = 100 every
     // node snapshots and compacts its log several times meanwhile.
