@@ -229,6 +229,7 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
             g.Transfers.RemoveRange(kept, g.Transfers.Count - kept);
         }
         NodeLog.RoleChanged(_log, g.GroupId, NodeId, r, term, leader);
+        if (_forwarded.Count > 0) OnLeaderMoved(g, leader);
         Metrics.LeaderChanged();
         if (g.Quiescent) WakeGroup(g);
         var args = new RoleChangedEventArgs(g.GroupId, r, term, leader);

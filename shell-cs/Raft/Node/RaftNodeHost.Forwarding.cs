@@ -186,6 +186,25 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
         foreach (var p in forwarded.Proposals) p.Fail(e);
     }
 
+    /// <summary>The group's leader changed: requests sent to another node get no answer they can trust to arrive (the old
+    /// leader may be gone), so their callers fail now instead of at their timeout. Not retried here: the old leader may
+    /// have appended them, so only the caller can tell whether sending a command twice is safe.</summary>
+    private void OnLeaderMoved(RaftGroup<TCommand, TResult> g, long leader)
+    {
+        List<long>? moved = null;
+        foreach (var (id, request) in _forwarded)
+            if (ReferenceEquals(request.Group, g) && request.Leader != leader) (moved ??= new()).Add(id);
+        if (moved is null) return;
+        foreach (var id in moved)
+        {
+            _forwarded.Remove(id, out var request);
+            var e = new ForwardingFailedException(g.GroupId, request!.Leader,
+                leader == 0 ? "the leader was lost before it answered; the command may or may not have been applied"
+                    : $"leadership moved to node {leader} before the answer; the command may or may not have been applied");
+            foreach (var p in request.Proposals) p.Fail(e);
+        }
+    }
+
     /// <summary>Drops requests whose callers have all completed (timed out or cancelled) without an answer.</summary>
     private void ForgetAnsweredForwards()
     {
