@@ -1,5 +1,6 @@
 /// Crash tests of whole nodes: three node processes (tests/Raft.ClusterNode) with real files and TCP on 127.0.0.1;
-/// proposals stream to whichever node leads while nodes — mostly the leader — are killed with SIGKILL at random
+/// proposals stream to whichever node leads (and, from half the proposers, to any node, whose follower forwards them
+/// to the leader) while nodes — mostly the leader — are killed with SIGKILL at random
 /// moments and restarted on the same directory. At the end every node must hold the same applied commands, including
 /// every acknowledged one exactly once at the index it was acknowledged with, and nothing that was never proposed.
 module Raft.Host.Tests.ProcessCrashTests
@@ -55,13 +56,20 @@ let runScenario (seed: int) (kills: int) =
         let wait what (seconds: float) condition = waitFor what (TimeSpan.FromSeconds seconds) checkProposers condition
         try
             do! cluster.StartAll(TimeSpan.FromSeconds 60.0)
-            // Each proposer sends one command at a time to the node it believes leads; a command id is never reused,
-            // so a command applied twice or a lost acknowledged one is visible in the final state.
-            let proposer () =
+            // Each proposer sends one command at a time, to the node it believes leads or (`anyNode`) to any running
+            // node, whose follower forwards it to the leader; a command id is never reused, so a command applied twice
+            // or a lost acknowledged one is visible in the final state.
+            let proposer (anyNode: bool) () =
                 task {
                     while not (Volatile.Read &stopping) do
                         let guess = Volatile.Read &leaderGuess
-                        match cluster.ReadyNodes |> Array.tryFind (fun n -> n.Id = guess) with
+                        let target =
+                            if anyNode then
+                                let ready = cluster.ReadyNodes
+                                if ready.Length = 0 then None else Some ready[Random.Shared.Next ready.Length]
+                            else cluster.ReadyNodes |> Array.tryFind (fun n -> n.Id = guess)
+                        match target with
+                        | None when anyNode -> do! Task.Delay 20
                         | None ->
                             match! cluster.Leader() with
                             | Some l -> Volatile.Write(&leaderGuess, l)
@@ -77,14 +85,14 @@ let runScenario (seed: int) (kills: int) =
                             match outcome with
                             | Acked(index, count) -> ledger.Ack(command, index, count)
                             | Refused("not-leader", hint) ->
-                                Volatile.Write(&leaderGuess, hint)
+                                if not anyNode then Volatile.Write(&leaderGuess, hint)
                                 if hint = 0L then do! Task.Delay 20
                             | Refused _ ->
-                                Volatile.Write(&leaderGuess, 0L)
+                                if not anyNode then Volatile.Write(&leaderGuess, 0L)
                                 do! Task.Delay 20
-                            | Unknown _ -> Volatile.Write(&leaderGuess, 0L)
+                            | Unknown _ -> if not anyNode then Volatile.Write(&leaderGuess, 0L)
                 } :> Task
-            proposers <- Array.init 4 (fun _ -> Task.Run(Func<Task>(proposer)))
+            proposers <- Array.init 4 (fun i -> Task.Run(Func<Task>(proposer (i % 2 = 1))))
 
             let mutable k = 0
             while k < kills do
