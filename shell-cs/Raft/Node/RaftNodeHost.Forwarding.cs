@@ -6,8 +6,9 @@ namespace Raft.Node;
 // Proposal forwarding: a follower whose core refuses proposals because another node leads sends them to that leader
 // as one request; the leader proposes them like its own callers' and answers each with its outcome, which completes
 // the follower's caller. Requests live on the loop; answers are sent from the thread that completes the leader's
-// proposal. A forwarded proposal is never forwarded again, so leadership moving meanwhile ends it with
-// NotLeaderException (with the new hint) rather than a chase.
+// proposal. A forwarded proposal is never forwarded again: leadership moving meanwhile ends it with NotLeaderException
+// (the old leader's answer, with the new hint) or ForwardingFailedException (the follower learned of the new leader
+// first), never with a chase.
 public sealed partial class RaftNodeHost<TCommand, TResult>
 {
     /// <summary>Requests this node forwarded and still waits for, by request id (loop-owned).</summary>
