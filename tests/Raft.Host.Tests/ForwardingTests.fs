@@ -107,9 +107,30 @@ let ``a proposal forwarded to a leader that stopped ends as soon as another lead
         | agg ->
             match nonNull agg.InnerException with
             | :? ForwardingFailedException as e -> e.Leader |> should equal leader
-            | :? NotLeaderException -> () // proposed while no leader was known
+            | :? NotLeaderException -> () // forwarded to a node that no longer led when it arrived
             | e -> failwithf "unexpected %s: %s" (e.GetType().Name) e.Message
         (DateTime.UtcNow - started) |> should be (lessThan (TimeSpan.FromSeconds 10.0))
+    }
+
+[<Fact>]
+let ``a proposal made while no leader is known waits for the next leader and commits through it`` () =
+    task {
+        use cluster = new Cluster(3, 1, true, electionTicks = 30)
+        do! cluster.StartAll()
+        let! leader = cluster.WaitLeader 1L
+        // Node a alone cannot elect anyone: once its election timeout passes it knows no leader.
+        let a = cluster.Ids |> Array.find (fun id -> id <> leader)
+        for id in cluster.Ids do
+            if id <> a then do! cluster.StopNode id
+        let group = cluster.Group(a, 1L)
+        do! waitUntil $"node {a} knows no leader" (fun () -> group.Status.Leader = 0L)
+        // Refused at once with NotLeaderException (hint 0) unless it is held until a leader is known.
+        let proposal = group.ProposeAsync("while-leaderless", Nullable(TimeSpan.FromSeconds 20.0))
+        do! cluster.StartNode leader
+        let! r = proposal
+        do! waitUntil $"node {a} applies it" (fun () -> cluster.Node(a).Machines[1L].Commands |> Array.contains "while-leaderless")
+        let struct (_, command) = cluster.Node(a).Machines[1L].Applied |> Array.find (fun struct (index, _) -> index = r.Index)
+        command |> should equal "while-leaderless"
     }
 
 [<Fact>]

@@ -183,6 +183,8 @@ public sealed class RaftGroup<TCommand, TResult>
     internal PendingProposal[]? CurrentBatch;
     internal long CurrentBatchTag;
     internal readonly RingQueue<PendingProposal> Awaiting = new();
+    /// <summary>Proposals made while no leader was known, held (forwarding on) until one is.</summary>
+    internal readonly List<PendingProposal> WaitingForLeader = new();
     internal readonly Dictionary<long, PendingReadBase> Reads = new();
     internal readonly List<PendingReadBase> ReadyReads = new();
     internal bool AppliedDirty;

@@ -209,7 +209,9 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
         if (batch is null || tag != g.CurrentBatchTag) return;
         g.CurrentBatch = null;
         var e = DropException(g, reason, leader);
-        if (reason.IsNotLeader && Options.ForwardProposals && leader != 0 && leader != NodeId && Forward(g, batch, leader, e)) return;
+        if (reason.IsNotLeader && Options.ForwardProposals
+            && (leader != 0 && leader != NodeId ? Forward(g, batch, leader, e) : leader == 0 && HoldUntilLeader(g, batch, e)))
+            return;
         Metrics.Dropped(batch.Length);
         foreach (var p in batch) p.Fail(e);
     }
@@ -230,6 +232,7 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
         }
         NodeLog.RoleChanged(_log, g.GroupId, NodeId, r, term, leader);
         if (_forwarded.Count > 0) OnLeaderMoved(g, leader);
+        if (leader != 0 && g.WaitingForLeader.Count > 0) ReleaseToLeader(g);
         Metrics.LeaderChanged();
         if (g.Quiescent) WakeGroup(g);
         var args = new RoleChangedEventArgs(g.GroupId, r, term, leader);

@@ -62,6 +62,36 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
         return true;
     }
 
+    /// <summary>No leader is known (an election is on): the batch's own callers' proposals wait for one instead of
+    /// failing (their timeouts still run); those that arrived forwarded fail with <paramref name="notLeader"/>.</summary>
+    private bool HoldUntilLeader(RaftGroup<TCommand, TResult> g, RaftGroup<TCommand, TResult>.PendingProposal[] batch, Exception notLeader)
+    {
+        var held = false;
+        foreach (var p in batch)
+        {
+            if (p.ForwardedFrom != 0) p.Fail(notLeader);
+            else
+            {
+                g.WaitingForLeader.Add(p);
+                held = true;
+            }
+        }
+        return held;
+    }
+
+    /// <summary>A leader is known again: the held proposals are proposed anew (to this node if it leads, otherwise
+    /// forwarded), except those whose callers gave up meanwhile.</summary>
+    private void ReleaseToLeader(RaftGroup<TCommand, TResult> g)
+    {
+        foreach (var p in g.WaitingForLeader)
+            if (!p.IsCompleted) g.Incoming.Add(p);
+        g.WaitingForLeader.Clear();
+        if (g.Incoming.Count == 0 || g.InProposeList) return;
+        g.InProposeList = true;
+        _proposing.Add(g);
+        Wake(); // the role change may come after this iteration proposed: make sure another iteration runs
+    }
+
     private void SendHost(long to, long groupId, HostMessage<TCommand> message)
     {
         if (!_outbox.TryGetValue(to, out var list)) _outbox[to] = list = new List<RaftEnvelope<TCommand>>();

@@ -354,6 +354,8 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
     {
         foreach (var p in g.Incoming) p.Fail(e);
         g.Incoming.Clear();
+        foreach (var p in g.WaitingForLeader) p.Fail(e);
+        g.WaitingForLeader.Clear();
         while (g.Awaiting.Count > 0) g.Awaiting.RemoveFirst().Fail(e);
         foreach (var r in g.Reads.Values) r.Fail(e);
         g.Reads.Clear();

@@ -23,8 +23,9 @@ public sealed class RaftNodeOptions
     public bool BroadcastCommit { get; set; }
 
     /// <summary>A follower sends proposals to the leader it knows and completes them with the leader's answer (on);
-    /// off, they fail with <see cref="NotLeaderException"/> carrying the leader hint. On, the state machine's result
-    /// type must be serializable with the node's MessagePack options (checked when the node is constructed).</summary>
+    /// off, they fail with <see cref="NotLeaderException"/> carrying the leader hint. On, proposals made while no
+    /// leader is known wait for one (within their timeout), and the state machine's result type must be serializable
+    /// with the node's MessagePack options (checked when the node is constructed).</summary>
     public bool ForwardProposals { get; set; } = true;
 
     /// <summary>Ask for pre-votes before campaigning (on).</summary>
