@@ -153,8 +153,10 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
     /// <summary>One Propose input per group per iteration, carrying every command queued since the last one.</summary>
     private void ProposeQueued()
     {
-        foreach (var g in _proposing)
+        // By index: a step here may queue another group (a role change releasing proposals held for a leader).
+        for (var next = 0; next < _proposing.Count; next++)
         {
+            var g = _proposing[next];
             g.InProposeList = false;
             if (g.Incoming.Count == 0) continue;
             var batch = g.Incoming.ToArray();
