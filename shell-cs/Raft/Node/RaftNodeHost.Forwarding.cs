@@ -17,8 +17,9 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
     // a restart and must not complete a new request that happens to reuse its id.
     private long _nextForwardId = DateTime.UtcNow.Ticks;
 
-    private sealed class ForwardRequest(RaftGroup<TCommand, TResult> group, long leader, RaftGroup<TCommand, TResult>.PendingProposal[] proposals)
+    private sealed class ForwardRequest(long id, RaftGroup<TCommand, TResult> group, long leader, RaftGroup<TCommand, TResult>.PendingProposal[] proposals)
     {
+        public readonly long Id = id;
         public readonly RaftGroup<TCommand, TResult> Group = group;
         public readonly long Leader = leader;
         public readonly RaftGroup<TCommand, TResult>.PendingProposal[] Proposals = proposals;
@@ -29,19 +30,8 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
     /// fail with <paramref name="notLeader"/>. Returns false when nothing was forwarded (the caller fails them all).</summary>
     private bool Forward(RaftGroup<TCommand, TResult> g, RaftGroup<TCommand, TResult>.PendingProposal[] batch, long leader, Exception notLeader)
     {
-        var own = 0;
-        foreach (var p in batch)
-            if (p.ForwardedFrom == 0) own++;
-        if (own == 0) return false;
-        var proposals = batch;
-        if (own < batch.Length)
-        {
-            proposals = new RaftGroup<TCommand, TResult>.PendingProposal[own];
-            var n = 0;
-            foreach (var p in batch)
-                if (p.ForwardedFrom == 0) proposals[n++] = p;
-                else p.Fail(notLeader);
-        }
+        var proposals = OwnCallers(batch, notLeader);
+        if (proposals.Length == 0) return false;
         // One request per MaxSizePerMsg bytes of commands (at least one command each), so a long queue of proposals
         // never makes a frame over the transport's cap.
         var start = 0;
@@ -52,7 +42,7 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
             while (end < proposals.Length && bytes + proposals[end].Size <= Options.MaxSizePerMsg) bytes += proposals[end++].Size;
             var part = start == 0 && end == proposals.Length ? proposals : proposals[start..end];
             var id = ++_nextForwardId;
-            _forwarded[id] = new ForwardRequest(g, leader, part);
+            _forwarded[id] = new ForwardRequest(id, g, leader, part);
             var commands = new TCommand[part.Length];
             for (var i = 0; i < commands.Length; i++) commands[i] = part[i].Command;
             SendHost(leader, g.GroupId, new ForwardedProposals<TCommand>(id, commands));
@@ -66,17 +56,25 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
     /// failing (their timeouts still run); those that arrived forwarded fail with <paramref name="notLeader"/>.</summary>
     private bool HoldUntilLeader(RaftGroup<TCommand, TResult> g, RaftGroup<TCommand, TResult>.PendingProposal[] batch, Exception notLeader)
     {
-        var held = false;
+        var own = OwnCallers(batch, notLeader);
+        g.WaitingForLeader.AddRange(own);
+        return own.Length > 0;
+    }
+
+    /// <summary>The batch's proposals from this node's own callers; those that arrived forwarded fail with
+    /// <paramref name="notLeader"/> (never forwarded or held a second time).</summary>
+    private static RaftGroup<TCommand, TResult>.PendingProposal[] OwnCallers(RaftGroup<TCommand, TResult>.PendingProposal[] batch, Exception notLeader)
+    {
+        var own = 0;
         foreach (var p in batch)
-        {
-            if (p.ForwardedFrom != 0) p.Fail(notLeader);
-            else
-            {
-                g.WaitingForLeader.Add(p);
-                held = true;
-            }
-        }
-        return held;
+            if (p.ForwardedFrom == 0) own++;
+        if (own == batch.Length) return batch;
+        var proposals = new RaftGroup<TCommand, TResult>.PendingProposal[own];
+        var n = 0;
+        foreach (var p in batch)
+            if (p.ForwardedFrom == 0) proposals[n++] = p;
+            else p.Fail(notLeader);
+        return proposals;
     }
 
     /// <summary>A leader is known again: the held proposals are proposed anew (to this node if it leads, otherwise
@@ -220,43 +218,33 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
     /// <summary>The group's leader changed: requests sent to another node get no answer they can trust to arrive (the old
     /// leader may be gone), so their callers fail now instead of at their timeout. Not retried here: the old leader may
     /// have appended them, so only the caller can tell whether sending a command twice is safe.</summary>
-    private void OnLeaderMoved(RaftGroup<TCommand, TResult> g, long leader)
-    {
-        List<long>? moved = null;
-        foreach (var (id, request) in _forwarded)
-            if (ReferenceEquals(request.Group, g) && request.Leader != leader) (moved ??= new()).Add(id);
-        if (moved is null) return;
-        foreach (var id in moved)
-        {
-            _forwarded.Remove(id, out var request);
-            var e = new ForwardingFailedException(g.GroupId, request!.Leader,
-                leader == 0 ? "the leader was lost before it answered; the command may or may not have been applied"
-                    : $"leadership moved to node {leader} before the answer; the command may or may not have been applied");
-            foreach (var p in request.Proposals) p.Fail(e);
-        }
-    }
+    private void OnLeaderMoved(RaftGroup<TCommand, TResult> g, long leader) =>
+        DropForwarded(r => ReferenceEquals(r.Group, g) && r.Leader != leader, r => new ForwardingFailedException(g.GroupId, r.Leader,
+            leader == 0 ? "the leader was lost before it answered; the command may or may not have been applied"
+                : $"leadership moved to node {leader} before the answer; the command may or may not have been applied"));
 
     /// <summary>Drops requests whose callers have all completed (timed out or cancelled) without an answer.</summary>
-    private void ForgetAnsweredForwards()
-    {
-        List<long>? done = null;
-        foreach (var (id, request) in _forwarded)
-            if (Array.TrueForAll(request.Proposals, static p => p.IsCompleted)) (done ??= new()).Add(id);
-        if (done is not null)
-            foreach (var id in done) _forwarded.Remove(id);
-    }
+    private void ForgetAnsweredForwards() =>
+        DropForwarded(static r => Array.TrueForAll(r.Proposals, static p => p.IsCompleted), null);
 
     /// <summary>Fails the forwarded proposals of <paramref name="g"/> (of every group when null).</summary>
-    private void FailForwarded(RaftGroup<TCommand, TResult>? g, Exception e)
+    private void FailForwarded(RaftGroup<TCommand, TResult>? g, Exception e) =>
+        DropForwarded(r => g is null || ReferenceEquals(r.Group, g), _ => e);
+
+    /// <summary>Removes the requests <paramref name="which"/> selects and fails their callers with what
+    /// <paramref name="why"/> gives (null: leave the callers as they are).</summary>
+    private void DropForwarded(Func<ForwardRequest, bool> which, Func<ForwardRequest, Exception>? why)
     {
-        List<long>? done = null;
-        foreach (var (id, request) in _forwarded)
+        List<ForwardRequest>? dropped = null;
+        foreach (var request in _forwarded.Values)
+            if (which(request)) (dropped ??= new()).Add(request);
+        if (dropped is null) return;
+        foreach (var request in dropped)
         {
-            if (g is not null && !ReferenceEquals(request.Group, g)) continue;
+            _forwarded.Remove(request.Id);
+            if (why is null) continue;
+            var e = why(request);
             foreach (var p in request.Proposals) p.Fail(e);
-            (done ??= new()).Add(id);
         }
-        if (done is not null)
-            foreach (var id in done) _forwarded.Remove(id);
     }
 }
