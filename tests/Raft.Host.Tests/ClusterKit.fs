@@ -140,6 +140,10 @@ type ClusterOf<'C, 'R, 'M when 'M :> IStateMachine<'C, 'R>>(size: int, groups: i
                 lock machines (fun () -> machines[g] <- m)
                 m :> IStateMachine<'C, 'R>)
             let host = new RaftNodeHost<'C, 'R>(options, transport, storage, factory, loggerFactory = new StderrLoggerFactory())
+            // Groups open before the transport starts, as a restarted production node does (no early message dropped).
+            for g in 1L .. int64 groups do
+                let! _ = if join then host.JoinGroupAsync(g, ids) else host.CreateGroupAsync(g, ids)
+                ()
             do! host.StartAsync()
             match tcp with
             | Some t ->
@@ -150,9 +154,6 @@ type ClusterOf<'C, 'R, 'M when 'M :> IStateMachine<'C, 'R>>(size: int, groups: i
                     | Some other when n.Id <> id -> other.SetPeer(id, nonNull t.LocalEndPoint); t.SetPeer(n.Id, endpoints[n.Id])
                     | _ -> ()
             | None -> ()
-            for g in 1L .. int64 groups do
-                let! _ = if join then host.JoinGroupAsync(g, ids) else host.CreateGroupAsync(g, ids)
-                ()
             nodes[id] <- { Id = id; Host = host; Tcp = tcp; Machines = machines }
         }
 

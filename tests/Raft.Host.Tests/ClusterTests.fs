@@ -182,3 +182,34 @@ let ``quiescent groups elect a new leader without any proposal when their leader
             let! leader = cluster.WaitLeader g
             leader |> should not' (equal victim)
     }
+
+[<Fact>]
+let ``a node whose transport cannot start releases its groups' files, and a new node opens them`` () =
+    task {
+        let dir = IO.Path.Combine(IO.Path.GetTempPath(), $"raft-start-{Guid.NewGuid():N}")
+        let taken = new Net.Sockets.TcpListener(Net.IPAddress.Loopback, 0)
+        taken.Start()
+        try
+            let endpoint = string taken.LocalEndpoint
+            let options = RaftNodeOptions(NodeId = 1L, TickInterval = TimeSpan.FromMilliseconds 10.0)
+            let newNode (transport: Raft.Transport.ITransport<RaftEnvelope<string>[]>) =
+                new RaftNodeHost<string, int64>(options, transport, Raft.Node.FileRaftStorageProvider dir, fun _ -> RecordingMachine())
+            let tcp = new Raft.Transport.Tcp.TcpTransport<RaftEnvelope<string>[]>(
+                        Raft.Transport.Tcp.TcpTransportOptions(NodeId = 1L, ClusterId = "start", ListenEndpoint = endpoint),
+                        RaftBatchCodec<string>(RaftMessageCodec<string>(MessagePack.MessagePackSerializerOptions.Standard)))
+            let failing = newNode tcp
+            let! _ = failing.CreateGroupAsync(1L, [ 1L ])
+            let! _ = Assert.ThrowsAnyAsync<Net.Sockets.SocketException>(fun () -> failing.StartAsync())
+            // Not disposed: the failed start itself must have closed the files.
+            let network = Raft.Transport.InMemory.InMemoryNetwork<RaftEnvelope<string>[]>()
+            let retry = newNode (network.CreateTransport 1L)
+            let! group = retry.CreateGroupAsync(1L, [ 1L ])
+            do! retry.StartAsync()
+            let! leader = group.WaitForLeaderAsync(Nullable(TimeSpan.FromSeconds 10.0))
+            leader |> should equal 1L
+            do! retry.DisposeAsync()
+            do! failing.DisposeAsync()
+        finally
+            taken.Stop()
+            if IO.Directory.Exists dir then IO.Directory.Delete(dir, true)
+    }

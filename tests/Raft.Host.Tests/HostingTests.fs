@@ -84,3 +84,38 @@ let ``three generic hosts take their transport from DI and commit a proposal mad
                 h.StopAsync().Wait(TimeSpan.FromSeconds 10.0) |> ignore
                 h.Dispose()
     }
+
+/// Passes everything to an inner transport and records what `onStart` observes when the node starts it.
+type private ObservedStart<'M>(inner: Raft.Transport.ITransport<'M>, onStart: unit -> unit) =
+    interface Raft.Transport.ITransport<'M> with
+        member _.LocalId = inner.LocalId
+        member _.StartAsync(onReceive, ct) =
+            onStart ()
+            inner.StartAsync(onReceive, ct)
+        member _.TrySend(peer, message) = inner.TrySend(peer, message)
+        member _.StopAsync ct = inner.StopAsync ct
+        member _.Stats = inner.Stats
+        member _.DisposeAsync() = inner.DisposeAsync()
+
+[<Fact>]
+let ``the hosted service opens the configured groups before the transport starts, so no early message finds its group missing`` () =
+    task {
+        let network = Raft.Transport.InMemory.InMemoryNetwork<Raft.Serialization.RaftEnvelope<string>[]>()
+        let mutable groupsAtStart = -1
+        let builder = Host.CreateApplicationBuilder()
+        let settings =
+            [ "Raft:NodeId", "1"; "Raft:ClusterId", "order"; "Raft:InMemoryStorage", "true"; "Raft:TickInterval", "00:00:00.010"
+              "Raft:Groups:0", "1"; "Raft:Groups:1", "7" ]
+        builder.Configuration.AddInMemoryCollection(settings |> List.map (fun (k, v) -> KeyValuePair(k, v))) |> ignore
+        builder.Services.AddSingleton<Raft.Transport.ITransport<Raft.Serialization.RaftEnvelope<string>[]>>(fun sp ->
+            let observe () = groupsAtStart <- sp.GetRequiredService<RaftNodeHost<string, obj>>().Groups.Count
+            ObservedStart(network.CreateTransport 1L, observe) :> Raft.Transport.ITransport<_>) |> ignore
+        builder.Services.AddRaft<string, Echo>(builder.Configuration.GetSection "Raft") |> ignore
+        use host = builder.Build()
+        do! host.StartAsync()
+        groupsAtStart |> should equal 2
+        let group = host.Services.GetRequiredService<RaftNodeHost<string, obj>>().GetGroup 7L
+        let! leader = group.WaitForLeaderAsync(Nullable(TimeSpan.FromSeconds 10.0))
+        leader |> should equal 1L
+        do! host.StopAsync()
+    }

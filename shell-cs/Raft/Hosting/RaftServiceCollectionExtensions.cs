@@ -77,14 +77,15 @@ public static class RaftServiceCollectionExtensions
     }
 }
 
-/// <summary>Starts the node and opens the configured groups; stops it gracefully with the host.</summary>
+/// <summary>Opens the configured groups and starts the node (in that order: the transport then delivers no message
+/// for a group that is not open yet); stops it gracefully with the host.</summary>
 internal sealed class RaftHostedService<TCommand, TResult>(RaftNodeHost<TCommand, TResult> node, RaftHostOptions options) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        await node.StartAsync(cancellationToken).ConfigureAwait(false);
         foreach (var group in options.Groups.Distinct())
             await node.CreateGroupAsync(group, options.Voters(), cancellationToken).ConfigureAwait(false);
+        await node.StartAsync(cancellationToken).ConfigureAwait(false);
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => node.StopAsync(cancellationToken);

@@ -40,6 +40,7 @@ public sealed partial class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
     private ITimer? _timer;
     private Task? _loop;
     private int _wakePending, _tickPending, _state; // _state: 0 new, 1 running, 2 stopping, 3 stopped
+    private readonly object _startGate = new(); // orders groups added before start against the start itself
     [ThreadStatic] private static ArrayBufferWriter<byte>? s_measure;
 
     /// <param name="options">Node settings; validated here.</param>
@@ -123,18 +124,31 @@ public sealed partial class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
     /// <summary>The group with this id, if present.</summary>
     public bool TryGetGroup(long groupId, out RaftGroup<TCommand, TResult> group) => _groups.TryGetValue(groupId, out group!);
 
-    /// <summary>Starts the transport, the loop and the timer.</summary>
+    /// <summary>Starts the loop, the transport and the timer. Groups created or joined before this call are open
+    /// when the transport starts, so no message for them arrives before they exist (a restarted node would otherwise
+    /// drop its peers' first messages for every group it has not reopened yet). When the transport cannot start (a
+    /// port in use), the node is stopped and its groups' files closed before the exception reaches the caller.</summary>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
-        if (Interlocked.CompareExchange(ref _state, 1, 0) != 0) throw new InvalidOperationException($"Node {NodeId} was already started.");
+        lock (_startGate)
+        {
+            if (_state != 0) throw new InvalidOperationException($"Node {NodeId} was already started.");
+            Volatile.Write(ref _state, 1);
+        }
         _loop = Task.Run(LoopAsync, CancellationToken.None);
-        await _transport.StartAsync(OnReceive, cancellationToken).ConfigureAwait(false);
+        try { await _transport.StartAsync(OnReceive, cancellationToken).ConfigureAwait(false); }
+        catch
+        {
+            // A port in use, say: stop what started and close the groups' files, so the caller can retry with a new node.
+            await StopAsync(CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
         _timer = Time.CreateTimer(static s => ((RaftNodeHost<TCommand, TResult>)s!).OnTimer(), this, Options.TickInterval, Options.TickInterval);
         NodeLog.Started(_log, NodeId, _groups.Count);
     }
 
     /// <summary>Creates a group (or reopens it from storage after a restart) with the given voters (this node included).
-    /// Every node of a new group must be given the same voters.</summary>
+    /// Every node of a new group must be given the same voters. May be called before <see cref="StartAsync"/>.</summary>
     /// <exception cref="InvalidOperationException">The group already exists on this node.</exception>
     public Task<RaftGroup<TCommand, TResult>> CreateGroupAsync(long groupId, IEnumerable<long> voters, CancellationToken cancellationToken = default)
     {
@@ -155,7 +169,7 @@ public sealed partial class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
     private async Task<RaftGroup<TCommand, TResult>> OpenGroupAsync(long groupId, long[] members, long[] peers, CancellationToken cancellationToken)
     {
         if (groupId < 0) throw new ArgumentOutOfRangeException(nameof(groupId), groupId, "Group ids must not be negative (negative ids are reserved for node-level messages).");
-        ThrowIfStopping();
+        if (Volatile.Read(ref _state) >= 2) throw new RaftShutdownException($"Node {NodeId} is stopping.");
         if (_groups.ContainsKey(groupId)) throw new InvalidOperationException($"Group {groupId} already exists on node {NodeId}.");
         var storage = _storage.Open(groupId);
         RaftGroup<TCommand, TResult> group;
@@ -174,7 +188,7 @@ public sealed partial class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
         }
         try
         {
-            await PostControlAsync(() => AddGroup(group), cancellationToken).ConfigureAwait(false);
+            if (!TryAddBeforeStart(group)) await PostControlAsync(() => AddGroup(group), cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -183,6 +197,18 @@ public sealed partial class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
             throw;
         }
         return group;
+    }
+
+    /// <summary>Before <see cref="StartAsync"/> no loop runs yet, so the caller adds the group itself; the gate orders
+    /// it before the loop's start.</summary>
+    private bool TryAddBeforeStart(RaftGroup<TCommand, TResult> group)
+    {
+        lock (_startGate)
+        {
+            if (_state != 0) return false;
+            AddGroup(group);
+            return true;
+        }
     }
 
     /// <summary>Removes a group from this node: pending calls fail with <see cref="RaftShutdownException"/>, its
