@@ -27,7 +27,23 @@ public interface ISnapshotStore
     /// <summary>Starts a snapshot written in chunks (InstallSnapshot); invisible until <see cref="SnapshotWriter.Complete"/>.</summary>
     SnapshotWriter BeginWrite(long index, long term, ReadOnlySpan<byte> configuration);
 
-    /// <summary>Deletes snapshots with an index below <paramref name="index"/>; returns how many.</summary>
+    /// <summary>Starts a snapshot received from a leader in chunks, whose progress <see cref="SnapshotWriter.Checkpoint"/>
+    /// makes durable so that the transfer resumes after a restart (<see cref="ResumeReceive"/>). Any earlier partially
+    /// received snapshot is discarded. A store that cannot resume returns a plain <see cref="BeginWrite"/> writer.</summary>
+    SnapshotWriter BeginReceive(long index, long term, ReadOnlySpan<byte> configuration, long transferId) => BeginWrite(index, term, configuration);
+
+    /// <summary>The snapshot that was being received when the node stopped: a writer positioned at the end of its last
+    /// checkpoint, or null when there is none. A record or partial file that is damaged, incomplete, or not newer than
+    /// <see cref="Latest"/> is deleted and null returned, with <paramref name="discarded"/> saying why (file and offset).</summary>
+    /// <exception cref="StorageException">The files cannot be read (I/O error, permission); names the file.</exception>
+    SnapshotWriter? ResumeReceive(out string? discarded)
+    {
+        discarded = null;
+        return null;
+    }
+
+    /// <summary>Deletes snapshots (and partially received ones) with an index below <paramref name="index"/>; returns
+    /// how many complete snapshots it deleted.</summary>
     int DeleteOlderThan(long index);
 }
 
@@ -36,9 +52,11 @@ public interface ISnapshotStore
 /// <c>magic "RSNP" u32 | version u16 | flags u16 | index i64 | term i64 | dataLength i64 | configLength u32 |
 /// configCrc u32 | dataCrc u32 | headerCrc u32</c> (48 bytes, the header CRC covering the first 44), then the
 /// configuration, then the data. A snapshot is written to <c>.snap.tmp</c>, fdatasynced, renamed, and the directory
-/// fsynced, so a crash leaves either no new snapshot or a complete one.
+/// fsynced, so a crash leaves either no new snapshot or a complete one. A snapshot received from a leader is written to
+/// <c>.snap.partial</c> instead, with its durable progress in the <c>receiving</c> record (see
+/// <see cref="ResumeReceive"/>).
 /// </summary>
-public sealed class FileSnapshotStore : ISnapshotStore
+public sealed partial class FileSnapshotStore : ISnapshotStore
 {
     internal const uint Magic = 0x504E5352; // "RSNP"
     internal const ushort Version = 1;
@@ -62,6 +80,7 @@ public sealed class FileSnapshotStore : ISnapshotStore
                 if (Path.GetDirectoryName(_directory) is { } parent) NativeMethods.SyncDirectory(parent);
             }
             foreach (var tmp in System.IO.Directory.GetFiles(_directory, "*" + Extension + AtomicFile.TempSuffix)) File.Delete(tmp);
+            File.Delete(Path.Combine(_directory, ReceivingRecord.FileName + AtomicFile.TempSuffix)); // an interrupted checkpoint
         }
         catch (Exception e) when (e is IOException and not StorageException or UnauthorizedAccessException)
         {
@@ -169,7 +188,7 @@ public sealed class FileSnapshotStore : ISnapshotStore
     {
         ArgumentOutOfRangeException.ThrowIfNegative(index);
         ArgumentOutOfRangeException.ThrowIfNegative(term);
-        return new SnapshotWriter(_directory, FileName(index, term), index, term, configuration);
+        return new SnapshotWriter(_directory, FileName(index, term), index, term, configuration, receiving: false, transferId: 0);
     }
 
     public int DeleteOlderThan(long index)
@@ -182,7 +201,8 @@ public sealed class FileSnapshotStore : ISnapshotStore
             catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw StorageErrors.Wrap(e, "delete", path); }
             n++;
         }
-        if (n > 0) NativeMethods.SyncDirectory(_directory);
+        bool partials = DeleteReceivingOlderThan(index);
+        if (n > 0 || partials) NativeMethods.SyncDirectory(_directory);
         return n;
     }
 }
