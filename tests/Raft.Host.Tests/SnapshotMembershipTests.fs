@@ -212,3 +212,101 @@ let ``a deposed leader's waiting proposal fails with OutcomeUnknownException whe
             | other -> failwithf "expected OutcomeUnknownException, got %O" other
         (machine cluster old).Commands |> should not' (contain "stranded")
     }
+
+/// The follower's record of the snapshot it is receiving (which snapshot, how many bytes are durable), if any.
+let private receivingRecord (cluster: Cluster) (id: int64) =
+    let path = IO.Path.Combine(cluster.NodeDirectory id, "group-1", "snapshots", "receiving")
+    let bytes = try Some(IO.File.ReadAllBytes path) with :? IO.FileNotFoundException | :? IO.DirectoryNotFoundException -> None
+    bytes |> Option.bind (fun b ->
+        let record, _, _ = Raft.Storage.ReceivingRecord.TryDecode(ReadOnlySpan b)
+        Option.ofObj record)
+
+/// Stops a follower in the middle of receiving a snapshot of some 200 chunks, applies `damage` to its files, restarts
+/// it and waits until it caught up. Returns (durable bytes recorded at the stop, the snapshot's data length, bytes the
+/// follower wrote after the restart).
+let private restartMidTransfer (damage: string -> unit) =
+    task {
+        use cluster = new Cluster(3, 1, false, configure = snapshotting)
+        do! cluster.StartAll()
+        let! leader = cluster.WaitLeader 1L
+        let! _ = cluster.Propose(1L, "first")
+        let follower = cluster.Ids |> Array.find (fun id -> id <> leader)
+        do! cluster.WaitApplied(1L, 1)
+        cluster.Network.Isolate follower
+        // About 12 KB of state: some 200 chunks of 64 bytes, each made durable before it is acknowledged.
+        for i in 1..40 do
+            let! _ = cluster.Propose(1L, $"big-{i}-" + String('x', 300))
+            ()
+        let! leader = cluster.WaitLeader 1L
+        do! waitUntil "the leader snapshots and compacts past the partitioned follower" (fun () ->
+            cluster.SnapshotIndexes(leader, 1L) |> Array.exists (fun i -> i > 30L))
+        cluster.Network.HealAll()
+        do! waitUntil "the follower makes part of the snapshot durable" (fun () ->
+            match receivingRecord cluster follower with
+            | Some r -> r.Length >= 3L * 64L
+            | None -> false)
+        do! cluster.StopNode follower
+        let record = (receivingRecord cluster follower).Value
+        let dir = IO.Path.Combine(cluster.NodeDirectory follower, "group-1", "snapshots")
+        damage dir
+        do! cluster.StartNode follower
+        do! waitUntil "the restarted follower installs the snapshot and catches up" (fun () ->
+            (machine cluster follower).Applied = (machine cluster leader).Applied && (machine cluster follower).Count >= 41)
+        // It installed the snapshot it was receiving.
+        cluster.SnapshotIndexes(follower, 1L) |> should contain record.Index
+        let file = IO.Path.Combine(dir, $"{record.Index:D20}-{record.Term:D20}.snap")
+        let dataLength = IO.FileInfo(file).Length - 48L - int64 record.Configuration.Length
+        (machine cluster follower).Restores |> should equal 1
+        (receivingRecord cluster follower).IsNone |> should equal true
+        IO.Directory.GetFiles(dir, "*.partial") |> should be Empty
+        let written = cluster.Group(follower, 1L).ReceivedSnapshotBytes
+        let! _ = cluster.Propose(1L, "after-resume")
+        do! waitUntil "the follower applies the next command" (fun () -> (machine cluster follower).Commands |> Array.contains "after-resume")
+        return record.Length, dataLength, written
+    }
+
+[<Fact>]
+let ``a follower restarted in the middle of receiving a snapshot resumes the transfer at its durable offset`` () =
+    task {
+        let! durable, dataLength, written = restartMidTransfer ignore
+        durable |> should be (lessThan dataLength)
+        // Only the bytes after the durable ones were sent again.
+        written |> should equal (dataLength - durable)
+    }
+
+[<Fact>]
+let ``a follower whose partial snapshot record is damaged starts the transfer over and installs the snapshot`` () =
+    task {
+        let! _, dataLength, written = restartMidTransfer (fun dir -> IO.File.AppendAllText(IO.Path.Combine(dir, "receiving"), "torn"))
+        written |> should equal dataLength
+    }
+
+[<Fact>]
+let ``a partially received snapshot the restored log already commits is deleted at restart, not resumed`` () =
+    task {
+        use cluster = new Cluster(3, 1, false)
+        do! cluster.StartAll()
+        for i in 1..5 do
+            let! _ = cluster.Propose(1L, $"c{i}")
+            ()
+        do! cluster.WaitApplied(1L, 5)
+        // A new term makes every node save its hard state with the commit index it knows (at least 5).
+        let! leader = cluster.WaitLeader 1L
+        let target = cluster.Ids |> Array.find (fun id -> id <> leader)
+        do! cluster.Group(leader, 1L).TransferLeadershipAsync(target)
+        let follower = cluster.Ids |> Array.find (fun id -> id <> target)
+        do! waitUntil "the follower follows the new leader" (fun () -> cluster.Group(follower, 1L).Status.Leader = target)
+        do! cluster.StopNode follower
+        // What a node that stopped while receiving a snapshot of index 2 would have left behind.
+        let dir = IO.Path.Combine(cluster.NodeDirectory follower, "group-1", "snapshots")
+        let meta = { Index = Ids.index 2L; Term = Ids.term 1L; Config = Node.initialConfig (cluster.Ids |> Seq.map Ids.node) }
+        let w = Raft.Storage.FileSnapshotStore(dir).BeginReceive(2L, 1L, ReadOnlySpan(Raft.Serialization.RaftStateCodec.EncodeSnapshotMeta meta), 7L)
+        w.Write(ReadOnlySpan(Array.create 100 1uy))
+        w.Checkpoint 7L
+        w.Close()
+        IO.Directory.GetFiles dir |> should not' (be Empty)
+        do! cluster.StartNode follower
+        IO.Directory.GetFiles dir |> should be Empty
+        let! _ = cluster.Propose(1L, "after")
+        do! waitUntil "the follower applies the next command" (fun () -> (machine cluster follower).Commands |> Array.contains "after")
+    }

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Microsoft.FSharp.Core;
 using Raft.Core;
 using Raft.Serialization;
@@ -6,11 +7,30 @@ using Raft.Storage;
 namespace Raft.Node;
 
 /// <summary>Builds a group's starting core state from its storage: a brand-new group is bootstrapped, an existing
-/// one is restored from its hard state, snapshot, log terms and a tail of recent entries.</summary>
+/// one is restored from its hard state, snapshot, log terms, a tail of recent entries and the snapshot it was
+/// receiving.</summary>
 internal static class GroupRestore
 {
+    /// <summary>The starting state of group <paramref name="groupId"/>; <paramref name="receiving"/> is the partial
+    /// snapshot the restored core continues receiving (the host writes the next chunk to it), or null.</summary>
     public static State<T> Load<T, TResult>(RaftOptions options, long[] voters, GroupStorage storage, IStateMachine<T, TResult> stateMachine,
-        RaftMessageCodec<T> codec, int tailEntries, out bool restored)
+        RaftMessageCodec<T> codec, int tailEntries, long groupId, ILogger log, out bool restored, out SnapshotWriter? receiving)
+    {
+        receiving = null;
+        try
+        {
+            return Restore(options, voters, storage, stateMachine, codec, tailEntries, groupId, log, out restored, ref receiving);
+        }
+        catch
+        {
+            receiving?.Close(); // its durable chunks stay for the next attempt
+            receiving = null;
+            throw;
+        }
+    }
+
+    private static State<T> Restore<T, TResult>(RaftOptions options, long[] voters, GroupStorage storage, IStateMachine<T, TResult> stateMachine,
+        RaftMessageCodec<T> codec, int tailEntries, long groupId, ILogger logger, out bool restored, ref SnapshotWriter? receiving)
     {
         var log = storage.Log;
         var hardBytes = storage.HardState.Load();
@@ -70,11 +90,48 @@ internal static class GroupRestore
             for (var i = 0; i < tail.Length; i++) tail[i] = codec.DecodeEntry(records[i].Payload);
         }
 
+        // Received chunks are made durable one by one (SnapshotWriter.Checkpoint, before each acknowledgement leaves),
+        // so a snapshot transfer interrupted by a restart continues at the first byte not yet durable.
+        receiving = ResumeReceiving(groupId, options.Id, storage, logger, out var incoming);
         var info = new RestoreInfo<T>(hard, snapshotMeta, last,
-            runs.Select(r => new ValueTuple<long, long>(r.Item1, r.Item2)).ToArray(), tail, snapIndex,
-            // Partial snapshot files are not fsynced chunk by chunk, so a restarted transfer starts from offset 0.
-            FSharpValueOption<IncomingSnapshot>.None);
-        return RaftNode.Restore(options, info);
+            runs.Select(r => new ValueTuple<long, long>(r.Item1, r.Item2)).ToArray(), tail, snapIndex, incoming);
+        var state = RaftNode.Restore(options, info);
+        if (receiving is not null && state.Incoming.IsNone)
+        {
+            // The log already commits past that snapshot (the core dropped it): nothing to resume.
+            receiving.Dispose();
+            receiving = null;
+        }
+        else if (receiving is not null)
+            NodeLog.SnapshotReceiveResumed(logger, groupId, options.Id, receiving.Index, receiving.Term, receiving.BytesWritten);
+        return state;
+    }
+
+    /// <summary>The partial snapshot left by the last run, or null; a damaged one is discarded (and logged), never fatal.</summary>
+    private static SnapshotWriter? ResumeReceiving(long groupId, long nodeId, GroupStorage storage, ILogger logger, out FSharpValueOption<IncomingSnapshot> incoming)
+    {
+        incoming = FSharpValueOption<IncomingSnapshot>.None;
+        if (storage.Snapshots is not { } store) return null;
+        var writer = store.ResumeReceive(out var discarded);
+        if (discarded is not null) NodeLog.PartialSnapshotDiscarded(logger, groupId, nodeId, discarded);
+        if (writer is null) return null;
+        SnapshotMeta meta;
+        try { meta = RaftStateCodec.DecodeSnapshotMeta(writer.Configuration); }
+        catch (Exception e)
+        {
+            writer.Dispose();
+            NodeLog.PartialSnapshotDiscarded(logger, groupId, nodeId, $"its metadata does not decode ({e.Message})");
+            return null;
+        }
+        if (meta.Index != writer.Index || meta.Term != writer.Term)
+        {
+            writer.Dispose();
+            NodeLog.PartialSnapshotDiscarded(logger, groupId, nodeId,
+                $"its metadata says {meta.Index}/{meta.Term}, its file {writer.Index}/{writer.Term}");
+            return null;
+        }
+        incoming = FSharpValueOption<IncomingSnapshot>.NewValueSome(new IncomingSnapshot(writer.TransferId, meta, writer.BytesWritten));
+        return writer;
     }
 
     private static Microsoft.FSharp.Core.FSharpValueOption<TV> FSharpValueOptionNone<TV>() => Microsoft.FSharp.Core.FSharpValueOption<TV>.ValueNone;

@@ -20,6 +20,12 @@ internal static partial class NodeLog
     [LoggerMessage(1015, LogLevel.Information, "Group {GroupId}: node {NodeId} installed the leader's snapshot at index {Index} (term {Term})")]
     public static partial void SnapshotInstalled(ILogger logger, long groupId, long nodeId, long index, long term);
 
+    [LoggerMessage(1016, LogLevel.Information, "Group {GroupId}: node {NodeId} resumes receiving the snapshot at index {Index} (term {Term}) at byte {Offset}, where its durable chunks end")]
+    public static partial void SnapshotReceiveResumed(ILogger logger, long groupId, long nodeId, long index, long term, long offset);
+
+    [LoggerMessage(1017, LogLevel.Warning, "Group {GroupId}: node {NodeId} cannot resume the snapshot it was receiving: {Reason}")]
+    public static partial void PartialSnapshotDiscarded(ILogger logger, long groupId, long nodeId, string reason);
+
     [LoggerMessage(1010, LogLevel.Information, "Group {GroupId}: node {NodeId} is {Role} in term {Term}, leader {Leader}")]
     public static partial void RoleChanged(ILogger logger, long groupId, long nodeId, RaftRole role, long term, long leader);
 

@@ -195,8 +195,19 @@ public sealed class RaftGroup<TCommand, TResult>
     /// <summary>The partial snapshot being received (InstallSnapshot), with the snapshot it belongs to.</summary>
     internal Raft.Storage.SnapshotWriter? IncomingSnapshot;
     internal long IncomingSnapshotIndex, IncomingSnapshotTerm;
+    /// <summary>Snapshot data bytes written from received chunks since the group was opened (tests read it to see that
+    /// a transfer resumed after a restart writes only the rest).</summary>
+    internal long ReceivedSnapshotBytes;
     internal bool Quiescent;
     internal long LastActivityTick;
+
+    /// <summary>Continues the snapshot a restored group was receiving (before the group joins the loop).</summary>
+    internal void AdoptIncomingSnapshot(Raft.Storage.SnapshotWriter writer)
+    {
+        IncomingSnapshot = writer;
+        IncomingSnapshotIndex = writer.Index;
+        IncomingSnapshotTerm = writer.Term;
+    }
 
     // ---- used by the loop's group commit (Durability), possibly on thread-pool threads while the loop waits ------
 

@@ -282,9 +282,11 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
     }
 
     /// <summary>A received InstallSnapshot chunk (follower): written in order into a partial snapshot file of that
-    /// snapshot; the last chunk publishes the file atomically, resets the log to start right after the snapshot and
-    /// restores the state machine from it. Runs on the loop, before the Persist's entries and its ThenSend (which
-    /// leave only after every earlier write is durable, see <see cref="Durability{TCommand,TResult}"/>).</summary>
+    /// snapshot (the one a restored group was receiving is continued: see <see cref="GroupRestore"/>) and made durable
+    /// with a record of how far it got, so a restart resumes the transfer there; the last chunk publishes the file
+    /// atomically, resets the log to start right after the snapshot and restores the state machine from it. Runs on
+    /// the loop, before the Persist's entries and its ThenSend (which leave only after every earlier write is durable,
+    /// see <see cref="Durability{TCommand,TResult}"/>): the acknowledgement of a chunk never precedes its bytes.</summary>
     private void OnSnapshotChunk(RaftGroup<TCommand, TResult> g, SnapshotChunk chunk)
     {
         var store = g.Storage.Snapshots
@@ -292,17 +294,25 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
         var meta = chunk.Meta;
         if (chunk.Offset == 0 || g.IncomingSnapshot is null || g.IncomingSnapshotIndex != meta.Index || g.IncomingSnapshotTerm != meta.Term)
         {
-            g.IncomingSnapshot?.Dispose(); // deletes the partial file of an abandoned transfer
+            g.IncomingSnapshot?.Dispose(); // deletes the partial file and record of an abandoned transfer
             g.IncomingSnapshot = null;
             if (chunk.Offset != 0)
                 throw new InvalidOperationException($"Group {g.GroupId}: snapshot chunk at offset {chunk.Offset} of {meta.Index}/{meta.Term} without its start.");
-            g.IncomingSnapshot = store.BeginWrite(meta.Index, meta.Term, RaftStateCodec.EncodeSnapshotMeta(meta));
+            g.IncomingSnapshot = store.BeginReceive(meta.Index, meta.Term, RaftStateCodec.EncodeSnapshotMeta(meta), chunk.TransferId);
             g.IncomingSnapshotIndex = meta.Index;
             g.IncomingSnapshotTerm = meta.Term;
         }
+        var before = g.IncomingSnapshot.BytesWritten;
         g.IncomingSnapshot.WriteChunk(chunk.Offset, chunk.Data);
+        Volatile.Write(ref g.ReceivedSnapshotBytes, g.ReceivedSnapshotBytes + g.IncomingSnapshot.BytesWritten - before);
         g.LastActivityTick = _tick;
-        if (!chunk.Done) return;
+        // Snapshot chunks are large and rare: a few fsyncs each, here on the loop, are affordable and simpler than
+        // routing them through the group commit. The last chunk is made durable by Complete instead.
+        if (!chunk.Done)
+        {
+            g.IncomingSnapshot.Checkpoint(chunk.TransferId);
+            return;
+        }
 
         var writer = g.IncomingSnapshot;
         g.IncomingSnapshot = null;

@@ -367,7 +367,8 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
         g.Transfers.Clear();
         foreach (var c in g.ConfChanges.Values) c.Fail(e);
         g.ConfChanges.Clear();
-        g.IncomingSnapshot?.Dispose();
+        // Closed, not abandoned: the chunks made durable stay, so the transfer resumes when the group is opened again.
+        g.IncomingSnapshot?.Close();
         g.IncomingSnapshot = null;
     }
 }

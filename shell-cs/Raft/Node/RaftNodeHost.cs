@@ -173,16 +173,20 @@ public sealed partial class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
         if (_groups.ContainsKey(groupId)) throw new InvalidOperationException($"Group {groupId} already exists on node {NodeId}.");
         var storage = _storage.Open(groupId);
         RaftGroup<TCommand, TResult> group;
+        Storage.SnapshotWriter? receiving = null;
         try
         {
             var sm = _stateMachines(groupId);
-            var state = GroupRestore.Load(Options.CoreOptions(groupId), members, storage, sm, _codec, Options.RestoreTailEntries, out var restored);
+            var state = GroupRestore.Load(Options.CoreOptions(groupId), members, storage, sm, _codec, Options.RestoreTailEntries, groupId, _log,
+                out var restored, out receiving);
             group = new RaftGroup<TCommand, TResult>(this, groupId, storage, sm, state, peers);
+            if (receiving is not null) group.AdoptIncomingSnapshot(receiving);
             if (!_groups.TryAdd(groupId, group)) throw new InvalidOperationException($"Group {groupId} already exists on node {NodeId}.");
             NodeLog.GroupOpened(_log, groupId, restored ? "restored" : "created", NodeId, Core.Node.lastIndex(state), Core.Node.term(state));
         }
         catch
         {
+            receiving?.Close(); // its durable chunks stay for the next open
             storage.Dispose();
             throw;
         }
@@ -193,6 +197,7 @@ public sealed partial class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
         catch
         {
             _groups.TryRemove(groupId, out _);
+            receiving?.Close();
             storage.Dispose();
             throw;
         }

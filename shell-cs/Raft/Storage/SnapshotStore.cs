@@ -27,7 +27,23 @@ public interface ISnapshotStore
     /// <summary>Starts a snapshot written in chunks (InstallSnapshot); invisible until <see cref="SnapshotWriter.Complete"/>.</summary>
     SnapshotWriter BeginWrite(long index, long term, ReadOnlySpan<byte> configuration);
 
-    /// <summary>Deletes snapshots with an index below <paramref name="index"/>; returns how many.</summary>
+    /// <summary>Starts a snapshot received from a leader in chunks, whose progress <see cref="SnapshotWriter.Checkpoint"/>
+    /// makes durable so that the transfer resumes after a restart (<see cref="ResumeReceive"/>). Any earlier partially
+    /// received snapshot is discarded. A store that cannot resume returns a plain <see cref="BeginWrite"/> writer.</summary>
+    SnapshotWriter BeginReceive(long index, long term, ReadOnlySpan<byte> configuration, long transferId) => BeginWrite(index, term, configuration);
+
+    /// <summary>The snapshot that was being received when the node stopped: a writer positioned at the end of its last
+    /// checkpoint, or null when there is none. A record or partial file that is damaged, incomplete, or not newer than
+    /// <see cref="Latest"/> is deleted and null returned, with <paramref name="discarded"/> saying why (file and offset).</summary>
+    /// <exception cref="StorageException">The files cannot be read (I/O error, permission); names the file.</exception>
+    SnapshotWriter? ResumeReceive(out string? discarded)
+    {
+        discarded = null;
+        return null;
+    }
+
+    /// <summary>Deletes snapshots (and partially received ones) with an index below <paramref name="index"/>; returns
+    /// how many complete snapshots it deleted.</summary>
     int DeleteOlderThan(long index);
 }
 
@@ -36,9 +52,11 @@ public interface ISnapshotStore
 /// <c>magic "RSNP" u32 | version u16 | flags u16 | index i64 | term i64 | dataLength i64 | configLength u32 |
 /// configCrc u32 | dataCrc u32 | headerCrc u32</c> (48 bytes, the header CRC covering the first 44), then the
 /// configuration, then the data. A snapshot is written to <c>.snap.tmp</c>, fdatasynced, renamed, and the directory
-/// fsynced, so a crash leaves either no new snapshot or a complete one.
+/// fsynced, so a crash leaves either no new snapshot or a complete one. A snapshot received from a leader is written to
+/// <c>.snap.partial</c> instead, with its durable progress in the <c>receiving</c> record (see
+/// <see cref="ResumeReceive"/>).
 /// </summary>
-public sealed class FileSnapshotStore : ISnapshotStore
+public sealed partial class FileSnapshotStore : ISnapshotStore
 {
     internal const uint Magic = 0x504E5352; // "RSNP"
     internal const ushort Version = 1;
@@ -62,6 +80,7 @@ public sealed class FileSnapshotStore : ISnapshotStore
                 if (Path.GetDirectoryName(_directory) is { } parent) NativeMethods.SyncDirectory(parent);
             }
             foreach (var tmp in System.IO.Directory.GetFiles(_directory, "*" + Extension + AtomicFile.TempSuffix)) File.Delete(tmp);
+            File.Delete(Path.Combine(_directory, ReceivingRecord.FileName + AtomicFile.TempSuffix)); // an interrupted checkpoint
         }
         catch (Exception e) when (e is IOException and not StorageException or UnauthorizedAccessException)
         {
@@ -169,7 +188,7 @@ public sealed class FileSnapshotStore : ISnapshotStore
     {
         ArgumentOutOfRangeException.ThrowIfNegative(index);
         ArgumentOutOfRangeException.ThrowIfNegative(term);
-        return new SnapshotWriter(_directory, FileName(index, term), index, term, configuration);
+        return new SnapshotWriter(_directory, FileName(index, term), index, term, configuration, receiving: false, transferId: 0);
     }
 
     public int DeleteOlderThan(long index)
@@ -182,100 +201,9 @@ public sealed class FileSnapshotStore : ISnapshotStore
             catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw StorageErrors.Wrap(e, "delete", path); }
             n++;
         }
-        if (n > 0) NativeMethods.SyncDirectory(_directory);
+        bool partials = DeleteReceivingOlderThan(index);
+        if (n > 0 || partials) NativeMethods.SyncDirectory(_directory);
         return n;
-    }
-}
-
-/// <summary>Writes one snapshot: data arrives in order (chunks may be re-sent; bytes already written are skipped) and
-/// <see cref="Complete"/> publishes it atomically. Disposing without completing deletes the partial file.</summary>
-public sealed class SnapshotWriter : IDisposable
-{
-    private readonly string _directory, _fileName, _tempPath;
-    private readonly long _index, _term;
-    private readonly byte[] _configuration;
-    private SafeFileHandle? _handle;
-    private long _written;
-    private uint _crc = Crc32C.Seed;
-    private bool _completed;
-
-    internal SnapshotWriter(string directory, string fileName, long index, long term, ReadOnlySpan<byte> configuration)
-    {
-        (_directory, _fileName, _index, _term) = (directory, fileName, index, term);
-        _tempPath = Path.Combine(directory, fileName + AtomicFile.TempSuffix);
-        _configuration = configuration.ToArray();
-        try
-        {
-            _handle = File.OpenHandle(_tempPath, FileMode.Create, FileAccess.ReadWrite, FileShare.None);
-            RandomAccess.Write(_handle, _configuration, FileSnapshotStore.HeaderSize);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            Dispose();
-            throw StorageErrors.Wrap(e, "create snapshot", _tempPath);
-        }
-    }
-
-    /// <summary>Data bytes received so far (the next expected offset).</summary>
-    public long BytesWritten => _written;
-
-    /// <summary>Writes <paramref name="data"/> at data offset <paramref name="offset"/>, which must not be past
-    /// <see cref="BytesWritten"/>; the part already written is skipped (a re-sent chunk).</summary>
-    public void WriteChunk(long offset, ReadOnlySpan<byte> data)
-    {
-        ObjectDisposedException.ThrowIf(_handle is null || _completed, this);
-        if (offset > _written || offset < 0)
-            throw new ArgumentOutOfRangeException(nameof(offset), $"Chunk at offset {offset} leaves a gap: {_written} bytes received so far.");
-        long skip = _written - offset;
-        if (skip >= data.Length) return;
-        var fresh = data[(int)skip..];
-        try { RandomAccess.Write(_handle, fresh, FileSnapshotStore.HeaderSize + _configuration.Length + _written); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw StorageErrors.Wrap(e, "write", _tempPath); }
-        _crc = Crc32C.Append(_crc, fresh);
-        _written += fresh.Length;
-    }
-
-    /// <summary>Appends <paramref name="data"/>.</summary>
-    public void Write(ReadOnlySpan<byte> data) => WriteChunk(_written, data);
-
-    /// <summary>Writes the header, fdatasyncs, renames into place and fsyncs the directory.</summary>
-    public SnapshotMetadata Complete()
-    {
-        ObjectDisposedException.ThrowIf(_handle is null || _completed, this);
-        Span<byte> header = stackalloc byte[FileSnapshotStore.HeaderSize];
-        header.Clear();
-        BinaryPrimitives.WriteUInt32LittleEndian(header, FileSnapshotStore.Magic);
-        BinaryPrimitives.WriteUInt16LittleEndian(header[4..], FileSnapshotStore.Version);
-        BinaryPrimitives.WriteInt64LittleEndian(header[8..], _index);
-        BinaryPrimitives.WriteInt64LittleEndian(header[16..], _term);
-        BinaryPrimitives.WriteInt64LittleEndian(header[24..], _written);
-        BinaryPrimitives.WriteUInt32LittleEndian(header[32..], (uint)_configuration.Length);
-        BinaryPrimitives.WriteUInt32LittleEndian(header[36..], Crc32C.Compute(_configuration));
-        BinaryPrimitives.WriteUInt32LittleEndian(header[40..], Crc32C.Finish(_crc));
-        BinaryPrimitives.WriteUInt32LittleEndian(header[44..], Crc32C.Compute(header[..44]));
-        string path = Path.Combine(_directory, _fileName);
-        try
-        {
-            RandomAccess.Write(_handle, header, 0);
-            NativeMethods.DataSync(_handle, _tempPath);
-            _handle.Dispose();
-            _handle = null;
-            File.Move(_tempPath, path, overwrite: true);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw StorageErrors.Wrap(e, "publish snapshot", path); }
-        NativeMethods.SyncDirectory(_directory);
-        _completed = true;
-        return new SnapshotMetadata(_index, _term, _configuration, _written, path);
-    }
-
-    public void Dispose()
-    {
-        _handle?.Dispose();
-        _handle = null;
-        if (!_completed)
-        {
-            try { File.Delete(_tempPath); } catch (Exception) { /* the store deletes leftovers when it opens */ }
-        }
     }
 }
 
