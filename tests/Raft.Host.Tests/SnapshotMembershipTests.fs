@@ -310,3 +310,29 @@ let ``a partially received snapshot the restored log already commits is deleted 
         let! _ = cluster.Propose(1L, "after")
         do! waitUntil "the follower applies the next command" (fun () -> (machine cluster follower).Commands |> Array.contains "after")
     }
+
+[<Fact>]
+let ``a partially received snapshot whose last entry the restored log holds is deleted at restart, even when the saved commit index lags`` () =
+    task {
+        use cluster = new Cluster(3, 1, false)
+        do! cluster.StartAll()
+        let mutable last = Unchecked.defaultof<ProposeResult<int64>>
+        for i in 1..5 do
+            let! r = cluster.Propose(1L, $"c{i}")
+            last <- r
+        do! cluster.WaitApplied(1L, 5)
+        // No term change since the election: the follower's saved hard state still has the commit index of then.
+        let! leader = cluster.WaitLeader 1L
+        let follower = cluster.Ids |> Array.find (fun id -> id <> leader)
+        do! cluster.StopNode follower
+        let dir = IO.Path.Combine(cluster.NodeDirectory follower, "group-1", "snapshots")
+        let meta = { Index = Ids.index last.Index; Term = Ids.term last.Term; Config = Node.initialConfig (cluster.Ids |> Seq.map Ids.node) }
+        let w = Raft.Storage.FileSnapshotStore(dir).BeginReceive(last.Index, last.Term, ReadOnlySpan(Raft.Serialization.RaftStateCodec.EncodeSnapshotMeta meta), 7L)
+        w.Write(ReadOnlySpan(Array.create 100 1uy))
+        w.Checkpoint 7L
+        w.Close()
+        do! cluster.StartNode follower
+        IO.Directory.GetFiles dir |> should be Empty
+        let! _ = cluster.Propose(1L, "after")
+        do! waitUntil "the follower applies the next command" (fun () -> (machine cluster follower).Commands |> Array.contains "after")
+    }

@@ -130,6 +130,16 @@ internal static class GroupRestore
                 $"its metadata says {meta.Index}/{meta.Term}, its file {writer.Index}/{writer.Term}");
             return null;
         }
+        var log = storage.Log;
+        if (meta.Index >= log.FirstIndex && meta.Index <= log.LastIndex && log.TermAt(meta.Index) == meta.Term)
+        {
+            // The log reached the snapshot's last entry after the transfer began (a leader sent entries instead): by log
+            // matching it holds everything the snapshot covers, and resuming would only hold the group's own snapshots
+            // back until a transfer nobody will finish.
+            writer.Dispose();
+            NodeLog.PartialSnapshotDiscarded(logger, groupId, nodeId, $"the log already holds its last entry {meta.Index} (term {meta.Term})");
+            return null;
+        }
         incoming = FSharpValueOption<IncomingSnapshot>.NewValueSome(new IncomingSnapshot(writer.TransferId, meta, writer.BytesWritten));
         return writer;
     }
