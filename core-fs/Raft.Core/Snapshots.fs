@@ -9,6 +9,12 @@ module internal Snapshots =
     /// out in Apply effects: the host carries out effects in order, so when it reaches SaveSnapshot its state
     /// machine has applied exactly that far (the Applied completions may still be on their way back).
     let maybeRequest (fx: Fx<'T>) (s: State<'T>) =
+        // A transfer the log overtook (a new leader sent entries instead of the rest of the chunks) would never
+        // finish, and while it is pending no snapshot of our own is taken: the log would grow without bound.
+        let s =
+            match s.Incoming with
+            | ValueSome inc when inc.Meta.Index <= s.Log.Committed -> { s with Slow = { s.Slow with Incoming = ValueNone } }
+            | _ -> s
         let o = s.Options
         let latest = match s.LatestSnapshot with ValueSome m -> m.Index | ValueNone -> 0L<index>
         let applied = s.Log.Applying

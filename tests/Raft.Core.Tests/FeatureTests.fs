@@ -183,5 +183,21 @@ let featureTests =
                         Expect.equal (written |> List.map (fun c -> int64 c.Meta.Index, c.Offset)) [ 12L, 0L ] "chunk 0 of snapshot 12 is written"
                         Expect.equal (snapResponses effects |> List.map (fun r -> r.NextOffset)) [ 8L ] "next offset within snapshot 12"
                     }
+
+                    test "a transfer the log overtakes is dropped, and the follower takes its own snapshots again" {
+                        // Leader 1 sends the first chunk of snapshot 2; leader 3 of term 2 then sends the entries instead.
+                        let follower = boot { options 2L with SnapshotEntries = 3L } [ 1L; 2L; 3L ]
+                        let s, _ = Node.step follower (Receive(msg 1L 2L 1L (chunk 2L 1L 5L 0L "abcdefgh" false)))
+                        let entries = [| for i in 1L .. 5L -> { Index = Ids.index i; Term = Ids.term (if i <= 2L then 1L else 2L); Payload = Noop; Size = 0 } |]
+                        let append = AppendEntries { PrevIndex = 0L<index>; PrevTerm = 0L<term>; Entries = entries; Commit = 5L<index> }
+                        let s, effects = run s [ Receive(msg 3L 2L 2L append); Persisted { Index = 5L<index>; Term = 2L<term> } ]
+                        Expect.isTrue (effects |> List.exists (function Apply _ -> true | _ -> false)) "the entries are applied"
+                        let saves = effects |> List.choose (function SaveSnapshot m -> Some(int64 m.Index) | _ -> None)
+                        Expect.equal saves [ 5L ] "a snapshot of its own at the last index handed out to apply"
+                        // A late chunk of the overtaken transfer is answered as installed, not written.
+                        let _, late = Node.step s (Receive(msg 3L 2L 2L (chunk 2L 1L 5L 8L "ijklmnop" false)))
+                        Expect.isEmpty (writtenChunks late) "nothing written"
+                        Expect.equal (snapResponses late |> List.map (fun r -> r.Installed)) [ true ] "answered as installed"
+                    }
                 ]
         ]

@@ -238,6 +238,12 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
             }
             if (!_feedback.TryDequeue(out next!)) break;
         }
+        if (g.IncomingSnapshot is not null && g.State.Incoming.IsNone)
+        {
+            // The core dropped a transfer its log overtook: the partial file and its record go too.
+            g.IncomingSnapshot.Dispose();
+            g.IncomingSnapshot = null;
+        }
         g.PublishStatus();
     }
 
