@@ -159,3 +159,38 @@ let ``with forwarding on, a node refuses at construction a result type the Messa
     e.Message |> should haveSubstring "Unserializable"
     // Results that never leave the node need no formatter.
     (make false).NodeId |> should equal 1L
+
+[<Fact>]
+let ``a command forwarded to a node that knows no leader waits there for the next leader instead of failing with no hint`` () =
+    task {
+        // The test plays node 2: it forwards a command to node 1 while node 1 is alone and knows no leader (a leader
+        // that stepped down as the request arrived looks the same to it).
+        use cluster = new Cluster(3, 1, false, electionTicks = 30)
+        do! cluster.StartNode 1L
+        let fake = cluster.Network.CreateTransport 2L
+        let answers = Threading.Channels.Channel.CreateUnbounded<ForwardedOutcome<string>>()
+        let receive =
+            Raft.Transport.TransportReceiveHandler<RaftEnvelope<string>[]>(fun _ batch _ ->
+                for e in batch do
+                    match e.Host with
+                    | :? ForwardedOutcome<string> as o -> answers.Writer.TryWrite o |> ignore
+                    | _ -> ()
+                ValueTask.CompletedTask)
+        do! fake.StartAsync(receive, Threading.CancellationToken.None)
+        fake.TrySend(1L, [| RaftEnvelope<string>.ForHost(1L, ForwardedProposals<string>(42L, [| "held" |])) |]) |> should equal true
+        let group = cluster.Group(1L, 1L)
+        do! waitUntil "node 1 holds the forwarded command" (fun () -> group.WaitingForLeader.Count = 1)
+        answers.Reader.TryRead() |> fst |> should equal false
+        // A peer returns; node 1 campaigns so that it most likely leads (either outcome is checked below).
+        do! cluster.StartNode 3L
+        do! group.CampaignAsync()
+        use deadline = new Threading.CancellationTokenSource(TimeSpan.FromSeconds 20.0)
+        let! answer = answers.Reader.ReadAsync(deadline.Token)
+        answer.RequestId |> should equal 42L
+        match answer.Status with
+        | ForwardStatus.Applied ->
+            do! waitUntil "node 1 applies it" (fun () -> cluster.Node(1L).Machines[1L].Applied |> Array.contains (struct (answer.Index, "held")))
+        | ForwardStatus.NotLeader -> answer.LeaderHint |> should equal 3L // never forwarded twice: the hint names the new leader
+        | other -> failwith $"unexpected answer {other}: {answer.Error}"
+        do! fake.DisposeAsync()
+    }

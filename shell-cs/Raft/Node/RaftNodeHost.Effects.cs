@@ -209,9 +209,15 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
         if (batch is null || tag != g.CurrentBatchTag) return;
         g.CurrentBatch = null;
         var e = DropException(g, reason, leader);
-        if (reason.IsNotLeader && Options.ForwardProposals
-            && (leader != 0 && leader != NodeId ? Forward(g, batch, leader, e) : leader == 0 && HoldUntilLeader(g, batch, e)))
-            return;
+        if (reason.IsNotLeader && Options.ForwardProposals)
+        {
+            if (leader == 0)
+            {
+                HoldUntilLeader(g, batch);
+                return;
+            }
+            if (leader != NodeId && Forward(g, batch, leader, e)) return;
+        }
         Metrics.Dropped(batch.Length);
         foreach (var p in batch) p.Fail(e);
     }

@@ -52,13 +52,15 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
         return true;
     }
 
-    /// <summary>No leader is known (an election is on): the batch's own callers' proposals wait for one instead of
-    /// failing (their timeouts still run); those that arrived forwarded fail with <paramref name="notLeader"/>.</summary>
-    private bool HoldUntilLeader(RaftGroup<TCommand, TResult> g, RaftGroup<TCommand, TResult>.PendingProposal[] batch, Exception notLeader)
+    /// <summary>No leader is known (an election is on): the batch's proposals wait for one instead of failing. Own
+    /// callers' timeouts still run; a forwarded one (its leader stepped down as the request arrived) gets a timeout here,
+    /// so it is never held forever. Once a leader is known they are proposed again: accepted if this node leads, else own
+    /// callers' are forwarded and forwarded ones answered with <see cref="NotLeaderException"/> naming the leader.</summary>
+    private void HoldUntilLeader(RaftGroup<TCommand, TResult> g, RaftGroup<TCommand, TResult>.PendingProposal[] batch)
     {
-        var own = OwnCallers(batch, notLeader);
-        g.WaitingForLeader.AddRange(own);
-        return own.Length > 0;
+        foreach (var p in batch)
+            if (p.ForwardedFrom != 0) _deadlines.Add(p, g.GroupId, Options.RequestTimeout, "forwarded ProposeAsync");
+        g.WaitingForLeader.AddRange(batch);
     }
 
     /// <summary>The batch's proposals from this node's own callers; those that arrived forwarded fail with
