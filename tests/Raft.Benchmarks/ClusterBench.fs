@@ -76,7 +76,8 @@ type private Result =
 let private percentile (sorted: float[]) (q: float) =
     sorted[Math.Clamp(int (Math.Ceiling(q * float sorted.Length)) - 1, 0, sorted.Length - 1)]
 
-let private startCluster (root: string) (memory: bool) =
+/// Starts 3 nodes with `groups` groups, all led by node 1; returns the hosts and node 1's groups.
+let private startCluster (root: string) (memory: bool) (groups: int) =
     task {
         let codec = RaftBatchCodec<byte[]>(RaftMessageCodec<byte[]>())
         let transports =
@@ -96,21 +97,24 @@ let private startCluster (root: string) (memory: bool) =
         for a in transports do
             for b in transports do
                 if a.LocalId <> b.LocalId then a.SetPeer(b.LocalId, nonNull b.LocalEndPoint)
+        let ids = [| 1L .. int64 groups |]
         for h in hosts do
-            let! _ = h.CreateGroupAsync(1L, [ 1L; 2L; 3L ])
-            ()
-        // Node 1 campaigns so the leader is known; wait until everyone follows it.
-        do! hosts[0].GetGroup(1L).CampaignAsync()
+            for g in ids do
+                let! _ = h.CreateGroupAsync(g, [ 1L; 2L; 3L ])
+                ()
+        // Node 1 campaigns in every group so the leaders are known; wait until everyone follows it.
+        for g in ids do
+            do! hosts[0].GetGroup(g).CampaignAsync()
         let sw = Stopwatch.StartNew()
-        while not (hosts |> Array.exists (fun h -> h.GetGroup(1L).Status.IsLeader))
-              || hosts |> Array.exists (fun h -> h.GetGroup(1L).Status.Leader = 0L) do
-            if sw.Elapsed > TimeSpan.FromSeconds 20.0 then failwith "no leader within 20 s"
+        let settled (g: int64) = hosts[0].GetGroup(g).Status.IsLeader && hosts |> Array.forall (fun h -> h.GetGroup(g).Status.Leader = 1L)
+        while not (ids |> Array.forall settled) do
+            if sw.Elapsed > TimeSpan.FromSeconds 30.0 then failwith "node 1 does not lead every group within 30 s"
             do! Task.Delay 10
-        let leader = hosts |> Array.find (fun h -> h.GetGroup(1L).Status.IsLeader)
-        return hosts, leader.GetGroup 1L
+        return hosts, ids |> Array.map hosts[0].GetGroup
     }
 
-let private measure (counters: HostCounters) (mode: string) (n: int) (conc: int) (group: RaftGroup<byte[], int64>) (payload: unit -> byte[]) =
+/// Commits `n` proposals with `conc` callers, proposal i going to group i mod the number of groups.
+let private measure (counters: HostCounters) (mode: string) (n: int) (conc: int) (groups: RaftGroup<byte[], int64>[]) (payload: unit -> byte[]) =
     task {
         let latencies = Array.zeroCreate<int64> n
         let mutable next = -1
@@ -127,7 +131,7 @@ let private measure (counters: HostCounters) (mode: string) (n: int) (conc: int)
                 let mutable i = Interlocked.Increment(&next)
                 while i < n do
                     let t0 = Stopwatch.GetTimestamp()
-                    let! _ = group.ProposeAsync(payload ())
+                    let! _ = groups[i % groups.Length].ProposeAsync(payload ())
                     latencies[i] <- Stopwatch.GetTimestamp() - t0
                     i <- Interlocked.Increment(&next)
             }
@@ -189,13 +193,16 @@ let run (args: string list) =
     if runs < 1 then failwithf "--runs: expected at least 1, got %d" runs
     // Diagnostics only: logs in memory (no fsync), to separate the host's own cost from the disk's.
     let memory = args |> List.contains "--memory"
+    // Many busy groups (multi-raft): the proposals spread over them round-robin; DotNext runs one group only.
+    let groups = int (opt "--groups" "1" args)
+    if groups < 1 then failwithf "--groups: expected at least 1, got %d" groups
     let runOnce () =
         let root = Path.Combine(Path.GetTempPath(), "raft-cluster-bench-" + Guid.NewGuid().ToString("N"))
         let results =
             task {
                 use counters = new HostCounters()
                 let measure = measure counters
-                let! hosts, group = startCluster root memory
+                let! hosts, group = startCluster root memory groups
                 try
                     let rnd = Random(7)
                     let payload () =
@@ -227,14 +234,14 @@ let run (args: string list) =
                     try Directory.Delete(root, true) with _ -> ()
             }
             |> fun t -> t.Result
-        let peer = if skipPeer then Map.empty else runDotNext n size mode
+        let peer = if skipPeer || groups > 1 then Map.empty else runDotNext n size mode
         results, peer
     let label (r: Result) = if r.Mode = "seq" then "sequential" else $"{r.Conc} in flight"
     let rounds = [ for i in 1..runs -> (if runs > 1 then eprintfn "round %d of %d" i runs); runOnce () ]
     for round, (results, peer) in List.indexed rounds do
         printfn ""
         if runs > 1 then printfn "round %d of %d" (round + 1) runs
-        printfn "3 nodes, one process, loopback TCP, %d-byte entries, n = %d, %d cores, %s" size n Environment.ProcessorCount (DateTime.UtcNow.ToString "yyyy-MM-dd")
+        printfn "3 nodes, one process, loopback TCP, %d-byte entries, n = %d, %d group(s), %d cores, %s" size n groups Environment.ProcessorCount (DateTime.UtcNow.ToString "yyyy-MM-dd")
         printfn "this library: every node fsyncs (fdatasync) before acknowledging; DotNext 6.12: followers ack before their flush"
         printfn ""
         printfn "| mode | library | ops/s | p50 µs | p99 µs | ratio (ops/s) |"
