@@ -336,3 +336,35 @@ let ``a partially received snapshot whose last entry the restored log holds is d
         let! _ = cluster.Propose(1L, "after")
         do! waitUntil "the follower applies the next command" (fun () -> (machine cluster follower).Commands |> Array.contains "after")
     }
+
+[<Fact>]
+let ``a snapshot transfer finishes while the leader takes newer snapshots, instead of starting over with each one`` () =
+    task {
+        // A snapshot every 10 commands, 64-byte chunks: the transfer of about 12 KB takes some 200 round trips. The
+        // trailing log (25 entries) is short enough that the lagging follower needs a snapshot, and long enough that after
+        // installing the one it is sent it can catch up from the log even when the leader has taken newer ones.
+        use cluster = new Cluster(3, 1, false, configure = fun o -> snapshotting o; o.CompactionTrailing <- 25L)
+        do! cluster.StartAll()
+        let! leader = cluster.WaitLeader 1L
+        let! _ = cluster.Propose(1L, "first")
+        let follower = cluster.Ids |> Array.find (fun id -> id <> leader)
+        do! cluster.WaitApplied(1L, 1)
+        cluster.Network.Isolate follower
+        for i in 1..40 do
+            let! _ = cluster.Propose(1L, $"big-{i}-" + String('x', 300))
+            ()
+        let! leader = cluster.WaitLeader 1L
+        do! waitUntil "the leader snapshots and compacts past the partitioned follower" (fun () ->
+            cluster.SnapshotIndexes(leader, 1L) |> Array.exists (fun i -> i > 30L))
+        cluster.Network.HealAll()
+        do! waitUntil "the follower starts receiving the snapshot" (fun () -> (receivingRecord cluster follower).IsSome)
+        let receiving = (receivingRecord cluster follower).Value.Index
+        for i in 1..25 do
+            let! _ = cluster.Propose(1L, $"more-{i}")
+            ()
+        do! waitUntil "the leader has taken a newer snapshot" (fun () -> cluster.SnapshotIndexes(leader, 1L) |> Array.exists (fun i -> i > receiving))
+        do! waitUntil "the follower catches up" (fun () -> (machine cluster follower).Applied = (machine cluster leader).Applied)
+        // One transfer, finished from the file the leader kept open; replacing the file used to restart it from offset 0.
+        cluster.Group(follower, 1L).ReceivedSnapshotStarts |> should equal 1
+        (machine cluster follower).Restores |> should equal 1
+    }

@@ -192,6 +192,13 @@ public sealed class RaftGroup<TCommand, TResult>
     internal readonly List<PendingTransfer> Transfers = new();
     /// <summary>Configuration changes by tag, until applied or dropped.</summary>
     internal readonly Dictionary<long, PendingConfChange> ConfChanges = new();
+    /// <summary>Snapshots this node is sending to peers (leader), open by (index, term), with the tick each was last
+    /// read at. An open file stays readable after a newer snapshot replaces it, so a long transfer is never restarted
+    /// by the leader's own snapshots; closed when unused for a while or when the group closes.</summary>
+    internal readonly Dictionary<(long Index, long Term), (Raft.Storage.SnapshotReader Reader, long LastRead)> SnapshotSources = new();
+    /// <summary>Snapshot transfers this node began receiving at offset 0 since the group was opened (tests).</summary>
+    internal int ReceivedSnapshotStarts;
+
     /// <summary>The partial snapshot being received (InstallSnapshot), with the snapshot it belongs to.</summary>
     internal Raft.Storage.SnapshotWriter? IncomingSnapshot;
     internal long IncomingSnapshotIndex, IncomingSnapshotTerm;

@@ -257,8 +257,9 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
         g.StateMachine.Snapshot(data);
         data.Position = 0;
         store.Write(meta.Index, meta.Term, RaftStateCodec.EncodeSnapshotMeta(meta), data);
-        // Only the latest snapshot is ever read (restart, transfers); a transfer of an older one is restarted (see OnReadSnapshotChunk).
+        // Only the latest snapshot is read at a restart; transfers of older ones read the files they keep open.
         store.DeleteOlderThan(meta.Index);
+        CloseIdleSnapshotSources(g);
         _feedback.Enqueue(Input<TCommand>.NewSnapshotSaved(meta));
     }
 
@@ -305,6 +306,7 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
             if (chunk.Offset != 0)
                 throw new InvalidOperationException($"Group {g.GroupId}: snapshot chunk at offset {chunk.Offset} of {meta.Index}/{meta.Term} without its start.");
             g.IncomingSnapshot = store.BeginReceive(meta.Index, meta.Term, RaftStateCodec.EncodeSnapshotMeta(meta), chunk.TransferId);
+            g.ReceivedSnapshotStarts++;
             g.IncomingSnapshotIndex = meta.Index;
             g.IncomingSnapshotTerm = meta.Term;
         }
@@ -364,31 +366,48 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
 
     private void OnReadSnapshotChunk(RaftGroup<TCommand, TResult> g, long to, SnapshotMeta meta, long transferId, long offset, int maxBytes)
     {
-        using var reader = g.Storage.Snapshots?.OpenLatest();
-        if (reader is null || reader.Metadata.Index != meta.Index || reader.Metadata.Term != meta.Term)
+        var reader = SnapshotSource(g, meta);
+        if (reader is null)
         {
-            // A transfer of a snapshot replaced since (only the latest is kept): send the peer back to probing, which
+            // A snapshot no longer stored and not open (a restart between chunks): send the peer back to probing, which
             // starts a new transfer of the latest snapshot when it still needs one.
             _feedback.Enqueue(Input<TCommand>.NewUnreachable(to));
             return;
         }
-        var skip = new byte[Math.Min(offset, 64 << 10)];
-        for (var left = offset; left > 0;)
-        {
-            var n = reader.Data.Read(skip, 0, (int)Math.Min(left, skip.Length));
-            if (n == 0) break;
-            left -= n;
-        }
         var buffer = new byte[(int)Math.Min(maxBytes, Math.Max(0, reader.Metadata.DataLength - offset))];
-        var read = 0;
-        while (read < buffer.Length)
-        {
-            var n = reader.Data.Read(buffer, read, buffer.Length - read);
-            if (n == 0) break;
-            read += n;
-        }
+        var read = reader.ReadAt(offset, buffer);
         var done = offset + read >= reader.Metadata.DataLength;
         _feedback.Enqueue(Input<TCommand>.NewSnapshotChunkLoaded(to, new SnapshotChunk(meta, transferId, offset, buffer.AsSpan(0, read).ToArray(), done)));
+    }
+
+    /// <summary>The snapshot a transfer sends, kept open from its first chunk to its last: chunks are read at their offset
+    /// (not by reading the whole prefix again), and newer snapshots may replace the file meanwhile.</summary>
+    private Raft.Storage.SnapshotReader? SnapshotSource(RaftGroup<TCommand, TResult> g, SnapshotMeta meta)
+    {
+        var key = (meta.Index, meta.Term);
+        if (g.SnapshotSources.TryGetValue(key, out var source))
+        {
+            g.SnapshotSources[key] = (source.Reader, _tick);
+            return source.Reader;
+        }
+        if (g.Storage.Snapshots?.Open(meta.Index, meta.Term) is not { } reader) return null;
+        g.SnapshotSources[key] = (reader, _tick);
+        return reader;
+    }
+
+    /// <summary>Closes the snapshots no transfer read from for two election timeouts (finished or abandoned transfers).</summary>
+    private void CloseIdleSnapshotSources(RaftGroup<TCommand, TResult> g)
+    {
+        if (g.SnapshotSources.Count == 0) return;
+        List<(long, long)>? idle = null;
+        foreach (var (key, source) in g.SnapshotSources)
+            if (_tick - source.LastRead > 2L * Options.ElectionTicks) (idle ??= new()).Add(key);
+        if (idle is null) return;
+        foreach (var key in idle)
+        {
+            g.SnapshotSources.Remove(key, out var source);
+            source.Reader.Dispose();
+        }
     }
 
     private void OnLoadEntries(RaftGroup<TCommand, TResult> g, LoadPurpose purpose, long from, long upTo)

@@ -307,7 +307,11 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
             _awakeStale = false;
         }
         foreach (var g in _awake)
-            if (!g.Quiescent) StepGroup(g, tick);
+        {
+            if (g.Quiescent) continue;
+            StepGroup(g, tick);
+            if (g.SnapshotSources.Count > 0) CloseIdleSnapshotSources(g);
+        }
         if (Options.Quiescence) UpdateQuiescence();
     }
 
@@ -376,5 +380,7 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
         // Closed, not abandoned: the chunks made durable stay, so the transfer resumes when the group is opened again.
         g.IncomingSnapshot?.Close();
         g.IncomingSnapshot = null;
+        foreach (var source in g.SnapshotSources.Values) source.Reader.Dispose();
+        g.SnapshotSources.Clear();
     }
 }

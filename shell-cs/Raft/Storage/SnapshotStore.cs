@@ -21,6 +21,16 @@ public interface ISnapshotStore
     /// <summary>Opens the latest snapshot's data, or null if there is none.</summary>
     SnapshotReader? OpenLatest();
 
+    /// <summary>Opens the snapshot at <paramref name="index"/> and <paramref name="term"/>, or returns null when it is not
+    /// stored (any more). A store that keeps only its latest snapshot may use the default.</summary>
+    SnapshotReader? Open(long index, long term)
+    {
+        var reader = OpenLatest();
+        if (reader is null || (reader.Metadata.Index == index && reader.Metadata.Term == term)) return reader;
+        reader.Dispose();
+        return null;
+    }
+
     /// <summary>Writes a complete snapshot from <paramref name="data"/> (read to its end); durable when it returns.</summary>
     SnapshotMetadata Write(long index, long term, ReadOnlySpan<byte> configuration, Stream data);
 
@@ -136,6 +146,25 @@ public sealed partial class FileSnapshotStore : ISnapshotStore
         }
     }
 
+    public SnapshotReader? Open(long index, long term)
+    {
+        var path = Path.Combine(_directory, FileName(index, term));
+        SafeFileHandle h;
+        try { h = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete); }
+        catch (FileNotFoundException) { return null; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw StorageErrors.Wrap(e, "open snapshot", path); }
+        try
+        {
+            var meta = ReadMetadata(h, path, index, term);
+            return new SnapshotReader(meta, h, HeaderSize + meta.Configuration.Length, ReadDataCrc(h));
+        }
+        catch
+        {
+            h.Dispose();
+            throw;
+        }
+    }
+
     private static SafeFileHandle OpenRead(string path)
     {
         try { return File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete); }
@@ -211,15 +240,41 @@ public sealed partial class FileSnapshotStore : ISnapshotStore
 /// it reaches the end (throwing <see cref="StorageCorruptedException"/> on a mismatch).</summary>
 public sealed class SnapshotReader : IDisposable
 {
+    private readonly SafeFileHandle _handle;
+    private readonly long _dataStart;
+
     internal SnapshotReader(SnapshotMetadata metadata, SafeFileHandle handle, long dataStart, uint expectedCrc)
     {
         Metadata = metadata;
+        (_handle, _dataStart) = (handle, dataStart);
         Data = new VerifyingStream(handle, dataStart, metadata.DataLength, expectedCrc, metadata.FilePath);
     }
 
     public SnapshotMetadata Metadata { get; }
 
     public Stream Data { get; }
+
+    /// <summary>Reads data bytes at <paramref name="offset"/> into <paramref name="buffer"/> (as many as fit, fewer at the
+    /// end), without moving <see cref="Data"/> and without checking the data checksum: the random access a leader sending
+    /// chunks needs (each chunk travels in a checksummed frame). The open file stays readable after it is deleted.</summary>
+    /// <returns>The number of bytes read (0 at or past the end).</returns>
+    public int ReadAt(long offset, Span<byte> buffer)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        var want = (int)Math.Min(buffer.Length, Math.Max(0, Metadata.DataLength - offset));
+        var read = 0;
+        try
+        {
+            while (read < want)
+            {
+                var n = RandomAccess.Read(_handle, buffer[read..want], _dataStart + offset + read);
+                if (n == 0) throw new StorageCorruptedException(Metadata.FilePath, _dataStart + offset + read, "snapshot data ends early", StorageCorruptedException.SnapshotAdvice);
+                read += n;
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw StorageErrors.Wrap(e, "read snapshot", Metadata.FilePath); }
+        return read;
+    }
 
     public void Dispose() => Data.Dispose();
 
