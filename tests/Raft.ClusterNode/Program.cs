@@ -64,6 +64,8 @@ builder.Services.AddRaft<long, long, CommandLogMachine>(o =>
     // Frequent snapshots and a short trailing log: restarts restore from snapshots, lagging nodes get InstallSnapshot.
     o.SnapshotEntries = 64;
     o.CompactionTrailing = 16;
+    // Small chunks: a transfer takes many round trips, so a node can be killed in the middle of one (and resume it).
+    o.SnapshotChunkBytes = 512;
 });
 using var host = builder.Build();
 try

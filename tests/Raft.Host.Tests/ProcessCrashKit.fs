@@ -349,6 +349,12 @@ type ProcessCluster(size: int) =
         }
 
     /// The timeline and every node's stderr tail.
+    /// The last lines node `id` printed to stderr, over all its runs.
+    member _.Output(id: int64) = tails[int id - 1].Text
+
+    /// The record of the snapshot node `id` is receiving (present only while a transfer is under way).
+    member _.ReceivingRecord(id: int64) = Path.Combine(root, $"node-{id}", "group-1", "snapshots", "receiving")
+
     member _.Report() =
         let sb = Text.StringBuilder()
         sb.AppendLine("timeline:") |> ignore

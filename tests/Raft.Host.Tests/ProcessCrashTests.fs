@@ -1,7 +1,8 @@
 /// Crash tests of whole nodes: three node processes (tests/Raft.ClusterNode) with real files and TCP on 127.0.0.1;
 /// proposals stream to whichever node leads (and, from half the proposers, to any node, whose follower forwards them
 /// to the leader) while nodes — mostly the leader — are killed with SIGKILL at random
-/// moments and restarted on the same directory. At the end every node must hold the same applied commands, including
+/// moments and restarted on the same directory, and last a follower is killed in the middle of receiving a snapshot
+/// (its next run must resume the transfer). At the end every node must hold the same applied commands, including
 /// every acknowledged one exactly once at the index it was acknowledged with, and nothing that was never proposed.
 module Raft.Host.Tests.ProcessCrashTests
 
@@ -122,6 +123,36 @@ let runScenario (seed: int) (kills: int) =
                     cluster.Launch victim |> ignore
                 let! _ = cluster.WaitReady(victim, TimeSpan.FromSeconds 60.0)
                 cluster.Note $"node {victim} ready"
+
+            // Last, a follower killed while it receives a snapshot: it is stopped until the leader has compacted past it,
+            // restarted, and killed again once part of the snapshot is durable; its next run must resume the transfer.
+            // The transfer takes a few hundred ms (small chunks), but a poll can miss it: up to three tries.
+            let mutable resumed = false
+            let mutable attempt = 0
+            while not resumed && attempt < 3 do
+                attempt <- attempt + 1
+                let! leader = cluster.Leader()
+                let victim = cluster.Ids |> Array.find (fun id -> Some id <> leader)
+                cluster.Kill(victim, $"snapshot kill, try {attempt}: stopped to fall behind")
+                let more = ledger.AckCount + 300
+                do! wait $"{more} acknowledged commands with node {victim} down" 60.0 (fun () -> ledger.AckCount >= more)
+                let record = cluster.ReceivingRecord victim
+                let run = cluster.Launch victim
+                let until = DateTime.UtcNow + TimeSpan.FromSeconds 30.0
+                while not (File.Exists record) && not run.HasExited && DateTime.UtcNow < until do
+                    do! Task.Delay 2
+                if File.Exists record then
+                    cluster.Kill(victim, "while it receives a snapshot")
+                    cluster.Launch victim |> ignore
+                    let! _ = cluster.WaitReady(victim, TimeSpan.FromSeconds 60.0)
+                    do! wait $"node {victim} resumes the snapshot transfer" 30.0 (fun () ->
+                        cluster.Output(victim).Contains "resumes receiving the snapshot")
+                    resumed <- true
+                else
+                    let! _ = cluster.WaitReady(victim, TimeSpan.FromSeconds 60.0)
+                    cluster.Note $"node {victim}: the snapshot transfer was not seen under way"
+                cluster.Note $"node {victim} ready"
+            if not resumed then failwith "no snapshot transfer was seen under way in three tries"
 
             Volatile.Write(&stopping, true)
             try do! Task.WhenAll(proposers).WaitAsync(TimeSpan.FromSeconds 90.0)
