@@ -221,19 +221,16 @@ let private receivingRecord (cluster: Cluster) (id: int64) =
         let record, _, _ = Raft.Storage.ReceivingRecord.TryDecode(ReadOnlySpan b)
         Option.ofObj record)
 
-/// Stops a follower in the middle of receiving a snapshot of some 200 chunks, applies `damage` to its files, restarts
-/// it and waits until it caught up. Returns (durable bytes recorded at the stop, the snapshot's data length, bytes the
-/// follower wrote after the restart).
-let private restartMidTransfer (damage: string -> unit) =
+/// Starts the cluster, partitions a follower while the leader commits some 12 KB of state (about 200 chunks of 64
+/// bytes) and compacts past it, then heals: the follower now needs a snapshot. Returns (leader, follower).
+let private fallBehindSnapshot (cluster: Cluster) =
     task {
-        use cluster = new Cluster(3, 1, false, configure = snapshotting)
         do! cluster.StartAll()
         let! leader = cluster.WaitLeader 1L
         let! _ = cluster.Propose(1L, "first")
         let follower = cluster.Ids |> Array.find (fun id -> id <> leader)
         do! cluster.WaitApplied(1L, 1)
         cluster.Network.Isolate follower
-        // About 12 KB of state: some 200 chunks of 64 bytes, each made durable before it is acknowledged.
         for i in 1..40 do
             let! _ = cluster.Propose(1L, $"big-{i}-" + String('x', 300))
             ()
@@ -241,6 +238,16 @@ let private restartMidTransfer (damage: string -> unit) =
         do! waitUntil "the leader snapshots and compacts past the partitioned follower" (fun () ->
             cluster.SnapshotIndexes(leader, 1L) |> Array.exists (fun i -> i > 30L))
         cluster.Network.HealAll()
+        return leader, follower
+    }
+
+/// Stops a follower in the middle of receiving a snapshot of some 200 chunks, applies `damage` to its files, restarts
+/// it and waits until it caught up. Returns (durable bytes recorded at the stop, the snapshot's data length, bytes the
+/// follower wrote after the restart).
+let private restartMidTransfer (damage: string -> unit) =
+    task {
+        use cluster = new Cluster(3, 1, false, configure = snapshotting)
+        let! leader, follower = fallBehindSnapshot cluster
         do! waitUntil "the follower makes part of the snapshot durable" (fun () ->
             match receivingRecord cluster follower with
             | Some r -> r.Length >= 3L * 64L
@@ -344,19 +351,7 @@ let ``a snapshot transfer finishes while the leader takes newer snapshots, inste
         // trailing log (25 entries) is short enough that the lagging follower needs a snapshot, and long enough that after
         // installing the one it is sent it can catch up from the log even when the leader has taken newer ones.
         use cluster = new Cluster(3, 1, false, configure = fun o -> snapshotting o; o.CompactionTrailing <- 25L)
-        do! cluster.StartAll()
-        let! leader = cluster.WaitLeader 1L
-        let! _ = cluster.Propose(1L, "first")
-        let follower = cluster.Ids |> Array.find (fun id -> id <> leader)
-        do! cluster.WaitApplied(1L, 1)
-        cluster.Network.Isolate follower
-        for i in 1..40 do
-            let! _ = cluster.Propose(1L, $"big-{i}-" + String('x', 300))
-            ()
-        let! leader = cluster.WaitLeader 1L
-        do! waitUntil "the leader snapshots and compacts past the partitioned follower" (fun () ->
-            cluster.SnapshotIndexes(leader, 1L) |> Array.exists (fun i -> i > 30L))
-        cluster.Network.HealAll()
+        let! leader, follower = fallBehindSnapshot cluster
         do! waitUntil "the follower starts receiving the snapshot" (fun () -> (receivingRecord cluster follower).IsSome)
         let receiving = (receivingRecord cluster follower).Value.Index
         for i in 1..25 do
