@@ -18,9 +18,7 @@ public sealed class LeaderClient<TCommand, TResult, TMachine>(IReadOnlyList<Raft
 
     /// <summary>A linearizable read on the leader: sees every command committed before it started.</summary>
     public Task<TRead> ReadAsync<TRead>(Func<TMachine, TRead> query, CancellationToken cancellationToken = default) =>
-        // ReadAsync hands the query the IStateMachine interface; the cast is safe because every group of these nodes
-        // was created with a TMachine.
-        OnLeaderAsync(g => g.ReadAsync(sm => query((TMachine)sm), cancellationToken), cancellationToken);
+        OnLeaderAsync(g => g.QueryAsync(query, cancellationToken), cancellationToken);
 
     /// <summary>The group on the node that currently leads, waiting for an election if there is none.</summary>
     public async Task<RaftGroup<TCommand, TResult>> LeaderAsync(long hint = 0, CancellationToken cancellationToken = default)

@@ -33,8 +33,7 @@ public sealed class QueueClient(string clientId, IReadOnlyList<RaftNodeHost<Queu
         var until = DateTime.UtcNow + GiveUpAfter;
         while (true)
         {
-            // ReadAsync hands the query the IStateMachine interface; every group here runs a WorkQueue.
-            try { return await (await LeaderAsync(cancellationToken)).ReadAsync(q => ((WorkQueue)q).Length, cancellationToken); }
+            try { return await (await LeaderAsync(cancellationToken)).QueryAsync((WorkQueue q) => q.Length, cancellationToken); }
             catch (Exception e) when (Retryable(e) && DateTime.UtcNow < until) { Retries++; }
             await Task.Delay(20, cancellationToken);
         }

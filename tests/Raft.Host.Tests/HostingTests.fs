@@ -14,6 +14,17 @@ open Raft.Hosting
 open Raft.Node
 
 type Echo() =
+    /// Commands applied so far (read through QueryAsync).
+    member val Applied = 0 with get, set
+    interface IStateMachine<string, obj> with
+        member this.Apply(_, _, command) =
+            this.Applied <- this.Applied + 1
+            command :> obj
+        member _.Snapshot _ = ()
+        member _.Restore _ = ()
+
+/// Another state machine type, for a query that names the wrong one.
+type private Other() =
     interface IStateMachine<string, obj> with
         member _.Apply(_, _, command) = command :> obj
         member _.Snapshot _ = ()
@@ -117,5 +128,23 @@ let ``the hosted service opens the configured groups before the transport starts
         let group = host.Services.GetRequiredService<RaftNodeHost<string, obj>>().GetGroup 7L
         let! leader = group.WaitForLeaderAsync(Nullable(TimeSpan.FromSeconds 10.0))
         leader |> should equal 1L
+        do! host.StopAsync()
+    }
+
+[<Fact>]
+let ``QueryAsync reads through the state machine's own type and refuses another type, naming both`` () =
+    task {
+        use host =
+            build [ "Raft:NodeId", "1"; "Raft:ClusterId", "solo"; "Raft:InMemoryStorage", "true"; "Raft:TickInterval", "00:00:00.010" ]
+        do! host.StartAsync()
+        let group = host.Services.GetRequiredService<RaftNodeHost<string, obj>>().GetGroup 1L
+        let! _ = group.WaitForLeaderAsync(Nullable(TimeSpan.FromSeconds 10.0))
+        let! _ = group.ProposeAsync "one"
+        let! _ = group.ProposeAsync "two"
+        let! applied = group.QueryAsync(fun (e: Echo) -> e.Applied)
+        applied |> should equal 2
+        let! ex = Assert.ThrowsAsync<InvalidCastException>(fun () -> group.QueryAsync(fun (o: Other) -> 0) :> Task)
+        ex.Message |> should haveSubstring "Echo"
+        ex.Message |> should haveSubstring "Other"
         do! host.StopAsync()
     }

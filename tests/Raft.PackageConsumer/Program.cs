@@ -23,7 +23,7 @@ try
     await group.WaitForLeaderAsync(TimeSpan.FromSeconds(30), deadline.Token);
     ProposeResult<long> last = default!;
     foreach (var command in new[] { "a", "b", "c" }) last = await group.ProposeAsync(command, deadline.Token);
-    var value = await group.ReadAsync(sm => ((Counter)sm).Value, deadline.Token);
+    var value = await group.QueryAsync((Counter counter) => counter.Value, deadline.Token);
     Console.WriteLine($"counter = {value} at index {last.Index}");
     await host.StopAsync(deadline.Token);
     return value == 3 && last.Result == 3 ? 0 : 1;

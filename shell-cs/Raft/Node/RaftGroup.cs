@@ -72,6 +72,26 @@ public sealed class RaftGroup<TCommand, TResult>
         return _host.SubmitAsync(this, r, r.Task, timeout, "ReadAsync", cancellationToken);
     }
 
+    /// <summary><see cref="ReadAsync{TRead}(Func{IStateMachine{TCommand, TResult}, TRead}, CancellationToken)"/> with the
+    /// state machine's own type, e.g. <c>await group.QueryAsync((Counter c) => c.Value, ct)</c> (C# infers both type
+    /// arguments from the lambda's parameter type). A separate name rather than a <c>ReadAsync</c> overload, so that F#
+    /// lambdas without a type annotation still resolve.</summary>
+    /// <exception cref="InvalidCastException">The group's state machine is not a <typeparamref name="TMachine"/>.</exception>
+    public Task<TRead> QueryAsync<TMachine, TRead>(Func<TMachine, TRead> query, CancellationToken cancellationToken = default)
+        where TMachine : IStateMachine<TCommand, TResult> =>
+        QueryAsync(query, null, cancellationToken);
+
+    /// <inheritdoc cref="QueryAsync{TMachine, TRead}(Func{TMachine, TRead}, CancellationToken)"/>
+    public Task<TRead> QueryAsync<TMachine, TRead>(Func<TMachine, TRead> query, TimeSpan? timeout, CancellationToken cancellationToken = default)
+        where TMachine : IStateMachine<TCommand, TResult>
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        if (StateMachine is not TMachine)
+            return Task.FromException<TRead>(new InvalidCastException(
+                $"Group {GroupId}'s state machine is a {StateMachine.GetType()}, not a {typeof(TMachine)}."));
+        return ReadAsync(machine => query((TMachine)machine), timeout, cancellationToken);
+    }
+
     /// <summary>Completes with the leader's id as soon as this node knows one.</summary>
     public async Task<long> WaitForLeaderAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
