@@ -133,17 +133,7 @@ public sealed partial class FileSnapshotStore : ISnapshotStore
     {
         var all = List();
         if (all.Count == 0) return null;
-        var h = OpenRead(all[^1].Path);
-        try
-        {
-            var meta = ReadMetadata(h, all[^1].Path, all[^1].Index, all[^1].Term);
-            return new SnapshotReader(meta, h, HeaderSize + meta.Configuration.Length, ReadDataCrc(h));
-        }
-        catch
-        {
-            h.Dispose();
-            throw;
-        }
+        return ReaderOf(OpenRead(all[^1].Path), all[^1].Path, all[^1].Index, all[^1].Term);
     }
 
     public SnapshotReader? Open(long index, long term)
@@ -153,6 +143,12 @@ public sealed partial class FileSnapshotStore : ISnapshotStore
         try { h = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete); }
         catch (FileNotFoundException) { return null; }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw StorageErrors.Wrap(e, "open snapshot", path); }
+        return ReaderOf(h, path, index, term);
+    }
+
+    /// <summary>A reader over an open snapshot file (the handle is closed if its header is bad).</summary>
+    private static SnapshotReader ReaderOf(SafeFileHandle h, string path, long index, long term)
+    {
         try
         {
             var meta = ReadMetadata(h, path, index, term);
