@@ -259,7 +259,6 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
         store.Write(meta.Index, meta.Term, RaftStateCodec.EncodeSnapshotMeta(meta), data);
         // Only the latest snapshot is read at a restart; transfers of older ones read the files they keep open.
         store.DeleteOlderThan(meta.Index);
-        CloseIdleSnapshotSources(g);
         _feedback.Enqueue(Input<TCommand>.NewSnapshotSaved(meta));
     }
 
@@ -374,10 +373,11 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
             _feedback.Enqueue(Input<TCommand>.NewUnreachable(to));
             return;
         }
+        // ReadAt fills the buffer or throws (a snapshot shorter than its header says is corrupt): no copy to trim it.
         var buffer = new byte[(int)Math.Min(maxBytes, Math.Max(0, reader.Metadata.DataLength - offset))];
-        var read = reader.ReadAt(offset, buffer);
-        var done = offset + read >= reader.Metadata.DataLength;
-        _feedback.Enqueue(Input<TCommand>.NewSnapshotChunkLoaded(to, new SnapshotChunk(meta, transferId, offset, buffer.AsSpan(0, read).ToArray(), done)));
+        reader.ReadAt(offset, buffer);
+        var done = offset + buffer.Length >= reader.Metadata.DataLength;
+        _feedback.Enqueue(Input<TCommand>.NewSnapshotChunkLoaded(to, new SnapshotChunk(meta, transferId, offset, buffer, done)));
     }
 
     /// <summary>The snapshot a transfer sends, kept open from its first chunk to its last: chunks are read at their offset
@@ -395,7 +395,16 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
         return reader;
     }
 
-    /// <summary>Closes the snapshots no transfer read from for two election timeouts (finished or abandoned transfers).</summary>
+    /// <summary>Closes every snapshot the group keeps open for transfers (the group closes, or goes quiet with every
+    /// peer caught up).</summary>
+    private static void CloseSnapshotSources(RaftGroup<TCommand, TResult> g)
+    {
+        foreach (var source in g.SnapshotSources.Values) source.Reader.Dispose();
+        g.SnapshotSources.Clear();
+    }
+
+    /// <summary>Closes the snapshots no transfer read from for two election timeouts (finished or abandoned transfers;
+    /// checked every tick of an awake group).</summary>
     private void CloseIdleSnapshotSources(RaftGroup<TCommand, TResult> g)
     {
         if (g.SnapshotSources.Count == 0) return;

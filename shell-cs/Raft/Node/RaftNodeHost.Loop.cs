@@ -380,7 +380,6 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
         // Closed, not abandoned: the chunks made durable stay, so the transfer resumes when the group is opened again.
         g.IncomingSnapshot?.Close();
         g.IncomingSnapshot = null;
-        foreach (var source in g.SnapshotSources.Values) source.Reader.Dispose();
-        g.SnapshotSources.Clear();
+        CloseSnapshotSources(g);
     }
 }

@@ -61,6 +61,7 @@ public sealed partial class RaftNodeHost<TCommand, TResult>
                 if (leader == 0 || Silent(leader)) continue;
             }
             else continue;
+            CloseSnapshotSources(g); // a quiescent group does not tick, and no peer of it needs a snapshot now
             g.Quiescent = true;
             _awakeStale = true;
             _quiescentCount++;
