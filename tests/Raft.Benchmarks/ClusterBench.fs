@@ -202,7 +202,7 @@ let run (args: string list) =
             task {
                 use counters = new HostCounters()
                 let measure = measure counters
-                let! hosts, group = startCluster root memory groups
+                let! hosts, led = startCluster root memory groups
                 try
                     let rnd = Random(7)
                     let payload () =
@@ -211,13 +211,13 @@ let run (args: string list) =
                         b
                     let shared = payload ()
                     eprintfn "warm-up ..."
-                    let! _ = measure "warmup" 4000 conc group (fun () -> shared)
-                    let! _ = measure "warmup" 1000 1 group (fun () -> shared)
+                    let! _ = measure "warmup" 4000 conc led (fun () -> shared)
+                    let! _ = measure "warmup" 1000 1 led (fun () -> shared)
                     eprintfn "sequential %d ..." n
                     let sampler = if Environment.GetEnvironmentVariable "RAFT_BENCH_ALLOC" = "1" then Some(new AllocationSampler()) else None
                     let! seq =
                         if mode = "conc" then Task.FromResult None
-                        else task { let! r = measure "seq" n 1 group (fun () -> shared) in return Some r }
+                        else task { let! r = measure "seq" n 1 led (fun () -> shared) in return Some r }
                     match sampler with
                     | Some s ->
                         for t, c in s.Top 15 do eprintfn "alloc sample %6d  %s" c t
@@ -226,7 +226,7 @@ let run (args: string list) =
                     eprintfn "%d in flight, %d ..." conc n
                     let! par =
                         if mode = "seq" then Task.FromResult None
-                        else task { let! r = measure "conc" n conc group (fun () -> shared) in return Some r }
+                        else task { let! r = measure "conc" n conc led (fun () -> shared) in return Some r }
                     return List.choose id [ seq; par ]
                 finally
                     for h in hosts do

@@ -221,6 +221,17 @@ let private receivingRecord (cluster: Cluster) (id: int64) =
         let record, _, _ = Raft.Storage.ReceivingRecord.TryDecode(ReadOnlySpan b)
         Option.ofObj record)
 
+/// Writes into stopped node `id`'s snapshot directory what a node that stopped while receiving snapshot (index, term)
+/// leaves behind: 100 durable bytes of it and its `receiving` record. Returns the directory.
+let private leavePartialSnapshot (cluster: Cluster) (id: int64) (index: int64) (term: int64) =
+    let dir = IO.Path.Combine(cluster.NodeDirectory id, "group-1", "snapshots")
+    let meta = { Index = Ids.index index; Term = Ids.term term; Config = Node.initialConfig (cluster.Ids |> Seq.map Ids.node) }
+    let w = Raft.Storage.FileSnapshotStore(dir).BeginReceive(index, term, ReadOnlySpan(Raft.Serialization.RaftStateCodec.EncodeSnapshotMeta meta), 7L)
+    w.Write(ReadOnlySpan(Array.create 100 1uy))
+    w.Checkpoint 7L
+    w.Close()
+    dir
+
 /// Starts the cluster, partitions a follower while the leader commits some 12 KB of state (about 200 chunks of 64
 /// bytes) and compacts past it, then heals: the follower now needs a snapshot. Returns (leader, follower).
 let private fallBehindSnapshot (cluster: Cluster) =
@@ -305,12 +316,7 @@ let ``a partially received snapshot the restored log already commits is deleted 
         do! waitUntil "the follower follows the new leader" (fun () -> cluster.Group(follower, 1L).Status.Leader = target)
         do! cluster.StopNode follower
         // What a node that stopped while receiving a snapshot of index 2 would have left behind.
-        let dir = IO.Path.Combine(cluster.NodeDirectory follower, "group-1", "snapshots")
-        let meta = { Index = Ids.index 2L; Term = Ids.term 1L; Config = Node.initialConfig (cluster.Ids |> Seq.map Ids.node) }
-        let w = Raft.Storage.FileSnapshotStore(dir).BeginReceive(2L, 1L, ReadOnlySpan(Raft.Serialization.RaftStateCodec.EncodeSnapshotMeta meta), 7L)
-        w.Write(ReadOnlySpan(Array.create 100 1uy))
-        w.Checkpoint 7L
-        w.Close()
+        let dir = leavePartialSnapshot cluster follower 2L 1L
         IO.Directory.GetFiles dir |> should not' (be Empty)
         do! cluster.StartNode follower
         IO.Directory.GetFiles dir |> should be Empty
@@ -332,12 +338,7 @@ let ``a partially received snapshot whose last entry the restored log holds is d
         let! leader = cluster.WaitLeader 1L
         let follower = cluster.Ids |> Array.find (fun id -> id <> leader)
         do! cluster.StopNode follower
-        let dir = IO.Path.Combine(cluster.NodeDirectory follower, "group-1", "snapshots")
-        let meta = { Index = Ids.index last.Index; Term = Ids.term last.Term; Config = Node.initialConfig (cluster.Ids |> Seq.map Ids.node) }
-        let w = Raft.Storage.FileSnapshotStore(dir).BeginReceive(last.Index, last.Term, ReadOnlySpan(Raft.Serialization.RaftStateCodec.EncodeSnapshotMeta meta), 7L)
-        w.Write(ReadOnlySpan(Array.create 100 1uy))
-        w.Checkpoint 7L
-        w.Close()
+        let dir = leavePartialSnapshot cluster follower last.Index last.Term
         do! cluster.StartNode follower
         IO.Directory.GetFiles dir |> should be Empty
         let! _ = cluster.Propose(1L, "after")
