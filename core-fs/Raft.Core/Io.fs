@@ -77,7 +77,11 @@ type Input<'T> =
     /// The transport could not reach the peer; it is probed again rather than streamed to.
     | Unreachable of NodeId
 
-/// A write the host must make durable, in order with every earlier Persist, before sending ThenSend.
+/// A write the host must make durable, in order with every earlier Persist, before sending ThenSend. A crash may
+/// tear it, but only in this order: its entries (a prefix of them), then its snapshot (whole or not at all), then its
+/// hard state. The hard state must never be durable without the entries and the snapshot of its own write: its
+/// commit index may count on them. The entries may be durable without their hard state; a restart therefore takes
+/// the configuration from the log (RestoreInfo.Configs), not from the hard state.
 type PersistRequest<'T> =
     {
         /// New hard state, when term, vote or configuration changed (commit alone never asks for one).

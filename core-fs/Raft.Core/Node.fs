@@ -12,6 +12,11 @@ type RestoreInfo<'T> =
         TermRuns: struct (Index * Term)[]
         /// The newest entries, contiguous and ending at LastIndex (may be empty; older ones are loaded on demand).
         Tail: Entry<'T>[]
+        /// The configuration entries of the log after the snapshot, as (index, membership), oldest first; the newest
+        /// two are enough. The configuration in force is the newest one in the log, and the hard state cannot say
+        /// which that is: a crash between a write's entries and its hard state leaves a log the hard state does not
+        /// describe (a configuration entry it never saw, or one a later write overwrote).
+        Configs: struct (Index * Membership)[]
         /// Index up to which the state machine already holds the effects (at least the snapshot's index).
         Applied: Index
         /// A snapshot that was being received, with the bytes durably written so far, so the transfer resumes
@@ -74,6 +79,22 @@ module Node =
         | Error e -> Error e
         | Ok options -> Ok(fresh options (initialConfig []) (RaftLog.afterSnapshot 0L<index> 0L<term>) 0L<term> Ids.none)
 
+    /// The configuration state of a restarted node: the snapshot's (or, without one, the bootstrap configuration
+    /// at index 0, which only the hard state records), advanced by every configuration entry of the log.
+    let private restoredConfig (hard: ConfigState) (snapshot: ConfigState voption) (configs: struct (Index * Membership)[]) =
+        let start =
+            match snapshot with
+            | ValueSome c -> c
+            | ValueNone when hard.CurrentIndex = 0L<index> -> { hard with Previous = hard.Current; PreviousIndex = 0L<index> }
+            | ValueNone when hard.PreviousIndex = 0L<index> -> { hard with Current = hard.Previous; CurrentIndex = 0L<index> }
+            // The hard state knew two configuration entries of the log: the older one was committed before the newer
+            // was appended, so the log still holds it and `configs` re-establishes it; what stands before it here can
+            // never be needed again (no truncation reaches a committed entry).
+            | ValueNone -> { hard with Current = hard.Previous; CurrentIndex = hard.PreviousIndex }
+
+        configs
+        |> Array.fold (fun config (struct (index, m)) -> if index > config.CurrentIndex then Reconfiguration.advance config index m else config) start
+
     /// A node restarting from what its disk holds.
     let restore (options: RaftOptions) (r: RestoreInfo<'T>) : Result<State<'T>, string> =
         match RaftOptions.validate options with
@@ -90,8 +111,13 @@ module Node =
                     && r.Tail |> Array.pairwise |> Array.forall (fun (a, b) -> b.Index = a.Index + 1L<index>)
                     && r.Tail[0].Index > snapIndex)
 
+            let configsOk =
+                r.Configs |> Array.forall (fun struct (i, _) -> i > snapIndex && i <= r.LastIndex)
+                && r.Configs |> Array.pairwise |> Array.forall (fun (struct (a, _), struct (b, _)) -> a < b)
+
             if r.LastIndex < snapIndex then Error $"LastIndex {r.LastIndex} is below the snapshot index {snapIndex}"
             elif not tailOk then Error "Tail must be contiguous entries after the snapshot ending at LastIndex"
+            elif not configsOk then Error "Configs must be ascending indexes in (snapshot index, LastIndex]"
             elif r.Applied < snapIndex || r.Applied > r.LastIndex then Error $"Applied {r.Applied} must be in [{snapIndex}, {r.LastIndex}]"
             else
                 let runs = TermRuns.ofPairs r.TermRuns |> fun runs -> TermRuns.dropBefore runs (snapIndex + 1L<index>)
@@ -109,10 +135,7 @@ module Node =
                         Applying = r.Applied
                         Applied = r.Applied }
 
-                let config =
-                    match snapConfig with
-                    | ValueSome c when c.CurrentIndex > r.HardState.Config.CurrentIndex -> c
-                    | _ -> r.HardState.Config
+                let config = restoredConfig r.HardState.Config snapConfig r.Configs
 
                 // A partial snapshot older than what the log already commits is of no use any more.
                 let receiving = r.Receiving |> ValueOption.filter (fun inc -> inc.Meta.Index > log.Committed)

@@ -94,8 +94,10 @@ internal sealed class Durability<TCommand, TResult>
     {
         try
         {
-            if (g.FlushHardState is { } hs) g.Storage.HardState.Save(hs);
+            // The log first: a hard state's commit index may cover entries of its own write, and must never reach the
+            // disk without them (a crash in between would commit what the log does not hold, or what it overwrote).
             if (g.FlushLog) g.Storage.Log.Flush();
+            if (g.FlushHardState is { } hs) g.Storage.HardState.Save(hs);
         }
         catch (Exception e)
         {

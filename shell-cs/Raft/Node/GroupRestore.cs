@@ -90,11 +90,13 @@ internal static class GroupRestore
             for (var i = 0; i < tail.Length; i++) tail[i] = codec.DecodeEntry(records[i].Payload);
         }
 
+        var configs = ConfigEntries<T>(log, first, last);
+
         // Received chunks are made durable one by one (SnapshotWriter.Checkpoint, before each acknowledgement leaves),
         // so a snapshot transfer interrupted by a restart continues at the first byte not yet durable.
         receiving = ResumeReceiving(groupId, options.Id, storage, logger, out var incoming);
         var info = new RestoreInfo<T>(hard, snapshotMeta, last,
-            runs.Select(r => new ValueTuple<long, long>(r.Item1, r.Item2)).ToArray(), tail, snapIndex, incoming);
+            runs.Select(r => new ValueTuple<long, long>(r.Item1, r.Item2)).ToArray(), tail, configs, snapIndex, incoming);
         var state = RaftNode.Restore(options, info);
         if (receiving is not null && state.Incoming.IsNone)
         {
@@ -105,6 +107,23 @@ internal static class GroupRestore
         else if (receiving is not null)
             NodeLog.SnapshotReceiveResumed(logger, groupId, options.Id, receiving.Index, receiving.Term, receiving.BytesWritten);
         return state;
+    }
+
+    /// <summary>The configuration entries of <c>first..last</c>, oldest first: the core derives the configuration in force
+    /// from them (a crash between a write's entries and its hard state leaves a hard state that does not describe the
+    /// log). Reads the log in bounded chunks and decodes only each entry's header.</summary>
+    private static ValueTuple<long, Membership>[] ConfigEntries<T>(ILogStorage log, long first, long last)
+    {
+        var configs = new List<ValueTuple<long, Membership>>();
+        for (long from = first; from <= last;)
+        {
+            var records = log.ReadRange(from, last, maxBytes: 4 << 20);
+            foreach (var record in records)
+                if (RaftMessageCodec<T>.ReadConfigOrNull(record.Payload) is { } m)
+                    configs.Add((record.Index, m));
+            from = records[^1].Index + 1;
+        }
+        return configs.ToArray();
     }
 
     /// <summary>The partial snapshot left by the last run, or null; a damaged one is discarded (and logged), never fatal.</summary>

@@ -66,6 +66,33 @@ public sealed partial class RaftMessageCodec<T>
     /// <inheritdoc cref="DecodeEntry(ReadOnlySequence{byte})"/>
     public Entry<T> DecodeEntry(ReadOnlyMemory<byte> bytes) => DecodeEntry(new ReadOnlySequence<byte>(bytes));
 
+    /// <summary>The membership of a stored entry (bytes written by <see cref="WriteEntry(IBufferWriter{byte}, Entry{T})"/>)
+    /// when it is a configuration entry, otherwise null. The user's payload is skipped, not decoded, so a restart can
+    /// find the log's configuration entries without deserializing every command.</summary>
+    /// <exception cref="RaftCodecException">The bytes are truncated, of an unknown version or malformed.</exception>
+    public static Membership? ReadConfigOrNull(ReadOnlyMemory<byte> bytes) =>
+        Records.ReadVersioned(new ReadOnlySequence<byte>(bytes), "stored Entry", ReadEntryConfig);
+
+    private static Membership? ReadEntryConfig(ref MessagePackReader reader)
+    {
+        var n = Records.ReadHeader(ref reader, 4, "Entry");
+        var index = reader.ReadInt64();
+        reader.Skip(); // term
+        reader.Skip(); // size
+        var p = Records.ReadHeader(ref reader, 1, "Payload");
+        Membership? config = null;
+        var kind = reader.ReadByte();
+        if (kind == WireFormat.Payload.Config)
+        {
+            if (p < 2) throw new RaftCodecException(RaftCodecError.Malformed, $"entry {index}: config payload without a membership");
+            config = CoreFormatters.ReadMembership(ref reader);
+            Records.SkipRest(ref reader, p, 2);
+        }
+        else Records.SkipRest(ref reader, p, 1);
+        Records.SkipRest(ref reader, n, 4);
+        return config;
+    }
+
     /// <summary>Writes a message without a version prefix (for composite encodings such as envelopes).</summary>
     internal void WriteMessage(ref MessagePackWriter writer, Message<T> message)
     {

@@ -202,7 +202,7 @@ let private wanted (f: EffectFilter) (e: Effect<string>) =
     | _ -> true
 
 /// Writes a Persist's hard state and entries to the node's disk (truncating at the first new entry).
-let private writeDisk (s: Slot) (p: PersistRequest<string>) =
+let writeDisk (s: Slot) (p: PersistRequest<string>) =
     p.HardState |> ValueOption.iter (fun h -> s.Disk.Hard <- h)
 
     if p.Entries.Length > 0 then

@@ -75,11 +75,22 @@ let addNodes (w: World) (c: Command) =
     let note = if outsiders.IsEmpty then "" else $" (not members: {Format.nodeSet outsiders} start with an empty log)"
     print w 0 $"added {Format.nodeSet ids} voters={Format.nodeSet voters}{note}"
 
-/// `crash N`: the node stops; queued effects (unwritten Persists, unsent messages) and messages addressed to
-/// it are lost. Its disk survives.
+/// `crash N [torn=K]`: the node stops; queued effects (unwritten Persists, unsent messages) and messages addressed to
+/// it are lost. Its disk survives. With `torn=K` the oldest queued Persist was in progress: its first K entries
+/// reached the disk and its hard state did not (a host writes the hard state after the entries it describes).
 let crash (w: World) (c: Command) =
-    Args.only [] c
+    Args.only [ "torn" ] c
     let s, _ = live w (Args.oneNode c)
+    let torn = Args.int c "torn" -1
+
+    if torn >= 0 then
+        match s.Pending |> Seq.tryPick (function Persist p -> Some p | _ -> None) with
+        | Some p when torn <= p.Entries.Length ->
+            let kept = Array.sub p.Entries 0 torn
+            writeDisk s { p with HardState = ValueNone; Entries = kept; Snapshot = ValueNone }
+            print w 0 $"torn: Entries:{Format.entries kept} reached the disk"
+        | Some p -> usage "crash: torn=%d but the write in progress has %d entries" torn p.Entries.Length
+        | None -> usage "crash: torn= needs a queued Persist"
 
     for e in s.Pending do
         print w 0 ("lost: " + Format.effect e)
@@ -122,6 +133,11 @@ let restart (w: World) (c: Command) =
             LastIndex = Ids.index last
             TermRuns = runs disk.Entries
             Tail = disk.Entries.GetRange(disk.Entries.Count - tailLength, tailLength).ToArray()
+            Configs =
+                disk.Entries
+                |> Seq.filter (fun e -> match snapshot with Some(meta, _) -> e.Index > meta.Index | None -> true)
+                |> Seq.choose (fun e -> match e.Payload with Config m -> Some(struct (e.Index, m)) | _ -> None)
+                |> Array.ofSeq
             Applied = disk.Applied
             Receiving =
                 match disk.Partial, disk.PartialOf with
