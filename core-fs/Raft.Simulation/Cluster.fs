@@ -234,7 +234,7 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
 
     /// Crashes a node; with `tear`, the write in progress (if any) is torn.
     let crash (h: Host<'T>) (tear: bool) =
-        let torn = h.Disk.Crash(tear, (fun k -> int (faultRng.Between(0L, int64 k))), faultRng.Chance 0.5)
+        let torn = h.Disk.Crash(tear, (fun k -> int (faultRng.Between(0L, int64 k))), (fun () -> faultRng.Chance 0.5), faultRng.Chance 0.5)
         h.State <- ValueNone
         h.CrashArmed <- false
         h.Incarnation <- h.Incarnation + 1

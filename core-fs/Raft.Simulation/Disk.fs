@@ -129,7 +129,7 @@ type Disk<'T>(initial: HardState) =
         lastDurableAt
 
     /// Makes the oldest pending write durable and returns it.
-    member _.CompleteOldest() : PersistRequest<'T> =
+    member this.CompleteOldest() : PersistRequest<'T> =
         let request = pending.Dequeue()
         durable.TruncateAppend request.Entries
 
@@ -137,6 +137,11 @@ type Disk<'T>(initial: HardState) =
         | ValueSome h -> durableHard <- h
         | ValueNone -> ()
 
+        this.StageChunk request
+        request
+
+    /// Appends a written snapshot chunk to the staged snapshot, installing it when it is the last one.
+    member private _.StageChunk(request: PersistRequest<'T>) =
         match request.Snapshot with
         | ValueSome chunk ->
             // The core writes a chunk only at the offset it expects next, so every chunk must continue the
@@ -165,8 +170,6 @@ type Disk<'T>(initial: HardState) =
                 install chunk durable
         | ValueNone -> ()
 
-        request
-
     /// Stores a snapshot the node's own state machine took (durable at once: the simulator models the
     /// snapshot file's fsync and rename as part of SaveSnapshot).
     member _.SaveSnapshot(meta: SnapshotMeta, data: byte[]) =
@@ -185,11 +188,12 @@ type Disk<'T>(initial: HardState) =
         durable.CompactTo limit
 
     /// A crash: every write not yet durable is lost. With `tear`, the write in progress (the oldest pending)
-    /// is torn: `keepEntries` of its entries reach the disk, and its hard state does only when every entry did
-    /// and `keepHardState` says so. A hard state is never written in part, and never before the entries of its
-    /// own write: its commit index may cover them (a WAL writes the hard state record after the entries).
+    /// is torn: `keepEntries` of its entries reach the disk, then its last snapshot chunk (the snapshot installed
+    /// whole) when every entry did and `keepSnapshot` says so, then its hard state when everything before it did
+    /// and `keepHardState` says so. A hard state is never written in part, and never before the entries and the
+    /// snapshot of its own write: its commit index may cover them (a WAL writes the hard state record last).
     /// Returns whether a write was torn.
-    member _.Crash(tear: bool, keepEntries: int -> int, keepHardState: bool) : bool =
+    member this.Crash(tear: bool, keepEntries: int -> int, keepSnapshot: unit -> bool, keepHardState: bool) : bool =
         let torn =
             if tear && pending.Count > 0 then
                 let request = pending.Peek()
@@ -197,12 +201,23 @@ type Disk<'T>(initial: HardState) =
                 let keep = if n = 0 then 0 else keepEntries n
                 if keep > 0 then durable.TruncateAppend(Array.sub request.Entries 0 keep)
 
-                let hardToo = keepHardState && keep = n && request.HardState.IsSome
+                // The last chunk of a snapshot is installed (atomically, as a file rename) after the entries and
+                // before the hard state, whose commit index may count on it: a commit index that survives without
+                // the snapshot it came with would commit the log's own, divergent entries up to it.
+                let snapshotLanded =
+                    match request.Snapshot with
+                    | ValueSome chunk when chunk.Done ->
+                        let landed = keep = n && keepSnapshot ()
+                        if landed then this.StageChunk request
+                        landed
+                    | _ -> true
+
+                let hardToo = keepHardState && keep = n && snapshotLanded && request.HardState.IsSome
 
                 if hardToo then
                     durableHard <- request.HardState.Value
 
-                keep > 0 || hardToo
+                keep > 0 || hardToo || (snapshotLanded && request.Snapshot.IsSome)
             else
                 false
 
@@ -227,6 +242,9 @@ type Disk<'T>(initial: HardState) =
             LastIndex = last
             TermRuns = durable.TermRuns()
             Tail = durable.Slice(from, last)
+            Configs =
+                durable.Slice(max durable.SnapIndex applied + 1L<index>, last)
+                |> Array.choose (fun e -> match e.Payload with Config m -> Some(struct (e.Index, m)) | _ -> None)
             Applied = applied
             // Staged chunks are not kept across a crash here: a transfer starts again from offset 0.
             Receiving = ValueNone
