@@ -11,8 +11,13 @@ module internal Common =
     /// Voters of both halves.
     let voters (m: Membership) = Set.union m.Voters m.Outgoing
 
-    /// True when this node may campaign: it votes in the current configuration.
-    let promotable (s: State<'T>) = isVoter s.Config.Current s.Options.Id
+    /// True when this node may campaign: it votes in the current configuration, or in the one before it while the
+    /// current one is not committed here. A node whose log alone holds the configuration that removed it must still
+    /// be able to lead (and then step down once that configuration commits): the voters of that configuration may
+    /// need its vote in the outgoing half and refuse it for its longer log, so nobody else could ever win.
+    let promotable (s: State<'T>) =
+        isVoter s.Config.Current s.Options.Id
+        || (s.Config.CurrentIndex > s.Log.Committed && isVoter s.Config.Previous s.Options.Id)
 
     let message (s: State<'T>) (target: NodeId) (body: MessageBody<'T>) =
         { From = s.Options.Id; To = target; Term = s.Term; Body = body }

@@ -287,9 +287,45 @@ let tests =
                 disk.Write(write [| entry 3L; entry 4L; entry 5L |], 10L) |> ignore
                 disk.Write(write [| entry 6L |], 11L) |> ignore
                 Expect.equal disk.Written.LastIndex (Ids.index 6L) "written log sees pending writes"
-                Expect.isTrue (disk.Crash(true, (fun _ -> 2), false)) "torn"
+                Expect.isTrue (disk.Crash(true, (fun _ -> 2), (fun () -> false), false)) "torn"
                 Expect.equal disk.Durable.LastIndex (Ids.index 4L) "prefix of the write in progress survives"
                 Expect.equal disk.Written.LastIndex (Ids.index 4L) "the later write is lost"
+            }
+
+            test "a torn snapshot install keeps its hard state only when the snapshot reached the disk too" {
+                // Seeds 9132703 and 9132891: the hard state of an install (commit index = the snapshot's index) survived
+                // a torn write without the snapshot, so the restarted node committed its own divergent entries up to it.
+                let config = Node.initialConfig [ Ids.node 1L ]
+                let hard0 = { Term = Ids.term 1L; Vote = Ids.node 1L; Commit = Ids.index 2L; Config = config }
+                let meta = { Index = Ids.index 9L; Term = Ids.term 2L; Config = config }
+                let install = { Meta = meta; TransferId = 1L; Offset = 0L; Data = [| 1uy; 2uy |]; Done = true }
+                let hard1 = { hard0 with Term = Ids.term 2L; Commit = Ids.index 9L }
+                let write = { HardState = ValueSome hard1; Entries = [||]; Snapshot = ValueSome install; ThenSend = [] }
+
+                let lost = Disk<int>(hard0)
+                lost.Write(write, 5L) |> ignore
+                lost.Crash(true, (fun _ -> 0), (fun () -> false), true) |> ignore
+                Expect.equal lost.DurableHardState hard0 "without the snapshot, the install's hard state is lost with it"
+                Expect.isTrue lost.Snapshot.IsNone "no snapshot"
+
+                let landed = Disk<int>(hard0)
+                landed.Write(write, 5L) |> ignore
+                Expect.isTrue (landed.Crash(true, (fun _ -> 0), (fun () -> true), true)) "torn"
+                Expect.equal landed.DurableHardState hard1 "the hard state after its snapshot"
+                Expect.equal (landed.Snapshot |> ValueOption.map (fun s -> s.Meta)) (ValueSome meta) "the snapshot installed whole"
+                Expect.equal landed.Durable.SnapIndex (Ids.index 9L) "the log starts after the snapshot"
+            }
+
+            test "seeds that broke safety or liveness under membership changes keep every invariant" {
+                // 9132703, 9132891: a torn snapshot install (the simulated host kept a hard state without its snapshot);
+                // 7772885: a restart took the configuration from a hard state older than the log's newest
+                // configuration entry; 9131539, 6061098 (--reconfig 0.1): a joint configuration left on nodes
+                // that it turned into learners only, which could not campaign while the voters needed their votes.
+                let o = { SimOptions.everything with Steps = 20_000 }
+
+                for seed, options in [ 9132703UL, o; 9132891UL, o; 7772885UL, o; 9131539UL, o; 6061098UL, { o with ReconfigRate = 0.1 } ] do
+                    let r = Simulator.run options seed
+                    Expect.isNone r.Failure $"seed {seed}: {r.ViolationReport}"
             }
 
             test "a snapshot chunk continues only a transfer of the same snapshot (transfer ids repeat across leaders)" {
