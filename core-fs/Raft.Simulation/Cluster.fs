@@ -52,7 +52,9 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
     let invariants = Invariants<'T>(n, (fun i -> (host i).Disk), spec.Describe)
     let clients = Clients<'T>(spec, clientRng, n)
 
-    let note (text: string) = if trace then events.Add $"t={now} {text}"
+    // Callers test `trace` first: an interpolated string is built before the call, and %A formatting (reflection)
+    // costs more than the rest of a step.
+    let note (text: string) = events.Add $"t={now} {text}"
 
     let schedule (at: int64) (e: SimEvent<'T>) =
         sequence <- sequence + 1L
@@ -109,7 +111,7 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
         | ValueSome r, ValueSome view ->
             let value = view.Read h.Machine r.Key
             r.Served <- ValueSome(struct (now, value))
-            note $"node {h.Id} serves read {tag} of k{r.Key} (called at {r.Call}): %A{value}"
+            if trace then note $"node {h.Id} serves read {tag} of k{r.Key} (called at {r.Call}): %A{value}"
         | _ -> ()
 
     let rec effect (h: Host<'T>) (expectTag: int64) (fate: bool ref) (e: Effect<'T>) =
@@ -142,8 +144,8 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
             schedule (now + diskRng.Between(0L, o.MaxApplyLatency)) (Feed(h.Id, h.Incarnation, EntriesLoaded loaded))
         | ProposalAccepted(tag, first, term) when tag < 0L ->
             stats.ConfChanges <- stats.ConfChanges + 1L
-            note $"node {h.Id} appended configuration change {-tag} at {first} in term {term}"
-        | ProposalDropped(tag, reason, _) when tag < 0L -> note $"node {h.Id} refused configuration change {-tag}: %A{reason}"
+            if trace then note $"node {h.Id} appended configuration change {-tag} at {first} in term {term}"
+        | ProposalDropped(tag, reason, _) when tag < 0L -> if trace then note $"node {h.Id} refused configuration change {-tag}: %A{reason}"
         | ProposalAccepted(tag, first, term) ->
             if tag = expectTag then fate.Value <- true
             stats.ProposalsAccepted <- stats.ProposalsAccepted + 1L
@@ -155,7 +157,7 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
         | RoleChanged(role, term, _) ->
             if role = LeaderRole then
                 clients.OnLeader h.Id
-                note $"node {h.Id} leads term {term}"
+                if trace then note $"node {h.Id} leads term {term}"
 
                 if not settling && faultRng.Chance o.Faults.LeaderChurn then
                     schedule (now + faultRng.Between(1L, 3L * o.TickTime)) (StrikeLeader(h.Id, h.Incarnation, term))
@@ -169,7 +171,7 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
         | ReadDropped(tag, _, leader) ->
             stats.ReadsDropped <- stats.ReadsDropped + 1L
             clients.OnReadDropped(tag, leader)
-        | TransferDropped(target, reason) -> note $"node {h.Id} dropped the transfer to {target}: %A{reason}"
+        | TransferDropped(target, reason) -> if trace then note $"node {h.Id} dropped the transfer to {target}: %A{reason}"
         | SaveSnapshot meta ->
             // The core asks for the state at meta.Index, but this node's state machine may already be further
             // on (Applied reaches the core later). Build the state at exactly meta.Index from the previous
@@ -197,7 +199,7 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
                 invariants.CheckSnapshot(h.Id, "saved", meta.Index, machine.Fingerprint())
                 invariants.OnSnapshot(h.Id, "saved", meta)
                 h.Disk.SaveSnapshot(meta, machine.Snapshot())
-                note $"node {h.Id} saved a snapshot at {meta.Index} (state machine at {h.Disk.Written.LastIndex})" 
+                if trace then note $"node {h.Id} saved a snapshot at {meta.Index} (state machine at {h.Disk.Written.LastIndex})" 
             stats.Snapshots <- stats.Snapshots + 1L
             schedule (now + diskRng.Between(0L, o.MaxApplyLatency)) (Feed(h.Id, h.Incarnation, SnapshotSaved meta))
         | CompactLog upTo ->
@@ -243,7 +245,7 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
         stats.Crashes <- stats.Crashes + 1L
         if torn then stats.TornWrites <- stats.TornWrites + 1L
         let how = if torn then " (torn write)" else ""
-        note $"node {h.Id} crashes{how}"
+        if trace then note $"node {h.Id} crashes{how}"
         schedule (now + int64 (faultRng.Between(1L, int64 o.DowntimeTicks)) * o.TickTime) (Restart h.Id)
 
     let restart (h: Host<'T>) =
@@ -261,7 +263,7 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
                 let s = Node.withPlantedBugs o.PlantedBugs s
                 h.State <- ValueSome s
                 invariants.OnRestart(h.Id, s)
-                note $"node {h.Id} restarts at term {Node.term s} with log up to {Node.lastIndex s}"
+                if trace then note $"node {h.Id} restarts at term {Node.term s} with log up to {Node.lastIndex s}"
                 startClock h (now + faultRng.Between(1L, o.TickTime))
 
     let live () = hosts |> Array.filter (fun h -> h.State.IsSome)
@@ -269,7 +271,7 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
     let partitioned () =
         if network.IsPartitioned then
             stats.Partitions <- stats.Partitions + 1L
-            note $"partition {network.Describe()}"
+            if trace then note $"partition {network.Describe()}"
             schedule (now + faultRng.Between(1L, int64 o.PartitionTicks) * o.TickTime) Heal
 
     let isolate (h: Host<'T>) =
@@ -374,7 +376,7 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
             match change with
             | Some c ->
                 confTag <- confTag - 1L
-                note $"ask node {l.Id} for configuration change {-confTag}: %A{c}"
+                if trace then note $"ask node {l.Id} for configuration change {-confTag}: %A{c}"
                 stepNode l (ProposeConfChange(confTag, c)) -1L
             | None -> ()
 
@@ -387,7 +389,7 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
             if not others.IsEmpty then
                 let target = faultRng.Pick(Array.ofSeq others)
                 stats.Transfers <- stats.Transfers + 1L
-                note $"ask node {l.Id} to transfer leadership to {target}"
+                if trace then note $"ask node {l.Id} to transfer leadership to {target}"
                 stepNode l (TransferLeadership target) -1L
         | None -> ()
 
@@ -425,7 +427,7 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
                             schedule now (Feed(h.Id, h.Incarnation, Applied s.Meta.Index))
                         | Error e -> invariants.Fail("snapshot/log agreement", $"node {h.Id} installed an unreadable snapshot at {s.Meta.Index}: {e}")
 
-                        note $"node {h.Id} installed a snapshot at {s.Meta.Index}" 
+                        if trace then note $"node {h.Id} installed a snapshot at {s.Meta.Index}" 
                     | ValueNone -> ()
 
                 | _ -> ()
@@ -452,7 +454,7 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
             if h.Incarnation = inc && h.State.IsSome then crash h true
         | Heal ->
             network.Heal()
-            note "partition healed"
+            if trace then note "partition healed"
         | FaultTick ->
             if not settling then
                 injectFaults ()
@@ -516,7 +518,7 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
             // The calm: faults stop, the network heals, every node comes back; Raft must then converge.
             settling <- true
             network.Heal()
-            note "calm period"
+            if trace then note "calm period"
             for h in hosts do restart h
             let until = now + int64 o.SettleTicks * o.TickTime
 
@@ -552,7 +554,7 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
         stats.Elections <- int64 invariants.Elections
 
         match failure with
-        | Some f -> note $"VIOLATION {f.Violation.Property}: {f.Violation.Detail}"
+        | Some f -> if trace then note $"VIOLATION {f.Violation.Property}: {f.Violation.Detail}"
         | None -> ()
 
         { Seed = seed
