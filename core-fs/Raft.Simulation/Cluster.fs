@@ -330,7 +330,7 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
         | _ -> ()
 
     /// Asks the newest leader for a random membership change: add or remove one voter (the leader itself
-    /// included), add, promote or remove a learner, or a joint change of up to three nodes (auto-leave mostly;
+    /// included), add, promote or remove a learner, or a joint change of up to n - 2 nodes (auto-leave mostly;
     /// otherwise a later change leaves it). Voters stay in [min 3 Nodes, Nodes + Spares].
     let reconfigure () =
         match newestLeader () with
@@ -357,7 +357,8 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
                     | 4
                     | 5 ->
                         let shuffled = all |> Array.ofSeq |> Array.sortBy (fun _ -> faultRng.Next())
-                        let chosen = shuffled |> Array.truncate (1 + faultRng.Int 3)
+                        // Up to all nodes but two: joint changes that add and remove several voters at once.
+                        let chosen = shuffled |> Array.truncate (1 + faultRng.Int(max 3 (n - 2)))
 
                         let changes =
                             [ for id in chosen ->
