@@ -340,11 +340,13 @@ let tests =
             test "seeds that broke safety or liveness under membership changes keep every invariant" {
                 // 9132703, 9132891: a torn snapshot install (the simulated host kept a hard state without its snapshot);
                 // 7772885: a restart took the configuration from a hard state older than the log's newest
-                // configuration entry; 9131539, 6061098 (--reconfig 0.1): a joint configuration left on nodes
-                // that it turned into learners only, which could not campaign while the voters needed their votes.
+                // configuration entry; 9131539, and 6061098, 6061575, 6061677 with --reconfig 0.1: a joint
+                // configuration left on nodes that it turned into learners only, which could not campaign while the
+                // voters needed their votes.
                 let o = { SimOptions.everything with Steps = 20_000 }
+                let often = { o with ReconfigRate = 0.1 }
 
-                for seed, options in [ 9132703UL, o; 9132891UL, o; 7772885UL, o; 9131539UL, o; 6061098UL, { o with ReconfigRate = 0.1 } ] do
+                for seed, options in [ 9132703UL, o; 9132891UL, o; 7772885UL, o; 9131539UL, o; 6061098UL, often; 6061575UL, often; 6061677UL, often ] do
                     let r = Simulator.run options seed
                     Expect.isNone r.Failure $"seed {seed}: {r.ViolationReport}"
             }
