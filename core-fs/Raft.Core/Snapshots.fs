@@ -92,10 +92,14 @@ module internal Snapshots =
         if meta.Index <= s.Log.Committed then
             respond 0L true
             s
-        elif c.Offset = 0L && RaftLog.matchTerm s.Log meta.Index meta.Term then
-            // Our log already holds the snapshot's last entry: nothing to transfer.
+        elif RaftLog.matchTerm s.Log meta.Index meta.Term then
+            // Our log already holds the snapshot's last entry (at the first chunk, or because entries from the leader
+            // overtook the transfer): by log matching it holds everything the snapshot covers, so the transfer is
+            // moot (§7: retain the entries after it). Installing it now would reset the log to the snapshot and lose
+            // entries this node may already have acknowledged (seed 108451977588225: acknowledged 448, then the last
+            // chunk of snapshot 447 reset the log to 447, and the leader, its match at 448, never sent 448 again).
             respond 0L true
-            { s with Log = RaftLog.commitTo s.Log meta.Index }
+            { s with Log = RaftLog.commitTo s.Log meta.Index; Slow = { s.Slow with Incoming = ValueNone } }
         else
             let incoming =
                 match s.Incoming with

@@ -346,7 +346,12 @@ let tests =
                 let o = { SimOptions.everything with Steps = 20_000 }
                 let often = { o with ReconfigRate = 0.1 }
 
-                for seed, options in [ 9132703UL, o; 9132891UL, o; 7772885UL, o; 9131539UL, o; 6061098UL, often; 6061575UL, often; 6061677UL, often ] do
+                // 108451977588225 (a fresh soak range): the last chunk of a snapshot reset a log that entries from the
+                // leader had already carried past the snapshot, losing an acknowledged entry.
+                let cases =
+                    [ 9132703UL, o; 9132891UL, o; 7772885UL, o; 9131539UL, o; 6061098UL, often; 6061575UL, often; 6061677UL, often; 108451977588225UL, o ]
+
+                for seed, options in cases do
                     let r = Simulator.run options seed
                     Expect.isNone r.Failure $"seed {seed}: {r.ViolationReport}"
             }
