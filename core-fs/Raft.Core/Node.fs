@@ -79,6 +79,12 @@ module Node =
         | Error e -> Error e
         | Ok options -> Ok(fresh options (initialConfig []) (RaftLog.afterSnapshot 0L<index> 0L<term>) 0L<term> Ids.none)
 
+    /// The configuration entries among `entries`, as (index, membership) in their order: what RestoreInfo.Configs holds.
+    let configEntries (entries: Entry<'T> seq) : struct (Index * Membership)[] =
+        entries
+        |> Seq.choose (fun e -> match e.Payload with Config m -> Some(struct (e.Index, m)) | _ -> None)
+        |> Array.ofSeq
+
     /// The configuration state of a restarted node: the snapshot's (or, without one, the bootstrap configuration
     /// at index 0, which only the hard state records), advanced by every configuration entry of the log.
     let private restoredConfig (hard: ConfigState) (snapshot: ConfigState voption) (configs: struct (Index * Membership)[]) =

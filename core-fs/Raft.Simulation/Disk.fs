@@ -242,9 +242,7 @@ type Disk<'T>(initial: HardState) =
             LastIndex = last
             TermRuns = durable.TermRuns()
             Tail = durable.Slice(from, last)
-            Configs =
-                durable.Slice(max durable.SnapIndex applied + 1L<index>, last)
-                |> Array.choose (fun e -> match e.Payload with Config m -> Some(struct (e.Index, m)) | _ -> None)
+            Configs = Node.configEntries (durable.Slice(max durable.SnapIndex applied + 1L<index>, last))
             Applied = applied
             // Staged chunks are not kept across a crash here: a transfer starts again from offset 0.
             Receiving = ValueNone

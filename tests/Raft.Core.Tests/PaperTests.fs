@@ -35,7 +35,7 @@ let private restored (o: RaftOptions) (voters: int64 list) (term: int64) (vote: 
             LastIndex = last
             TermRuns = runs
             Tail = entries
-            Configs = entries |> Array.choose (fun e -> match e.Payload with Config m -> Some(struct (e.Index, m)) | _ -> None)
+            Configs = Node.configEntries entries
             Applied = Ids.index commit
             Receiving = ValueNone
         }

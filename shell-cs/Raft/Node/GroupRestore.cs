@@ -82,15 +82,17 @@ internal static class GroupRestore
         }
 
         var tail = Array.Empty<Entry<T>>();
+        long tailFrom = last + 1;
         if (last >= first && tailEntries > 0)
         {
-            long from = Math.Max(first, last - tailEntries + 1);
+            long from = tailFrom = Math.Max(first, last - tailEntries + 1);
             var records = log.ReadRange(from, last);
             tail = new Entry<T>[records.Count];
             for (var i = 0; i < tail.Length; i++) tail[i] = codec.DecodeEntry(records[i].Payload);
         }
 
-        var configs = ConfigEntries<T>(log, first, last);
+        // The tail is decoded already; only the entries before it are read again, header only.
+        var configs = ConfigEntries<T>(log, first, tailFrom - 1).Concat(Core.Node.configEntries(tail)).ToArray();
 
         // Received chunks are made durable one by one (SnapshotWriter.Checkpoint, before each acknowledgement leaves),
         // so a snapshot transfer interrupted by a restart continues at the first byte not yet durable.
@@ -112,7 +114,7 @@ internal static class GroupRestore
     /// <summary>The configuration entries of <c>first..last</c>, oldest first: the core derives the configuration in force
     /// from them (a crash between a write's entries and its hard state leaves a hard state that does not describe the
     /// log). Reads the log in bounded chunks and decodes only each entry's header.</summary>
-    private static ValueTuple<long, Membership>[] ConfigEntries<T>(ILogStorage log, long first, long last)
+    private static List<ValueTuple<long, Membership>> ConfigEntries<T>(ILogStorage log, long first, long last)
     {
         var configs = new List<ValueTuple<long, Membership>>();
         for (long from = first; from <= last;)
@@ -123,7 +125,7 @@ internal static class GroupRestore
                     configs.Add((record.Index, m));
             from = records[^1].Index + 1;
         }
-        return configs.ToArray();
+        return configs;
     }
 
     /// <summary>The partial snapshot left by the last run, or null; a damaged one is discarded (and logged), never fatal.</summary>

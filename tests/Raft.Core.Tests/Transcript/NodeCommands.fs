@@ -136,8 +136,7 @@ let restart (w: World) (c: Command) =
             Configs =
                 disk.Entries
                 |> Seq.filter (fun e -> match snapshot with Some(meta, _) -> e.Index > meta.Index | None -> true)
-                |> Seq.choose (fun e -> match e.Payload with Config m -> Some(struct (e.Index, m)) | _ -> None)
-                |> Array.ofSeq
+                |> Node.configEntries
             Applied = disk.Applied
             Receiving =
                 match disk.Partial, disk.PartialOf with
