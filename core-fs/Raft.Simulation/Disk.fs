@@ -204,20 +204,20 @@ type Disk<'T>(initial: HardState) =
                 // The last chunk of a snapshot is installed (atomically, as a file rename) after the entries and
                 // before the hard state, whose commit index may count on it: a commit index that survives without
                 // the snapshot it came with would commit the log's own, divergent entries up to it.
-                let snapshotLanded =
+                let installed =
                     match request.Snapshot with
-                    | ValueSome chunk when chunk.Done ->
-                        let landed = keep = n && keepSnapshot ()
-                        if landed then this.StageChunk request
-                        landed
-                    | _ -> true
+                    | ValueSome chunk when chunk.Done && keep = n && keepSnapshot () ->
+                        this.StageChunk request
+                        true
+                    | _ -> false
 
+                let snapshotLanded = installed || (match request.Snapshot with ValueSome chunk -> not chunk.Done | ValueNone -> true)
                 let hardToo = keepHardState && keep = n && snapshotLanded && request.HardState.IsSome
 
                 if hardToo then
                     durableHard <- request.HardState.Value
 
-                keep > 0 || hardToo || (snapshotLanded && request.Snapshot.IsSome)
+                keep > 0 || installed || hardToo
             else
                 false
 
