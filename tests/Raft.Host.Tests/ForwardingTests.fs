@@ -179,7 +179,7 @@ let ``a command forwarded to a node that knows no leader waits there for the nex
         do! fake.StartAsync(receive, Threading.CancellationToken.None)
         fake.TrySend(1L, [| RaftEnvelope<string>.ForHost(1L, ForwardedProposals<string>(42L, [| "held" |])) |]) |> should equal true
         let group = cluster.Group(1L, 1L)
-        do! waitUntil "node 1 holds the forwarded command" (fun () -> group.WaitingForLeader.Count = 1)
+        do! waitUntil "node 1 holds the forwarded command" (fun () -> group.Runtime.Requests.WaitingForLeader.Count = 1)
         answers.Reader.TryRead() |> fst |> should equal false
         // A peer returns; node 1 campaigns so that it most likely leads (either outcome is checked below).
         do! cluster.StartNode 3L

@@ -277,7 +277,7 @@ let private restartMidTransfer (damage: string -> unit) =
         (machine cluster follower).Restores |> should equal 1
         (receivingRecord cluster follower).IsNone |> should equal true
         IO.Directory.GetFiles(dir, "*.partial") |> should be Empty
-        let written = cluster.Group(follower, 1L).ReceivedSnapshotBytes
+        let written = cluster.Group(follower, 1L).Runtime.Receiver.BytesWritten
         let! _ = cluster.Propose(1L, "after-resume")
         do! waitUntil "the follower applies the next command" (fun () -> (machine cluster follower).Commands |> Array.contains "after-resume")
         return record.Length, dataLength, written
@@ -361,6 +361,6 @@ let ``a snapshot transfer finishes while the leader takes newer snapshots, inste
         do! waitUntil "the leader has taken a newer snapshot" (fun () -> cluster.SnapshotIndexes(leader, 1L) |> Array.exists (fun i -> i > receiving))
         do! waitUntil "the follower catches up" (fun () -> (machine cluster follower).Applied = (machine cluster leader).Applied)
         // One transfer, finished from the file the leader kept open; replacing the file used to restart it from offset 0.
-        cluster.Group(follower, 1L).ReceivedSnapshotStarts |> should equal 1
+        cluster.Group(follower, 1L).Runtime.Receiver.Starts |> should equal 1
         (machine cluster follower).Restores |> should equal 1
     }

@@ -58,7 +58,7 @@ internal static class GroupRestore
             // continue the snapshot: reset it now (first index snapIndex + 1), as the install would have.
             bool continues = log.LastIndex >= snapIndex && log.FirstIndex <= snapIndex + 1
                              && (snapIndex < log.FirstIndex - 1 || log.TermAt(snapIndex) == snapshotMeta.Value.Term);
-            if (!continues) RaftNodeHost<T, TResult>.ResetLogTo(log, snapIndex, snapshotMeta.Value.Term);
+            if (!continues) SnapshotReceiver.ResetLogTo(log, snapIndex, snapshotMeta.Value.Term);
         }
 
         long first = Math.Max(log.FirstIndex, snapIndex + 1);

@@ -38,9 +38,6 @@ internal static partial class NodeLog
     [LoggerMessage(1022, LogLevel.Error, "Node loop {NodeId} failed")]
     public static partial void LoopFailed(ILogger logger, Exception exception, long nodeId);
 
-    [LoggerMessage(1030, LogLevel.Warning, "Group {GroupId}: the core asked for {Effect}, which this host does not support yet; ignored")]
-    public static partial void UnsupportedEffect(ILogger logger, long groupId, string effect);
-
     [LoggerMessage(1031, LogLevel.Debug, "Message for unknown group {GroupId} from node {From} dropped")]
     public static partial void UnknownGroup(ILogger logger, long groupId, long from);
 

@@ -3,7 +3,8 @@ using Raft.Core;
 namespace Raft.Node;
 
 /// <summary>
-/// One Raft group on this node: the handle user code calls (thread-safe), plus the state the node's loop owns.
+/// One Raft group on this node: the handle user code calls (thread-safe). The node's loop owns the group itself
+/// (<see cref="GroupRuntime{TCommand,TResult}"/>) and publishes its status here after every step.
 /// Obtain it from <see cref="RaftNodeHost{TCommand,TResult}.CreateGroupAsync"/> or <see cref="RaftNodeHost{TCommand,TResult}.GetGroup"/>.
 /// </summary>
 public sealed class RaftGroup<TCommand, TResult>
@@ -11,18 +12,12 @@ public sealed class RaftGroup<TCommand, TResult>
     private readonly RaftNodeHost<TCommand, TResult> _host;
     private volatile RaftStatus _status;
 
-    internal RaftGroup(RaftNodeHost<TCommand, TResult> host, long groupId, GroupStorage storage, IStateMachine<TCommand, TResult> stateMachine,
-        State<TCommand> state, long[] peers)
+    internal RaftGroup(RaftNodeHost<TCommand, TResult> host, long groupId, State<TCommand> state)
     {
         _host = host;
         GroupId = groupId;
-        Storage = storage;
-        StateMachine = stateMachine;
-        State = state;
-        Peers = peers;
-        AppliedIndex = Core.Node.appliedIndex(state);
         _status = new RaftStatus(groupId, host.NodeId, RaftRole.Follower, Core.Node.term(state), 0, Core.Node.lastIndex(state),
-            Core.Node.commitIndex(state), AppliedIndex, false);
+            Core.Node.commitIndex(state), Core.Node.appliedIndex(state), false);
         _membership = Core.Node.membership(state);
     }
 
@@ -54,7 +49,7 @@ public sealed class RaftGroup<TCommand, TResult>
     public Task<ProposeResult<TResult>> ProposeAsync(TCommand command, TimeSpan? timeout, CancellationToken cancellationToken = default)
     {
         var size = _host.MeasureCommand(command);
-        var p = new PendingProposal(this, command, size);
+        var p = new PendingProposal<TCommand, TResult>(Runtime, command, size);
         return _host.SubmitAsync(this, p, p.Task, timeout, "ProposeAsync", cancellationToken);
     }
 
@@ -68,7 +63,7 @@ public sealed class RaftGroup<TCommand, TResult>
     public Task<TRead> ReadAsync<TRead>(Func<IStateMachine<TCommand, TResult>, TRead> query, TimeSpan? timeout, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(query);
-        var r = new PendingRead<TRead>(this, query);
+        var r = new PendingRead<TCommand, TResult, TRead>(Runtime, query);
         return _host.SubmitAsync(this, r, r.Task, timeout, "ReadAsync", cancellationToken);
     }
 
@@ -86,9 +81,10 @@ public sealed class RaftGroup<TCommand, TResult>
         where TMachine : IStateMachine<TCommand, TResult>
     {
         ArgumentNullException.ThrowIfNull(query);
-        if (StateMachine is not TMachine)
+        var stateMachine = Runtime.StateMachine;
+        if (stateMachine is not TMachine)
             return Task.FromException<TRead>(new InvalidCastException(
-                $"Group {GroupId}'s state machine is a {StateMachine.GetType()}, not a {typeof(TMachine)}."));
+                $"Group {GroupId}'s state machine is a {stateMachine.GetType()}, not a {typeof(TMachine)}."));
         return ReadAsync(machine => query((TMachine)machine), timeout, cancellationToken);
     }
 
@@ -113,7 +109,7 @@ public sealed class RaftGroup<TCommand, TResult>
 
     /// <summary>Asks this node to start an election now (operators and tests).</summary>
     public Task CampaignAsync(CancellationToken cancellationToken = default) =>
-        _host.PostControlAsync(() => _host.StepGroup(this, Input<TCommand>.Campaign), cancellationToken);
+        _host.PostAsync(new Campaign<TCommand, TResult>(Runtime), cancellationToken);
 
     /// <summary>Hands leadership to <paramref name="target"/> (call it on the leader). Completes once this node sees
     /// <paramref name="target"/> lead the group.</summary>
@@ -122,14 +118,8 @@ public sealed class RaftGroup<TCommand, TResult>
     /// <exception cref="RaftTimeoutException">The target did not become leader within the timeout (default: the node's RequestTimeout).</exception>
     public async Task TransferLeadershipAsync(long target, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
-        var waiter = new PendingTransfer(this, target);
-        await _host.PostControlAsync(() =>
-        {
-            if (!_host.Usable(this, waiter)) return;
-            Transfers.Add(waiter);
-            _host.WakeGroup(this);
-            _host.StepGroup(this, Input<TCommand>.NewTransferLeadership(target));
-        }, cancellationToken).ConfigureAwait(false);
+        var waiter = new PendingTransfer(target);
+        await _host.PostAsync(new TransferLeadership<TCommand, TResult>(Runtime, waiter), cancellationToken).ConfigureAwait(false);
         var limit = timeout ?? _host.Options.RequestTimeout;
         try { await waiter.Task.WaitAsync(limit, _host.Time, cancellationToken).ConfigureAwait(false); }
         catch (TimeoutException) when (!waiter.Task.IsCompleted) { throw new RaftTimeoutException(GroupId, limit, "TransferLeadershipAsync"); }
@@ -149,8 +139,7 @@ public sealed class RaftGroup<TCommand, TResult>
     public Task<long> ChangeMembershipAsync(ConfChange change, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(change);
-        var p = new PendingConfChange(this, change);
-        return PostAndWait(p, timeout, "ChangeMembershipAsync", cancellationToken);
+        return ProposeConfChangeAsync(new PendingConfChange(change), timeout, cancellationToken);
     }
 
     /// <inheritdoc cref="ChangeMembershipAsync(ConfChange, TimeSpan?, CancellationToken)"/>
@@ -171,163 +160,34 @@ public sealed class RaftGroup<TCommand, TResult>
     /// <summary>The configuration this node's core currently follows (voters, learners, joint state).</summary>
     public Membership Membership => _membership;
 
-    private async Task<long> PostAndWait(PendingConfChange p, TimeSpan? timeout, string what, CancellationToken ct)
+    private async Task<long> ProposeConfChangeAsync(PendingConfChange p, TimeSpan? timeout, CancellationToken ct)
     {
-        await _host.PostControlAsync(() =>
-        {
-            if (!_host.Usable(this, p)) return;
-            p.Tag = ++NextTag;
-            ConfChanges[p.Tag] = p;
-            _host.WakeGroup(this);
-            _host.StepGroup(this, Input<TCommand>.NewProposeConfChange(p.Tag, p.Change));
-        }, ct).ConfigureAwait(false);
+        await _host.PostAsync(new ProposeConfChange<TCommand, TResult>(Runtime, p), ct).ConfigureAwait(false);
         var limit = timeout ?? _host.Options.RequestTimeout;
         try { return await p.Task.WaitAsync(limit, _host.Time, ct).ConfigureAwait(false); }
-        catch (TimeoutException) when (!p.Task.IsCompleted) { throw new RaftTimeoutException(GroupId, limit, what); }
+        catch (TimeoutException) when (!p.Task.IsCompleted) { throw new RaftTimeoutException(GroupId, limit, "ChangeMembershipAsync"); }
     }
 
     public override string ToString() => _status.ToString();
 
-    // ---- owned by the loop thread ----------------------------------------------------------------------------
+    // ---- published by the loop --------------------------------------------------------------------------------
 
-    internal readonly GroupStorage Storage;
-    internal readonly IStateMachine<TCommand, TResult> StateMachine;
-    internal readonly long[] Peers;
-    internal State<TCommand> State;
-    internal long AppliedIndex;
-    internal long NextTag;
-    internal bool Removed;
-    internal Exception? Fault;
-    internal readonly List<PendingProposal> Incoming = new();
-    internal bool InProposeList;
-    internal PendingProposal[]? CurrentBatch;
-    internal long CurrentBatchTag;
-    internal readonly RingQueue<PendingProposal> Awaiting = new();
-    /// <summary>Proposals made while no leader was known, held (forwarding on) until one is.</summary>
-    internal readonly List<PendingProposal> WaitingForLeader = new();
-    internal readonly Dictionary<long, PendingReadBase> Reads = new();
-    internal readonly List<PendingReadBase> ReadyReads = new();
-    internal bool AppliedDirty;
-    /// <summary>Leadership transfers waiting for their target to lead.</summary>
-    internal readonly List<PendingTransfer> Transfers = new();
-    /// <summary>Configuration changes by tag, until applied or dropped.</summary>
-    internal readonly Dictionary<long, PendingConfChange> ConfChanges = new();
-    /// <summary>Snapshots this node is sending to peers (leader), open by (index, term), with the tick each was last
-    /// read at. An open file stays readable after a newer snapshot replaces it, so a long transfer is never restarted
-    /// by the leader's own snapshots; closed when unused for a while or when the group closes.</summary>
-    internal readonly Dictionary<(long Index, long Term), (Raft.Storage.SnapshotReader Reader, long LastRead)> SnapshotSources = new();
-    /// <summary>Snapshot transfers this node began receiving at offset 0 since the group was opened (tests).</summary>
-    internal int ReceivedSnapshotStarts;
+    /// <summary>The loop's side of this group (tests read its counters).</summary>
+    internal GroupRuntime<TCommand, TResult> Runtime { get; set; } = null!;
 
-    /// <summary>The partial snapshot being received (InstallSnapshot), with the snapshot it belongs to.</summary>
-    internal Raft.Storage.SnapshotWriter? IncomingSnapshot;
-    internal long IncomingSnapshotIndex, IncomingSnapshotTerm;
-    /// <summary>Snapshot data bytes written from received chunks since the group was opened (tests read it to see that
-    /// a transfer resumed after a restart writes only the rest).</summary>
-    internal long ReceivedSnapshotBytes;
-    internal bool Quiescent;
-    internal long LastActivityTick;
-
-    /// <summary>Continues the snapshot a restored group was receiving (before the group joins the loop).</summary>
-    internal void AdoptIncomingSnapshot(Raft.Storage.SnapshotWriter writer)
+    internal void Publish(State<TCommand> s, long appliedIndex, bool quiescent)
     {
-        IncomingSnapshot = writer;
-        IncomingSnapshotIndex = writer.Index;
-        IncomingSnapshotTerm = writer.Term;
-    }
-
-    // ---- used by the loop's group commit (Durability), possibly on thread-pool threads while the loop waits ------
-
-    internal long FlushEpoch;
-    internal byte[]? FlushHardState;
-    internal bool FlushLog;
-    internal volatile bool FlushFailed;
-    /// <summary>Run by the loop once the group's last write is durable (group removal).</summary>
-    internal Action? OnClosed;
-
-    internal void PublishStatus()
-    {
-        var s = State;
         var old = _status;
         var role = RaftStatus.ToRole(Core.Node.role(s));
         long term = Core.Node.term(s), leader = Core.Node.leader(s), last = Core.Node.lastIndex(s), commit = Core.Node.commitIndex(s);
         if (old.Role != role || old.Term != term || old.Leader != leader || old.LastIndex != last || old.CommitIndex != commit
-            || old.AppliedIndex != AppliedIndex || old.Quiescent != Quiescent)
-            _status = new RaftStatus(GroupId, _host.NodeId, role, term, leader, last, commit, AppliedIndex, Quiescent);
+            || old.AppliedIndex != appliedIndex || old.Quiescent != quiescent)
+            _status = new RaftStatus(GroupId, _host.NodeId, role, term, leader, last, commit, appliedIndex, quiescent);
         var membership = Core.Node.membership(s);
         if (!ReferenceEquals(membership, _membership)) _membership = membership;
     }
 
-    private volatile Membership _membership = null!;
+    private volatile Membership _membership;
 
     internal void RaiseRoleChanged(RoleChangedEventArgs e) => UserEvents.Raise(RoleChanged, this, e);
-
-    /// <summary>A leadership transfer waiting for its target to lead.</summary>
-    internal sealed class PendingTransfer(RaftGroup<TCommand, TResult> group, long target)
-        : TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), IPending
-    {
-        public readonly RaftGroup<TCommand, TResult> Group = group;
-        public readonly long Target = target;
-        public void Fail(Exception e) => TrySetException(e);
-        public bool IsCompleted => Task.IsCompleted;
-    }
-
-    /// <summary>A configuration change waiting to be appended, then applied; completes with its index.</summary>
-    internal sealed class PendingConfChange(RaftGroup<TCommand, TResult> group, ConfChange change)
-        : TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously), IPending
-    {
-        public readonly RaftGroup<TCommand, TResult> Group = group;
-        public readonly ConfChange Change = change;
-        public long Tag, Index, Term;
-        public void Fail(Exception e) => TrySetException(e);
-        public bool IsCompleted => Task.IsCompleted;
-    }
-
-    /// <summary>A proposal waiting to be appended, then committed and applied.</summary>
-    internal sealed class PendingProposal(RaftGroup<TCommand, TResult> group, TCommand command, int size)
-        : TaskCompletionSource<ProposeResult<TResult>>(TaskCreationOptions.RunContinuationsAsynchronously), IPending
-    {
-        public readonly RaftGroup<TCommand, TResult> Group = group;
-        public readonly TCommand Command = command;
-        public readonly int Size = size;
-        public long Index, Term;
-        /// <summary>The node that forwarded this proposal to this one (0 for a local caller); never forwarded again.</summary>
-        public long ForwardedFrom;
-
-        public void Fail(Exception e) => TrySetException(e);
-        public bool IsCompleted => Task.IsCompleted;
-    }
-
-    /// <summary>A read waiting for ReadReady and for the state machine to catch up.</summary>
-    internal abstract class PendingReadBase(RaftGroup<TCommand, TResult> group) : IPending
-    {
-        public readonly RaftGroup<TCommand, TResult> Group = group;
-        public long Tag, Index;
-        public abstract void Run(IStateMachine<TCommand, TResult> stateMachine);
-        public abstract void Fail(Exception e);
-        public abstract bool IsCompleted { get; }
-    }
-
-    internal sealed class PendingRead<TRead>(RaftGroup<TCommand, TResult> group, Func<IStateMachine<TCommand, TResult>, TRead> query) : PendingReadBase(group)
-    {
-        private readonly TaskCompletionSource<TRead> _tcs = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        public Task<TRead> Task => _tcs.Task;
-
-        public override void Run(IStateMachine<TCommand, TResult> stateMachine)
-        {
-            try { _tcs.TrySetResult(query(stateMachine)); }
-            catch (Exception e) { _tcs.TrySetException(e); }
-        }
-
-        public override void Fail(Exception e) => _tcs.TrySetException(e);
-        public override bool IsCompleted => _tcs.Task.IsCompleted;
-    }
-}
-
-/// <summary>Something a caller waits for; failed by the loop when it cannot complete.</summary>
-internal interface IPending
-{
-    void Fail(Exception e);
-    /// <summary>Completed one way or another (read by the timeout lanes on the timer thread).</summary>
-    bool IsCompleted { get; }
 }

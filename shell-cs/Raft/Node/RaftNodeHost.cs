@@ -12,14 +12,15 @@ using Raft.Transport;
 namespace Raft.Node;
 
 /// <summary>
-/// A Raft node hosting any number of groups (multi-raft): one loop owns every group's core state, fed by a bounded
-/// channel (messages, proposals, reads, completions) and one timer; the effect interpreter persists through the
-/// node's group-commit flusher, sends through one shared transport (every message tagged with its group id), and
-/// applies committed entries to each group's state machine. Public members are thread-safe.
+/// A Raft node hosting any number of groups (multi-raft). This class is the public surface and the lifetimes: calls
+/// from user code go into the <see cref="NodeInbox{TCommand,TResult}"/>; one <see cref="NodeLoop{TCommand,TResult}"/>
+/// owns every group and steps their cores; its <see cref="EffectInterpreter{TCommand,TResult}"/> persists through the
+/// node's <see cref="GroupCommit{TCommand,TResult}"/>, sends through one shared transport (every message tagged with
+/// its group id) and applies committed entries to each group's state machine. Public members are thread-safe.
 /// </summary>
 /// <typeparam name="TCommand">The user's command type, serialized with MessagePack.</typeparam>
 /// <typeparam name="TResult">What the state machine returns for a command.</typeparam>
-public sealed partial class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
+public sealed class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
 {
     private readonly ITransport<RaftEnvelope<TCommand>[]> _transport;
     private readonly IRaftStorageProvider _storage;
@@ -27,19 +28,14 @@ public sealed partial class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
     private readonly RaftMessageCodec<TCommand> _codec;
     private readonly MessagePackSerializerOptions _serializer;
     private readonly ILogger _log;
-    private readonly Channel<Work> _channel;
-    private readonly ConcurrentQueue<Work> _internal = new();
-    /// <summary>Proposals and reads from user code (see <see cref="WakeDeferred"/>); at most InputQueueCapacity, beyond
-    /// which callers wait on the channel.</summary>
-    private readonly ConcurrentQueue<Work> _submitted = new();
+    private readonly NodeInbox<TCommand, TResult> _inbox;
+    private readonly NodeLoop<TCommand, TResult> _loop;
     private readonly RequestDeadlines _deadlines;
-    private int _submittedCount;
     private readonly ConcurrentDictionary<long, RaftGroup<TCommand, TResult>> _groups = new();
-    private readonly Durability<TCommand, TResult> _durability;
     private readonly CancellationTokenSource _stop = new();
     private ITimer? _timer;
-    private Task? _loop;
-    private int _wakePending, _tickPending, _state; // _state: 0 new, 1 running, 2 stopping, 3 stopped
+    private Task? _loopTask;
+    private int _state; // 0 new, 1 running, 2 stopping, 3 stopped
     private readonly object _startGate = new(); // orders groups added before start against the start itself
     [ThreadStatic] private static ArrayBufferWriter<byte>? s_measure;
 
@@ -70,15 +66,11 @@ public sealed partial class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
         _log = (ILogger?)loggerFactory?.CreateLogger("Raft.Node") ?? NullLogger.Instance;
         Time = timeProvider ?? TimeProvider.System;
         _deadlines = new RequestDeadlines(Time);
-        _channel = Channel.CreateBounded<Work>(new BoundedChannelOptions(options.InputQueueCapacity)
-        {
-            SingleReader = true,
-            FullMode = BoundedChannelFullMode.Wait,
-            AllowSynchronousContinuations = true, // a writer whose item wakes the idle loop runs that iteration itself: one thread hop fewer per input
-        });
+        _inbox = new NodeInbox<TCommand, TResult>(options.InputQueueCapacity);
         Metrics = new RaftMetrics(NodeId, meterFactory, () => _groups.Count, () => _groups.Values.Count(g => g.Status.Quiescent),
             () => _groups.Values.Count(g => g.Status.IsLeader));
-        _durability = new Durability<TCommand, TResult>(OnStorageFailure, Metrics);
+        _loop = new NodeLoop<TCommand, TResult>(NodeId, options, _inbox, new Outbox<TCommand>(transport), _codec, MeasureCommand, _serializer,
+            Metrics, _log, RaiseRoleChanged, OnGroupClosed);
     }
 
     /// <summary>With forwarding on, results travel from the leader to the follower that forwarded the command: a
@@ -135,7 +127,7 @@ public sealed partial class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
             if (_state != 0) throw new InvalidOperationException($"Node {NodeId} was already started.");
             Volatile.Write(ref _state, 1);
         }
-        _loop = Task.Run(LoopAsync, CancellationToken.None);
+        _loopTask = Task.Run(() => _loop.RunAsync(_stop.Token), CancellationToken.None);
         try { await _transport.StartAsync(OnReceive, cancellationToken).ConfigureAwait(false); }
         catch
         {
@@ -172,16 +164,21 @@ public sealed partial class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
         if (Volatile.Read(ref _state) >= 2) throw new RaftShutdownException($"Node {NodeId} is stopping.");
         if (_groups.ContainsKey(groupId)) throw new InvalidOperationException($"Group {groupId} already exists on node {NodeId}.");
         var storage = _storage.Open(groupId);
-        RaftGroup<TCommand, TResult> group;
+        GroupRuntime<TCommand, TResult> group;
         Storage.SnapshotWriter? receiving = null;
         try
         {
+            var core = Options.CoreOptions(groupId);
+            if ((core.SnapshotEntries > 0 || core.SnapshotLogBytes > 0) && storage.Snapshots is null)
+                throw new InvalidOperationException($"Group {groupId} takes snapshots (SnapshotEntries {core.SnapshotEntries}, SnapshotLogBytes " +
+                    $"{core.SnapshotLogBytes}) but its storage has no snapshot store: give the storage provider one, or turn snapshots off.");
             var sm = _stateMachines(groupId);
-            var state = GroupRestore.Load(Options.CoreOptions(groupId), members, storage, sm, _codec, Options.RestoreTailEntries, groupId, _log,
-                out var restored, out receiving);
-            group = new RaftGroup<TCommand, TResult>(this, groupId, storage, sm, state, peers);
-            if (receiving is not null) group.AdoptIncomingSnapshot(receiving);
-            if (!_groups.TryAdd(groupId, group)) throw new InvalidOperationException($"Group {groupId} already exists on node {NodeId}.");
+            var state = GroupRestore.Load(core, members, storage, sm, _codec, Options.RestoreTailEntries, groupId, _log, out var restored, out receiving);
+            var handle = new RaftGroup<TCommand, TResult>(this, groupId, state);
+            group = new GroupRuntime<TCommand, TResult>(handle, storage, sm, state, peers);
+            handle.Runtime = group;
+            if (receiving is not null) group.Receiver.Resume(receiving);
+            if (!_groups.TryAdd(groupId, handle)) throw new InvalidOperationException($"Group {groupId} already exists on node {NodeId}.");
             NodeLog.GroupOpened(_log, groupId, restored ? "restored" : "created", NodeId, Core.Node.lastIndex(state), Core.Node.term(state));
         }
         catch
@@ -192,7 +189,7 @@ public sealed partial class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
         }
         try
         {
-            if (!TryAddBeforeStart(group)) await PostControlAsync(() => AddGroup(group), cancellationToken).ConfigureAwait(false);
+            if (!TryAddBeforeStart(group)) await PostAsync(new OpenGroup<TCommand, TResult>(group), cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -201,17 +198,17 @@ public sealed partial class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
             storage.Dispose();
             throw;
         }
-        return group;
+        return group.Handle;
     }
 
     /// <summary>Before <see cref="StartAsync"/> no loop runs yet, so the caller adds the group itself; the gate orders
     /// it before the loop's start.</summary>
-    private bool TryAddBeforeStart(RaftGroup<TCommand, TResult> group)
+    private bool TryAddBeforeStart(GroupRuntime<TCommand, TResult> group)
     {
         lock (_startGate)
         {
             if (_state != 0) return false;
-            AddGroup(group);
+            _loop.AddBeforeStart(group);
             return true;
         }
     }
@@ -221,9 +218,16 @@ public sealed partial class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
     public async Task RemoveGroupAsync(long groupId, bool deleteData = false, CancellationToken cancellationToken = default)
     {
         var group = GetGroup(groupId);
-        var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await PostControlAsync(() => RemoveGroup(group, deleteData, closed), cancellationToken).ConfigureAwait(false);
-        await closed.Task.WaitAsync(Options.RequestTimeout, Time, cancellationToken).ConfigureAwait(false);
+        await PostAsync(new CloseGroup<TCommand, TResult>(group.Runtime, deleteData), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The loop closed a removed group once its last write was durable.</summary>
+    private void OnGroupClosed(GroupRuntime<TCommand, TResult> g, bool deleteData)
+    {
+        g.Storage.Dispose();
+        if (deleteData) _storage.Delete(g.GroupId);
+        _groups.TryRemove(g.GroupId, out _);
+        NodeLog.GroupRemoved(_log, g.GroupId, NodeId);
     }
 
     /// <summary>Graceful shutdown: stops ticking and accepting calls, lets the loop finish what is queued, makes every
@@ -232,22 +236,17 @@ public sealed partial class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
     {
         if (Interlocked.Exchange(ref _state, 2) >= 2) return;
         _timer?.Dispose();
-        _channel.Writer.TryComplete();
-        if (_loop is not null)
+        _inbox.Complete();
+        if (_loopTask is not null)
         {
-            try { await _loop.WaitAsync(cancellationToken).ConfigureAwait(false); }
+            try { await _loopTask.WaitAsync(cancellationToken).ConfigureAwait(false); }
             catch (OperationCanceledException) { _stop.Cancel(); }
         }
         try { await _transport.StopAsync(cancellationToken).ConfigureAwait(false); }
         catch (OperationCanceledException) { }
         var shutdown = new RaftShutdownException($"Node {NodeId} stopped.");
-        while (_submitted.TryDequeue(out var left)) ((IPending)left.Item!).Fail(shutdown);
-        FailForwarded(null, shutdown);
-        foreach (var g in _groups.Values)
-        {
-            FailPending(g, shutdown);
-            g.Storage.Dispose();
-        }
+        foreach (var left in _inbox.DrainSubmissions()) left.Fail(shutdown);
+        _loop.Shutdown(shutdown);
         Volatile.Write(ref _state, 3);
         Metrics.Dispose();
         NodeLog.Stopped(_log, NodeId);
@@ -274,35 +273,27 @@ public sealed partial class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
     /// <summary>Queues a proposal or read for the loop and returns the caller's task. The usual call (room in the
     /// queue, no cancellation token) costs no timer and no async state machine: <see cref="_deadlines"/> fails it on
     /// timeout. With a token, or when the queue is full, the call waits here.</summary>
-    internal Task<T> SubmitAsync<T>(RaftGroup<TCommand, TResult> group, IPending item, Task<T> task, TimeSpan? timeout, string what, CancellationToken ct)
+    internal Task<T> SubmitAsync<T>(RaftGroup<TCommand, TResult> group, ISubmission<TCommand, TResult> item, Task<T> task, TimeSpan? timeout,
+        string what, CancellationToken ct)
     {
         // Refusals fault the returned task rather than throw from the call, like the rest of the async API.
         if (StoppingError() is { } stopping) return Task.FromException<T>(stopping);
-        if (group.Removed) return Task.FromException<T>(new RaftShutdownException($"Group {group.GroupId} was removed."));
+        if (group.Runtime.Removed) return Task.FromException<T>(new RaftShutdownException($"Group {group.GroupId} was removed."));
         var limit = timeout ?? Options.RequestTimeout;
         if (limit <= TimeSpan.Zero) return Task.FromException<T>(new ArgumentOutOfRangeException(nameof(timeout), limit, "The timeout must be positive."));
-        var work = new Work(item is RaftGroup<TCommand, TResult>.PendingProposal ? WorkKind.Propose : WorkKind.Read, 0, item);
-        if (Interlocked.Increment(ref _submittedCount) > Options.InputQueueCapacity)
-        {
-            Interlocked.Decrement(ref _submittedCount);
-            return SubmitWhenRoomAsync(group, work, task, limit, what, ct);
-        }
+        if (!_inbox.TrySubmit(item)) return SubmitWhenRoomAsync(group, item, task, limit, what, ct);
         if (!ct.CanBeCanceled) _deadlines.Add(item, group.GroupId, limit, what);
-        _submitted.Enqueue(work);
-        WakeDeferred();
         // Stopped meanwhile: the loop may never see it (failing a call the loop already took is a no-op or what stopping does anyway).
         if (Volatile.Read(ref _state) >= 2) item.Fail(new RaftShutdownException($"Node {NodeId} is stopping."));
         return ct.CanBeCanceled ? WaitAsync(group, task, limit, what, ct) : task;
     }
 
-    /// <summary>A full input queue: waits for room (the loop's bounded channel), then for the outcome.</summary>
-    private async Task<T> SubmitWhenRoomAsync<T>(RaftGroup<TCommand, TResult> group, Work work, Task<T> task, TimeSpan limit, string what, CancellationToken ct)
+    /// <summary>A full input queue: waits for room (behind the calls made before), then for the outcome.</summary>
+    private async Task<T> SubmitWhenRoomAsync<T>(RaftGroup<TCommand, TResult> group, ISubmission<TCommand, TResult> item, Task<T> task,
+        TimeSpan limit, string what, CancellationToken ct)
     {
-        if (!_channel.Writer.TryWrite(work))
-        {
-            try { await _channel.Writer.WriteAsync(work, ct).ConfigureAwait(false); }
-            catch (ChannelClosedException) { throw new RaftShutdownException($"Node {NodeId} is stopping."); }
-        }
+        try { await _inbox.SubmitWhenRoomAsync(item, ct).ConfigureAwait(false); }
+        catch (ChannelClosedException) { throw new RaftShutdownException($"Node {NodeId} is stopping."); }
         return await WaitAsync(group, task, limit, what, ct).ConfigureAwait(false);
     }
 
@@ -319,18 +310,13 @@ public sealed partial class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
         }
     }
 
-    internal async Task PostControlAsync(Action action, CancellationToken ct)
+    /// <summary>Hands a group call to the loop and waits until it was carried out (at most the request timeout).</summary>
+    internal async Task PostAsync(GroupCall<TCommand, TResult> call, CancellationToken ct)
     {
         ThrowIfStopping();
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var work = new Work(WorkKind.Control, 0, (Action)(() =>
-        {
-            try { action(); done.TrySetResult(); }
-            catch (Exception e) { done.TrySetException(e); }
-        }));
-        try { await _channel.Writer.WriteAsync(work, ct).ConfigureAwait(false); }
+        try { await _inbox.PostAsync(call, ct).ConfigureAwait(false); }
         catch (ChannelClosedException) { throw new RaftShutdownException($"Node {NodeId} is stopping."); }
-        await done.Task.WaitAsync(Options.RequestTimeout, Time, ct).ConfigureAwait(false);
+        await call.Done.Task.WaitAsync(Options.RequestTimeout, Time, ct).ConfigureAwait(false);
     }
 
     private void ThrowIfStopping()
@@ -349,63 +335,23 @@ public sealed partial class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
 
     private ValueTask OnReceive(long from, RaftEnvelope<TCommand>[] batch, CancellationToken ct)
     {
-        var work = new Work(WorkKind.Messages, from, batch);
-        if (_channel.Writer.TryWrite(work)) return default;
-        return WriteSlow(work, ct);
+        var work = _inbox.PostAsync(new InboundBatch<TCommand, TResult>(from, batch), ct);
+        return work.IsCompletedSuccessfully ? default : WhenPosted(work);
     }
 
-    private async ValueTask WriteSlow(Work work, CancellationToken ct)
+    /// <summary>A full inbox holds the transport's reader back; a stopping node drops the batch like a lost frame.</summary>
+    private static async ValueTask WhenPosted(ValueTask posted)
     {
-        try { await _channel.Writer.WriteAsync(work, ct).ConfigureAwait(false); }
+        try { await posted.ConfigureAwait(false); }
         catch (ChannelClosedException) { }
         catch (OperationCanceledException) { }
     }
 
     private void OnTimer()
     {
-        if (Interlocked.Exchange(ref _tickPending, 1) == 0) Wake();
+        _inbox.TickDue();
         _deadlines.Expire();
     }
 
-    /// <summary>Queues internal work (completions) without blocking and wakes the loop.</summary>
-    private void PostInternal(Work work)
-    {
-        _internal.Enqueue(work);
-        Wake();
-    }
-
-    /// <summary>Wakes an idle loop through the thread pool's global queue instead of running it on the calling
-    /// thread. Used for calls from user code: many callers completed by one iteration each submit their next call on
-    /// the thread that ran their continuations, and the loop must not run (and fsync) for the first of them while the
-    /// others still wait behind it on that thread; from the global queue it starts after them with all of them in one
-    /// batch, usually on that same thread, without waking another one.</summary>
-    private void WakeDeferred()
-    {
-        if (Interlocked.Exchange(ref _wakePending, 1) == 0)
-            ThreadPool.UnsafeQueueUserWorkItem(static self => self._channel.Writer.TryWrite(new Work(WorkKind.Wake, 0, null)), this, preferLocal: false);
-    }
-
-    private void Wake()
-    {
-        if (Interlocked.Exchange(ref _wakePending, 1) == 0) _channel.Writer.TryWrite(new Work(WorkKind.Wake, 0, null));
-    }
-
-    private void OnStorageFailure(RaftGroup<TCommand, TResult> group, Exception e) =>
-        PostInternal(new Work(WorkKind.Fault, 0, (group, e)));
-
     internal void RaiseRoleChanged(RoleChangedEventArgs e) => UserEvents.Raise(RoleChanged, this, e);
 }
-
-internal enum WorkKind : byte
-{
-    Wake,
-    Messages,
-    Propose,
-    Read,
-    Control,
-    Fault,
-    Unreachable,
-}
-
-/// <summary>One input of the loop; <see cref="Item"/> depends on <see cref="Kind"/>.</summary>
-internal readonly record struct Work(WorkKind Kind, long From, object? Item);

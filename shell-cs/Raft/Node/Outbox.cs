@@ -1,0 +1,37 @@
+using Raft.Serialization;
+using Raft.Transport;
+
+namespace Raft.Node;
+
+/// <summary>
+/// What the loop sends, gathered per peer over an iteration and handed to the transport as one batch per peer (loop
+/// thread only). The node's one send path: Raft messages, forwarded proposals and their answers, liveness pings.
+/// </summary>
+internal sealed class Outbox<TCommand>(ITransport<RaftEnvelope<TCommand>[]> transport)
+{
+    private readonly Dictionary<long, List<RaftEnvelope<TCommand>>> _byPeer = new();
+    private readonly List<long> _dirty = new();
+
+    public void Add(long to, RaftEnvelope<TCommand> envelope)
+    {
+        if (!_byPeer.TryGetValue(to, out var list)) _byPeer[to] = list = new List<RaftEnvelope<TCommand>>();
+        if (list.Count == 0) _dirty.Add(to);
+        list.Add(envelope);
+    }
+
+    public bool IsEmpty => _dirty.Count == 0;
+
+    /// <summary>Hands each peer's batch to the transport; <paramref name="dropped"/> gets each batch it refused
+    /// (its queue to that peer full, or no connection).</summary>
+    public void Flush(Action<long, RaftEnvelope<TCommand>[]> dropped)
+    {
+        foreach (var peer in _dirty)
+        {
+            var list = _byPeer[peer];
+            var batch = list.ToArray();
+            list.Clear();
+            if (!transport.TrySend(peer, batch)) dropped(peer, batch);
+        }
+        _dirty.Clear();
+    }
+}
