@@ -53,6 +53,11 @@ internal sealed class NodeLoop<TCommand, TResult>
 
     public ProposalForwarder<TCommand, TResult> Forwarder { get; }
 
+    private bool _waiting;
+
+    /// <summary>Waiting for input with none queued (tests on a fake clock advance it only when every loop is idle).</summary>
+    public bool Idle => Volatile.Read(ref _waiting) && !_inbox.HasWork;
+
     /// <summary>Runs until the inbox is completed (stop) or <paramref name="stop"/> is cancelled.</summary>
     public async Task RunAsync(CancellationToken stop)
     {
@@ -66,7 +71,10 @@ internal sealed class NodeLoop<TCommand, TResult>
                 // tick woke the loop either. After this every Wake() writes a WakeUp.
                 _inbox.Rearm();
                 if (_inbox.HasWork) continue;
-                if (!await _inbox.WaitAsync().ConfigureAwait(false)) break;
+                Volatile.Write(ref _waiting, true);
+                var more = await _inbox.WaitAsync().ConfigureAwait(false);
+                Volatile.Write(ref _waiting, false);
+                if (!more) break;
             }
             if (!stop.IsCancellationRequested) RunIteration(); // what was queued before the inbox completed
         }

@@ -353,5 +353,8 @@ public sealed class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
         _deadlines.Expire();
     }
 
+    /// <summary>The loop waits for input with none queued (tests on a fake clock).</summary>
+    internal bool Idle => _loop.Idle;
+
     internal void RaiseRoleChanged(RoleChangedEventArgs e) => UserEvents.Raise(RoleChanged, this, e);
 }

@@ -22,6 +22,16 @@ public sealed class InMemoryNetwork<TMessage>
         QueueCapacity = queueCapacity;
     }
 
+    private int _inFlight;
+
+    /// <summary>Messages accepted by a sender and not yet handed to (and returned from) the receiver's handler or
+    /// dropped: zero when the network is quiet (tests that advance a fake clock wait for it between ticks).</summary>
+    public int InFlight => Volatile.Read(ref _inFlight);
+
+    internal void Accepted() => Interlocked.Increment(ref _inFlight);
+
+    internal void Settled() => Interlocked.Decrement(ref _inFlight);
+
     /// <summary>The codec messages pass through, if any.</summary>
     public IFrameCodec<TMessage>? Codec { get; }
 

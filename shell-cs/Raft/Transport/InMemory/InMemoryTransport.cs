@@ -54,7 +54,9 @@ public sealed class InMemoryTransport<TMessage> : ITransport<TMessage>
         var link = GetLink(peer);
         var bytes = 0;
         if (_network.Codec is { } codec) message = RoundTrip(codec, message, out bytes);
+        _network.Accepted();
         if (link.Queue.Writer.TryWrite((message, bytes))) return true;
+        _network.Settled();
         _counters.Drop();
         return false;
     }
@@ -98,14 +100,18 @@ public sealed class InMemoryTransport<TMessage> : ITransport<TMessage>
         {
             await foreach (var (message, bytes) in link.Queue.Reader.ReadAllAsync(token).ConfigureAwait(false))
             {
-                var receiver = _network.Find(link.Peer);
-                if (receiver is null || !receiver._running || _network.IsBlocked(LocalId, link.Peer))
+                try
                 {
-                    _counters.Drop();
-                    continue;
+                    var receiver = _network.Find(link.Peer);
+                    if (receiver is null || !receiver._running || _network.IsBlocked(LocalId, link.Peer))
+                    {
+                        _counters.Drop();
+                        continue;
+                    }
+                    _counters.Sent(1, bytes);
+                    await receiver.DeliverAsync(LocalId, message, bytes).ConfigureAwait(false);
                 }
-                _counters.Sent(1, bytes);
-                await receiver.DeliverAsync(LocalId, message, bytes).ConfigureAwait(false);
+                finally { _network.Settled(); }
             }
         }
         catch (OperationCanceledException) when (token.IsCancellationRequested) { }
