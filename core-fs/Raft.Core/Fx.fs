@@ -1,12 +1,14 @@
 namespace Raft.Core
 
-/// The rarely needed parts of a step's write: a second batch of entries, or a snapshot chunk. Kept apart so the
-/// collector every step allocates stays small.
+/// The rarely needed parts of a step's effects: a second batch of entries, a snapshot chunk, an abandoned snapshot.
+/// Kept apart so the collector every step allocates stays small.
 type internal FxRare<'T>() =
     /// The entries of every write of the step, once a second write arrived.
     member val Entries: ResizeArray<Entry<'T>> voption = ValueNone with get, set
     /// A received snapshot chunk to write.
     member val Chunk: SnapshotChunk voption = ValueNone with get, set
+    /// Effects that go ahead of the step's Persist (AbandonSnapshot), newest first.
+    member val Leading: Effect<'T> list = [] with get, set
 
 /// Lists that may be null, for the collector's fields.
 module internal FxLists =
@@ -82,7 +84,12 @@ type internal Fx<'T>() =
         if this.Rare.Chunk.IsSome then invalidOp "one snapshot chunk per step"
         this.Rare.Chunk <- ValueSome chunk
 
-    /// The step's effects: the Persist (when anything must be written or wait) first, then the rest in order.
+    /// Abandons a snapshot being received: its effect goes ahead of the step's Persist, whose chunk (of a transfer
+    /// replacing it) the host must not delete with it.
+    member this.AbandonSnapshot(meta: SnapshotMeta) = this.Rare.Leading <- AbandonSnapshot meta :: this.Rare.Leading
+
+    /// The step's effects: abandoned snapshots first, then the Persist (when anything must be written or wait),
+    /// then the rest in order.
     member _.Build(hardState: HardState voption) : Effect<'T> list =
         let result = List.rev (orEmpty effects)
         // Entries stay null when none, so a step that writes nothing never looks up the empty array.
@@ -102,19 +109,25 @@ type internal Fx<'T>() =
             | null -> false
             | a -> a.Length > 0
 
-        if hardState.IsSome || hasEntries || not (isNull (box afterDurable)) || chunk.IsSome then
-            let persist =
-                Persist
-                    {
-                        HardState = hardState
-                        Entries =
-                            match entries with
-                            | null -> System.Array.Empty()
-                            | a -> a
-                        Snapshot = chunk
-                        ThenSend = List.rev (orEmpty afterDurable)
-                    }
+        let result =
+            if hardState.IsSome || hasEntries || not (isNull (box afterDurable)) || chunk.IsSome then
+                let persist =
+                    Persist
+                        {
+                            HardState = hardState
+                            Entries =
+                                match entries with
+                                | null -> System.Array.Empty()
+                                | a -> a
+                            Snapshot = chunk
+                            ThenSend = List.rev (orEmpty afterDurable)
+                        }
 
-            persist :: result
-        else
-            result
+                persist :: result
+            else
+                result
+
+        match rare with
+        | null -> result
+        | r when r.Leading.IsEmpty -> result
+        | r -> List.rev r.Leading @ result

@@ -129,3 +129,13 @@ type Effect<'T> =
     | CompactLog of upTo: Index
     /// Read a chunk of the current snapshot for a peer; answer with SnapshotChunkLoaded.
     | ReadSnapshotChunk of To: NodeId * meta: SnapshotMeta * transferId: int64 * offset: int64 * maxBytes: int
+    /// The core gave up the snapshot it was receiving without installing it: the host deletes that transfer's
+    /// partial snapshot data and its progress record (what it would hand back as RestoreInfo.Receiving), and must
+    /// never install it. The log and the state machine are untouched; nothing is answered. Emitted exactly once per
+    /// abandoned transfer, ahead of the step's Persist (which may carry the first chunk of the transfer replacing
+    /// it), when: the log came to hold the snapshot's last entry (the leader's entries overtook the transfer, even
+    /// if the leader is told the snapshot is installed); the commit index reached the snapshot's index; or the
+    /// first chunk of another snapshot started a new transfer. Never for the last chunk, which installs the
+    /// snapshot, and never on a restart (a RestoreInfo.Receiving that Node.restore does not adopt, State.Incoming
+    /// being none, is the host's to delete).
+    | AbandonSnapshot of SnapshotMeta

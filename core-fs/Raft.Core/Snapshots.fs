@@ -5,6 +5,14 @@ open Common
 /// Snapshots (§7): asking the host for one, compacting the log behind it, the leader's chunked
 /// InstallSnapshot and the follower's offset-checked install.
 module internal Snapshots =
+    /// Gives up the snapshot being received, when there is one: the host deletes its partial data.
+    let private abandonIncoming (fx: Fx<'T>) (s: State<'T>) =
+        match s.Incoming with
+        | ValueSome inc ->
+            fx.AbandonSnapshot inc.Meta
+            { s with Slow = { s.Slow with Incoming = ValueNone } }
+        | ValueNone -> s
+
     /// Asks the host for a snapshot when a threshold is crossed. The snapshot is taken at the last index handed
     /// out in Apply effects: the host carries out effects in order, so when it reaches SaveSnapshot its state
     /// machine has applied exactly that far (the Applied completions may still be on their way back).
@@ -13,7 +21,7 @@ module internal Snapshots =
         // finish, and while it is pending no snapshot of our own is taken: the log would grow without bound.
         let s =
             match s.Incoming with
-            | ValueSome inc when inc.Meta.Index <= s.Log.Committed -> { s with Slow = { s.Slow with Incoming = ValueNone } }
+            | ValueSome inc when inc.Meta.Index <= s.Log.Committed -> abandonIncoming fx s
             | _ -> s
         let o = s.Options
         let latest = match s.LatestSnapshot with ValueSome m -> m.Index | ValueNone -> 0L<index>
@@ -98,16 +106,27 @@ module internal Snapshots =
             // moot (§7: retain the entries after it). Installing it now would reset the log to the snapshot and lose
             // entries this node may already have acknowledged (seed 108451977588225: acknowledged 448, then the last
             // chunk of snapshot 447 reset the log to 447, and the leader, its match at 448, never sent 448 again).
+            // The leader is told the snapshot is installed, but the host has nothing to install: a partial transfer
+            // (of this snapshot or any other) is abandoned.
             respond 0L true
-            { s with Log = RaftLog.commitTo s.Log meta.Index; Slow = { s.Slow with Incoming = ValueNone } }
+            { abandonIncoming fx s with Log = RaftLog.commitTo s.Log meta.Index }
         else
+            // A snapshot is named by its last index and term.
+            let sameSnapshot (inc: IncomingSnapshot) = inc.Meta.Index = meta.Index && inc.Meta.Term = meta.Term
+
             let incoming =
                 match s.Incoming with
                 // Transfer ids are not unique across leaders: a chunk continues a transfer only for the same snapshot.
-                | ValueSome inc when inc.TransferId = c.TransferId && inc.Meta.Index = meta.Index && inc.Meta.Term = meta.Term -> ValueSome inc
-                | ValueSome inc when inc.Meta.Index = meta.Index && inc.Meta.Term = meta.Term -> ValueSome { inc with TransferId = c.TransferId }
+                | ValueSome inc when inc.TransferId = c.TransferId && sameSnapshot inc -> ValueSome inc
+                | ValueSome inc when sameSnapshot inc -> ValueSome { inc with TransferId = c.TransferId }
                 | _ when c.Offset = 0L -> ValueSome { TransferId = c.TransferId; Meta = meta; NextOffset = 0L }
                 | _ -> ValueNone
+
+            // The first chunk of another snapshot replaces the transfer in progress.
+            let s =
+                match s.Incoming, incoming with
+                | ValueSome old, ValueSome _ when not (sameSnapshot old) -> abandonIncoming fx s
+                | _ -> s
 
             match incoming with
             | ValueNone ->

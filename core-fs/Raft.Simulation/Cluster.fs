@@ -202,6 +202,9 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
                 if trace then note $"node {h.Id} saved a snapshot at {meta.Index} (state machine at {h.Disk.Written.LastIndex})" 
             stats.Snapshots <- stats.Snapshots + 1L
             schedule (now + diskRng.Between(0L, o.MaxApplyLatency)) (Feed(h.Id, h.Incarnation, SnapshotSaved meta))
+        | AbandonSnapshot meta ->
+            h.Disk.Abandon meta
+            if trace then note $"node {h.Id} abandons the snapshot transfer of {meta.Index} (term {meta.Term})"
         | CompactLog upTo ->
             h.Disk.Compact upTo
             stats.Compactions <- stats.Compactions + 1L

@@ -94,6 +94,12 @@ type Disk<'T>(initial: HardState) =
     let kept = Dictionary<struct (Index * Term), StoredSnapshot>()
     // A snapshot being received in chunks: (its metadata, bytes so far). Lost on a crash.
     let mutable staging: (SnapshotMeta * ResizeArray<byte>) voption = ValueNone
+    // Writes issued and made durable so far, counted from the start (a crash drops the difference).
+    let mutable issued = 0L
+    let mutable completed = 0L
+    // Abandoned transfers whose staged bytes go once every write issued before the abandon is durable:
+    // (writes issued at the abandon, the snapshot's metadata), oldest first.
+    let abandons = Queue<struct (int64 * SnapshotMeta)>()
 
     let install (chunk: SnapshotChunk) (log: LogStore<'T>) =
         log.ResetTo(chunk.Meta.Index, chunk.Meta.Term)
@@ -125,6 +131,7 @@ type Disk<'T>(initial: HardState) =
         | _ -> ()
 
         pending.Enqueue request
+        issued <- issued + 1L
         lastDurableAt <- max ready lastDurableAt
         lastDurableAt
 
@@ -138,7 +145,33 @@ type Disk<'T>(initial: HardState) =
         | ValueNone -> ()
 
         this.StageChunk request
+        completed <- completed + 1L
+        this.DropAbandoned()
         request
+
+    /// The core abandoned a snapshot it was receiving: its staged bytes are deleted once the writes issued before
+    /// (the chunks of that transfer among them) are durable, and before any later write (a chunk of a transfer
+    /// replacing it) is staged.
+    member this.Abandon(meta: SnapshotMeta) =
+        abandons.Enqueue(struct (issued, meta))
+        this.DropAbandoned()
+
+    /// Deletes the staged bytes of every abandoned transfer whose earlier writes are durable. The core abandons
+    /// only a transfer it wrote a chunk of, so anything else staged means the host and the core disagree.
+    member private _.DropAbandoned() =
+        let due () =
+            abandons.Count > 0
+            && (let struct (at, _) = abandons.Peek()
+                at <= completed)
+
+        while due () do
+            let struct (_, meta) = abandons.Dequeue()
+
+            match staging with
+            | ValueSome(staged, _) when staged.Index = meta.Index && staged.Term = meta.Term -> staging <- ValueNone
+            | ValueSome(staged, bytes) ->
+                invalidOp $"the core abandoned the snapshot transfer of ({meta.Index}, {meta.Term}) while the disk stages ({staged.Index}, {staged.Term}) holding {bytes.Count} bytes"
+            | ValueNone -> invalidOp $"the core abandoned the snapshot transfer of ({meta.Index}, {meta.Term}), which the disk does not stage"
 
     /// Appends a written snapshot chunk to the staged snapshot, installing it when it is the last one.
     member private _.StageChunk(request: PersistRequest<'T>) =
@@ -151,12 +184,13 @@ type Disk<'T>(initial: HardState) =
             // A snapshot is named by (index, term): a new leader resumes the transfer of the same snapshot, and
             // its metadata may differ from the old leader's in what neither can need again (the configuration
             // before the snapshot's, which no truncation can bring back), so the newest chunk's metadata is kept.
+            // A transfer of another snapshot is staged only after the core abandoned the one before it.
             let bytes =
                 match staging with
-                | _ when chunk.Offset = 0L -> ResizeArray()
-                | ValueSome(meta, bytes) when meta.Index = chunk.Meta.Index && meta.Term = chunk.Meta.Term -> bytes
+                | ValueSome(meta, bytes) when meta.Index = chunk.Meta.Index && meta.Term = chunk.Meta.Term ->
+                    if chunk.Offset = 0L then ResizeArray() else bytes
                 | ValueSome(meta, bytes) ->
-                    invalidOp $"snapshot chunk of ({chunk.Meta.Index}, {chunk.Meta.Term}) at offset {chunk.Offset} continues a staged snapshot of ({meta.Index}, {meta.Term}) holding {bytes.Count} bytes"
+                    invalidOp $"snapshot chunk of ({chunk.Meta.Index}, {chunk.Meta.Term}) at offset {chunk.Offset} arrives while the disk stages ({meta.Index}, {meta.Term}) holding {bytes.Count} bytes, never abandoned"
                 | ValueNone -> ResizeArray()
 
             bytes.AddRange chunk.Data
@@ -223,6 +257,8 @@ type Disk<'T>(initial: HardState) =
 
         pending.Clear()
         staging <- ValueNone
+        abandons.Clear()
+        issued <- completed
         written.CopyFrom durable
         lastDurableAt <- 0L
         torn

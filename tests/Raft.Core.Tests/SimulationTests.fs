@@ -79,6 +79,33 @@ let tests =
     testList
         "simulation"
         [
+            test "the simulated disk drops an abandoned transfer's staged chunks once they are durable, before a replacing transfer's" {
+                let disk = Disk<int>({ Term = 1L<term>; Vote = Ids.none; Commit = 0L<index>; Config = Node.initialConfig [ Ids.node 1L ] })
+                let meta (index: int64) = { Index = index * 1L<index>; Term = 1L<term>; Config = Node.initialConfig [ Ids.node 1L ] }
+                let write (m: SnapshotMeta) (offset: int64) (fin: bool) =
+                    let chunk = { Meta = m; TransferId = 1L; Offset = offset; Data = Array.create 8 (byte m.Index); Done = fin }
+                    disk.Write({ HardState = ValueNone; Entries = [||]; Snapshot = ValueSome chunk; ThenSend = [] }, 0L) |> ignore
+
+                // The abandon comes while the chunk of 4 is still in flight, and the chunk of 5 right after it.
+                write (meta 4L) 0L false
+                disk.Abandon(meta 4L)
+                write (meta 5L) 0L false
+                write (meta 5L) 8L true
+
+                for _ in 1..3 do
+                    disk.CompleteOldest() |> ignore
+
+                match disk.Snapshot with
+                | ValueSome s -> Expect.equal s.Data (Array.create 16 5uy) "the snapshot of 5, from its own chunks only"
+                | ValueNone -> failtest "no snapshot installed"
+
+                // A chunk of another snapshot over one never abandoned is a host/core disagreement.
+                write (meta 6L) 0L false
+                write (meta 7L) 0L false
+                disk.CompleteOldest() |> ignore
+                Expect.throws (fun () -> disk.CompleteOldest() |> ignore) "a transfer replaced without AbandonSnapshot"
+            }
+
             test "500 seeds of a 5-node cluster with every fault keep every invariant" {
                 let options = { SimOptions.defaults with Steps = 12_000 }
                 let summary = Simulator.runMany options 1UL 500

@@ -195,7 +195,9 @@ let allEffects = { Persist = true; Apply = true; Load = true; Send = true }
 
 let private wanted (f: EffectFilter) (e: Effect<string>) =
     match e with
-    | Persist _ -> f.Persist
+    | Persist _
+    // Deleting a partial snapshot is a disk operation, in order with the writes of its chunks.
+    | AbandonSnapshot _ -> f.Persist
     | Apply _ -> f.Apply
     | LoadEntries _ -> f.Load
     | Send _ -> f.Send
@@ -217,7 +219,8 @@ let writeDisk (s: Slot) (p: PersistRequest<string>) =
         d.Entries.AddRange p.Entries
 
 /// Writes a received snapshot chunk at its offset into the partial file of its (index, term) (offset 0
-/// starts it anew); on the last chunk the snapshot replaces the log and the state machine is restored.
+/// starts it anew; a partial snapshot of another one must have been abandoned first); on the last chunk the
+/// snapshot replaces the log and the state machine is restored.
 /// Returns a description of what happened.
 let private writeSnapshotChunk (s: Slot) (c: SnapshotChunk) =
     let d = s.Disk
@@ -226,7 +229,11 @@ let private writeSnapshotChunk (s: Slot) (c: SnapshotChunk) =
     let buffer =
         match d.Partial with
         | Some(k, b) when k = key && c.Offset > 0L -> b
-        | _ -> ResizeArray<byte>()
+        | Some(k, _) when k = key -> ResizeArray<byte>()
+        | Some(struct (index, term), _) ->
+            // The core abandons a transfer (AbandonSnapshot) before it writes a chunk of another.
+            failwithf "node %d: snapshot chunk of %s while the partial snapshot %d/%d was never abandoned" (int64 s.Id) (Format.snapshotMeta c.Meta) term index
+        | None -> ResizeArray<byte>()
 
     if c.Offset > int64 buffer.Count then
         failwithf "node %d: snapshot chunk at offset %d leaves a gap after %d bytes" (int64 s.Id) c.Offset buffer.Count
@@ -364,6 +371,17 @@ let processEffects (w: World) (s: Slot) (filter: EffectFilter) =
                     s.Disk.Snapshots[struct (index, int64 meta.Term)] <- (meta, bytes)
                     print w 1 $"SaveSnapshot {Format.snapshotMeta meta} -> {bytes.Length} bytes {Format.quote (Encoding.UTF8.GetString bytes)}"
                     step w s 2 (SnapshotSaved meta)
+                | AbandonSnapshot meta ->
+                    let d = s.Disk
+
+                    match d.Partial with
+                    | Some(key, bytes) when key = struct (int64 meta.Index, int64 meta.Term) ->
+                        d.Partial <- None
+                        d.PartialOf <- None
+                        print w 1 $"AbandonSnapshot {Format.snapshotMeta meta} -> partial snapshot deleted ({bytes.Count} bytes)"
+                    | Some(struct (index, term), _) ->
+                        failwithf "node %d: AbandonSnapshot %s while the partial snapshot is %d/%d" (int64 s.Id) (Format.snapshotMeta meta) term index
+                    | None -> failwithf "node %d: AbandonSnapshot %s without a partial snapshot" (int64 s.Id) (Format.snapshotMeta meta)
                 | CompactLog upTo ->
                     let d = s.Disk
                     let n = int (min (int64 upTo) (diskLastIndex d) - d.Offset)

@@ -150,6 +150,7 @@ let effect (e: Effect<string>) =
     | LoadEntries(purpose, from, upTo) -> $"LoadEntries {loadPurpose purpose} [{i64 from}, {i64 upTo}]"
     | SaveSnapshot meta -> $"SaveSnapshot {snapshotMeta meta}"
     | CompactLog upTo -> $"CompactLog {i64 upTo}"
+    | AbandonSnapshot meta -> $"AbandonSnapshot {snapshotMeta meta}"
     | ReadSnapshotChunk(target, meta, transferId, offset, maxBytes) ->
         $"ReadSnapshotChunk To:{i64 target} Snapshot:{snapshotMeta meta} Transfer:{transferId} Offset:{offset} Max:{maxBytes}"
     | other when isInformational other -> info other

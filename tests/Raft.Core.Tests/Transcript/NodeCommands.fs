@@ -148,6 +148,11 @@ let restart (w: World) (c: Command) =
     | Error e -> failwithf "restart %d: Node.restore refused the disk: %s" (int64 s.Id) e
     | Ok st ->
         s.State <- Some st
+
+        // A partial snapshot the restarted core did not adopt (the log commits past it) is the host's to delete.
+        if st.Incoming.IsNone && disk.Partial.IsSome then
+            disk.Partial <- None
+            disk.PartialOf <- None
         let snap = match snapshot with Some(meta, _) -> " Snapshot:" + Format.snapshotMeta meta | None -> ""
 
         print
