@@ -178,6 +178,21 @@ module Node =
     /// The hard state as last handed to the host.
     let hardState (s: State<'T>) = s.PersistedHardState
 
+    /// True on a leader every other member of which (voters and learners alike) has matched its last index: nothing
+    /// is left to replicate. False on every other role. Allocates nothing.
+    let peersCaughtUp (s: State<'T>) : bool =
+        match s.Role with
+        | Leader l ->
+            let items = l.Peers.Items
+            let last = s.Log.LastIndex
+            let mutable i = 0
+
+            while i < items.Length && items[i].Match = last do
+                i <- i + 1
+
+            i = items.Length
+        | _ -> false
+
     /// Plants deliberate bugs (tests of the simulator only).
     let withPlantedBugs (bugs: PlantedBug seq) (s: State<'T>) = { s with Slow = { s.Slow with PlantedBugs = Set.ofSeq bugs } }
 

@@ -177,6 +177,33 @@ let properties =
                     let s, printed = kept[k]
                     Expect.equal (fingerprint s) printed $"state {k} changed after it was returned"
 
+            testPropertyWithConfig { config with maxTest = 40 } "Node.peersCaughtUp holds exactly on a leader every peer of which matched its last index"
+            <| fun (window: byte) (depth: byte) (batches: byte list) ->
+                let batches = batches |> List.truncate 24 |> List.map (fun b -> int b % 6)
+
+                for s, _ in runKeepingStates (4 + int window % 20) (1 + int depth % 6) batches do
+                    let oracle =
+                        match s.Role with
+                        | Leader l -> l.Progress |> Map.forall (fun _ p -> p.Match = Node.lastIndex s)
+                        | _ -> false
+
+                    Expect.equal (Node.peersCaughtUp s) oracle $"peersCaughtUp of {fingerprint s}"
+
+            testCase "Node.peersCaughtUp: false while an entry is on its way, true once every peer has it; allocates nothing" <| fun () ->
+                let kept = runKeepingStates 64 1 [ 2; 3; 1 ]
+                let leaders = kept |> Seq.map fst |> Seq.filter (fun s -> Node.role s = LeaderRole) |> List.ofSeq
+                Expect.isFalse (kept |> Seq.exists (fun (s, _) -> Node.role s <> LeaderRole && Node.peersCaughtUp s)) "never on a follower"
+                Expect.isTrue (leaders |> List.exists (fun s -> not (Node.peersCaughtUp s))) "not caught up right after a proposal"
+                let last = List.last leaders
+                Expect.isTrue (Node.peersCaughtUp last) "caught up once everything is delivered"
+                Node.peersCaughtUp last |> ignore
+                let before = System.GC.GetAllocatedBytesForCurrentThread()
+
+                for _ in 1..1000 do
+                    Node.peersCaughtUp last |> ignore
+
+                Expect.equal (System.GC.GetAllocatedBytesForCurrentThread() - before) 0L "allocated bytes"
+
             testPropertyWithConfig config "Quorum.voteOutcome and jointVoteOutcome equal the subset oracle"
             <| fun (voterMask: byte) (outgoingMask: byte) (grantedMask: byte) (rejectedMask: byte) ->
                 let voters = ofMask (int voterMask &&& 0x7F)
