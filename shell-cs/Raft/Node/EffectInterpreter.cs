@@ -85,6 +85,9 @@ internal sealed class EffectInterpreter<TCommand, TResult>
                 // The core compacts only below its applied (hence durable-and-committed) index; CompactPrefix is durable when it returns.
                 if (cl.upTo >= log.FirstIndex && cl.upTo <= log.LastIndex) log.CompactPrefix(cl.upTo, log.TermAt(cl.upTo));
                 break;
+            case Effect<TCommand>.AbandonSnapshot:
+                g.Receiver.Abandon();
+                break;
             case Effect<TCommand>.ReadSnapshotChunk rs:
                 OnReadSnapshotChunk(g, rs.To, rs.meta, rs.transferId, rs.offset, rs.maxBytes);
                 break;

@@ -258,8 +258,6 @@ internal sealed class NodeLoop<TCommand, TResult>
             }
             if (!feedback.TryDequeue(out next!)) break;
         }
-        // TEMPORARY until the core says so: the core dropped a transfer its log overtook.
-        if (g.Receiver.Receiving && g.State.Incoming.IsNone) g.Receiver.Abandon();
         g.PublishStatus();
     }
 

@@ -85,7 +85,7 @@ internal sealed class Quiescence<TCommand, TResult>(long nodeId, bool enabled, i
             if (Core.Node.commitIndex(s) != last || g.AppliedIndex != last) continue;
             if (s.Role is Role.Leader l)
             {
-                if (!PeersCaughtUp(s)) continue;
+                if (!Core.Node.peersCaughtUp(s)) continue;
                 if (anySilent && AnyPeerSilent(l.Item, tick)) continue;
             }
             else if (s.Role.IsFollower)
@@ -99,15 +99,6 @@ internal sealed class Quiescence<TCommand, TResult>(long nodeId, bool enabled, i
             QuiescentCount++;
             g.PublishStatus();
         }
-    }
-
-    // TEMPORARY until the core's query lands.
-    private static bool PeersCaughtUp(State<TCommand> s)
-    {
-        var last = Core.Node.lastIndex(s);
-        foreach (var kv in ((Role.Leader)s.Role).Item.Progress)
-            if (kv.Value.Match != last) return false;
-        return true;
     }
 
     /// <summary>A replication peer of the leader fell silent (looked at only when some peer did).</summary>

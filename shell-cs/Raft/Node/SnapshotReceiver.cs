@@ -42,9 +42,12 @@ internal sealed class SnapshotReceiver(long groupId)
         var store = storage.Snapshots
             ?? throw new InvalidOperationException($"Group {groupId} received a snapshot but its storage has no snapshot store.");
         var meta = chunk.Meta;
-        if (chunk.Offset == 0 || _writer is null || _index != meta.Index || _term != meta.Term)
+        if (_writer is not null && (_index != meta.Index || _term != meta.Term))
+            throw new InvalidOperationException($"Group {groupId}: a chunk of snapshot {meta.Index}/{meta.Term} while {_index}/{_term} is being " +
+                "received; the core abandons a transfer (AbandonSnapshot) before another begins.");
+        if (chunk.Offset == 0 || _writer is null)
         {
-            Abandon(); // a transfer of another snapshot: its partial file and record go
+            Abandon(); // the same snapshot sent again from its start: the partial file and record begin anew
             if (chunk.Offset != 0)
                 throw new InvalidOperationException($"Group {groupId}: snapshot chunk at offset {chunk.Offset} of {meta.Index}/{meta.Term} without its start.");
             _writer = store.BeginReceive(meta.Index, meta.Term, RaftStateCodec.EncodeSnapshotMeta(meta), chunk.TransferId);
@@ -89,8 +92,8 @@ internal sealed class SnapshotReceiver(long groupId)
         log.CompactPrefix(index, term);
     }
 
-    /// <summary>The core gave the transfer up (its log overtook the snapshot, or another transfer replaced it): the
-    /// partial file and its record are deleted.</summary>
+    /// <summary>The core gave the transfer up (AbandonSnapshot: its log or commit index overtook the snapshot, or
+    /// another snapshot's transfer replaces it): the partial file and its record are deleted.</summary>
     public void Abandon()
     {
         _writer?.Dispose();
