@@ -11,18 +11,7 @@ open Raft.Serialization
 open Raft.Transport
 open Raft.Transport.Tcp
 open Raft.Transport.InMemory
-
-/// How long a test waits for any condition before failing.
-let deadline = TimeSpan.FromSeconds 20.0
-
-/// Polls `condition` every 5 ms until it holds; fails naming `what` after the deadline.
-let waitUntil (what: string) (condition: unit -> bool) =
-    task {
-        let until = DateTime.UtcNow + deadline
-        while not (condition ()) do
-            if DateTime.UtcNow > until then failwithf "timed out after %O waiting for: %s" deadline what
-            do! Task.Delay 5
-    }
+open Raft.Tests
 
 /// A state machine recording every applied command; its result is the number of commands applied so far.
 type RecordingMachine() =
@@ -195,7 +184,7 @@ type ClusterOf<'C, 'R, 'M when 'M :> IStateMachine<'C, 'R>>(size: int, groups: i
     member this.WaitLeader(group: int64) =
         task {
             try
-                do! waitUntil $"a leader of group {group}" (fun () -> (this.Leader group).IsSome)
+                do! Wait.until $"a leader of group {group}" Wait.standard (fun () -> (this.Leader group).IsSome)
             with e ->
                 let statuses = nodes.Values |> Seq.map (fun n -> string (n.Host.GetGroup(group).Status)) |> String.concat "; "
                 failwithf "%s (statuses: %s)" e.Message statuses
@@ -204,25 +193,21 @@ type ClusterOf<'C, 'R, 'M when 'M :> IStateMachine<'C, 'R>>(size: int, groups: i
 
     /// Proposes on whichever node leads, retrying on NotLeader/lost/timeouts until the deadline.
     member this.Propose(group: int64, command: 'C) =
-        task {
-            let until = DateTime.UtcNow + deadline
-            let mutable result = None
-            while result.IsNone do
-                if DateTime.UtcNow > until then failwithf "could not commit %A" command
+        Wait.untilSome $"a commit of %A{command}" Wait.standard (fun () ->
+            task {
                 match this.Leader group with
-                | None -> do! Task.Delay 10
+                | None -> return None
                 | Some leader ->
                     try
                         let! r = this.Group(leader, group).ProposeAsync(command, Nullable(TimeSpan.FromSeconds 2.0))
-                        result <- Some r
+                        return Some r
                     with
                     | :? NotLeaderException
                     | :? ProposalLostException
                     | :? RaftTimeoutException
                     | :? RaftShutdownException
-                    | :? ProposalDroppedException -> do! Task.Delay 10
-            return result.Value
-        }
+                    | :? ProposalDroppedException -> return None
+            })
 
     interface IAsyncDisposable with
         member this.DisposeAsync() =
@@ -241,5 +226,5 @@ type Cluster(size: int, groups: int, useTcp: bool, ?clusterId: string, ?quiescen
 
     /// Waits until every running node applied at least `count` commands in `group`.
     member this.WaitApplied(group: int64, count: int) =
-        waitUntil $"every node applies {count} commands in group {group}" (fun () ->
+        Wait.until $"every node applies {count} commands in group {group}" Wait.standard (fun () ->
             this.Nodes |> Array.forall (fun n -> n.Machines.ContainsKey group && n.Machines[group].Count >= count))

@@ -9,6 +9,7 @@ open FsUnit.Xunit
 open Raft.Node
 open Raft.Serialization
 open Raft.Host.Tests.ClusterKit
+open Raft.Tests
 
 let private sameOnEveryNode (cluster: Cluster) (group: int64) =
     let logs = cluster.Nodes |> Array.map (fun n -> n.Machines[group].Applied)
@@ -30,7 +31,7 @@ let ``three nodes over TCP elect a leader and replicate every acknowledged comma
         // Acknowledgements come in proposal order, at increasing log indexes.
         acknowledged |> Seq.pairwise |> Seq.forall (fun (a, b) -> a.Index < b.Index) |> should equal true
         do! cluster.WaitApplied(1L, 50)
-        do! waitUntil "identical state machines" (fun () ->
+        do! Wait.until "identical state machines" Wait.standard (fun () ->
             let logs = cluster.Nodes |> Array.map (fun n -> n.Machines[1L].Applied)
             logs |> Array.forall (fun l -> l = logs[0]))
         sameOnEveryNode cluster 1L
@@ -93,20 +94,19 @@ let ``a partitioned minority leader cannot commit; the majority elects a new lea
         let! old = cluster.WaitLeader 1L
         cluster.Network.Isolate old
         let stale = cluster.Group(old, 1L).ProposeAsync("minority", Nullable(TimeSpan.FromMilliseconds 500.0))
-        let! outcome = Task.WhenAny(stale, Task.Delay(TimeSpan.FromSeconds 10.0))
-        (outcome = (stale :> Task)) |> should equal true
+        do! Wait.forTask "the isolated leader's outcome of the minority proposal" (TimeSpan.FromSeconds 10.0) stale
         stale.IsFaulted |> should equal true
-        do! waitUntil "a majority leader" (fun () ->
+        do! Wait.until "a majority leader" Wait.standard (fun () ->
             cluster.Nodes |> Array.exists (fun n -> n.Id <> old && n.Host.GetGroup(1L).Status.IsLeader))
         let majority = cluster.Nodes |> Array.find (fun n -> n.Id <> old && n.Host.GetGroup(1L).Status.IsLeader)
         let! r = majority.Host.GetGroup(1L).ProposeAsync("majority")
         r.Index |> should be (greaterThan 1L)
         cluster.Node(old).Machines[1L].Commands |> should not' (contain "majority")
         cluster.Network.HealAll()
-        do! waitUntil "the old leader applies the majority's command" (fun () -> cluster.Node(old).Machines[1L].Commands |> Array.contains "majority")
+        do! Wait.until "the old leader applies the majority's command" Wait.standard (fun () -> cluster.Node(old).Machines[1L].Commands |> Array.contains "majority")
         for n in cluster.Nodes do
             n.Machines[1L].Commands |> should not' (contain "minority")
-        do! waitUntil "identical logs" (fun () ->
+        do! Wait.until "identical logs" Wait.standard (fun () ->
             let logs = cluster.Nodes |> Array.map (fun n -> n.Machines[1L].Applied)
             logs |> Array.forall (fun l -> l = logs[0]))
     }
@@ -131,7 +131,7 @@ let ``garbage frames and a node of another cluster are refused while the cluster
         let codec = RaftBatchCodec<string>(RaftMessageCodec<string>())
         use foreign = new Raft.Transport.Tcp.TcpTransport<RaftEnvelope<string>[]>(foreignOptions, codec)
         do! foreign.StartAsync(Raft.Transport.TransportReceiveHandler(fun _ _ _ -> ValueTask.CompletedTask), Threading.CancellationToken.None)
-        do! waitUntil "the bad frame and the foreign handshake are counted" (fun () ->
+        do! Wait.until "the bad frame and the foreign handshake are counted" Wait.standard (fun () ->
             let s = target.Host.TransportStats
             let f = foreign.Stats
             s.BadFrames >= 1L && s.RefusedHandshakes + f.RefusedHandshakes >= 1L)
@@ -157,7 +157,7 @@ let ``100 groups on 3 nodes share one transport and all make progress`` () =
             for n in cluster.Nodes do
                 n.Machines[g].Commands |> should equal [| $"g{g}" |]
         // Idle groups quiesce: no ticks, no heartbeats.
-        do! waitUntil "most groups quiescent" (fun () ->
+        do! Wait.until "most groups quiescent" Wait.standard (fun () ->
             cluster.Nodes |> Array.forall (fun n -> n.Host.Groups |> Seq.filter (fun g -> g.Status.Quiescent) |> Seq.length >= 90))
         // A quiescent group wakes up for a proposal.
         let! r = cluster.Propose(42L, "wake")
@@ -172,7 +172,7 @@ let ``quiescent groups elect a new leader without any proposal when their leader
         for g in 1L .. 6L do
             let! _ = cluster.Propose(g, $"g{g}")
             ()
-        do! waitUntil "every group quiescent on every node" (fun () ->
+        do! Wait.until "every group quiescent on every node" Wait.standard (fun () ->
             cluster.Nodes |> Array.forall (fun n -> n.Host.Groups |> Seq.forall (fun g -> g.Status.Quiescent)))
         let victim = (cluster.Leader 1L).Value
         let led = [ for g in 1L .. 6L do if cluster.Leader g = Some victim then g ]

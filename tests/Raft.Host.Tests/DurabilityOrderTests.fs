@@ -12,6 +12,7 @@ open Raft.Serialization
 open Raft.Storage
 open Raft.Transport.InMemory
 open Raft.Host.Tests.ClusterKit
+open Raft.Tests
 
 /// A log and a hard-state store that write the calls that change durability into one shared list.
 type private RecordingLog(events: List<string>) =
@@ -56,7 +57,7 @@ let ``a hard state is saved only after the log entries written before it are flu
         use host = newHost (RecordingStorage events)
         do! host.StartAsync()
         let! group = host.CreateGroupAsync(1L, [ 1L ])
-        do! waitUntil "node 1 leads" (fun () -> group.Status.IsLeader)
+        do! Wait.until "node 1 leads" Wait.standard (fun () -> group.Status.IsLeader)
         for i in 1..5 do
             let! _ = group.ProposeAsync($"c{i}", Nullable(TimeSpan.FromSeconds 5.0))
             ()
@@ -88,7 +89,7 @@ let ``a group restarted from a log whose newest configuration entry its hard sta
         do! host.StartAsync()
         let! group = host.CreateGroupAsync(1L, [ 1L; 2L; 3L ])
         // With the hard state's configuration node 1 would wait forever for votes from 2 and 3.
-        do! waitUntil "node 1, the only voter, leads" (fun () -> group.Status.IsLeader)
+        do! Wait.until "node 1, the only voter, leads" Wait.standard (fun () -> group.Status.IsLeader)
         let! r = group.ProposeAsync("x", Nullable(TimeSpan.FromSeconds 5.0))
         r.Index |> should be (greaterThan 2L)
         do! host.StopAsync()

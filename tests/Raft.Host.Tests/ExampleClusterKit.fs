@@ -6,6 +6,7 @@ open System
 open System.Threading.Tasks
 open Raft.Node
 open Raft.Host.Tests.ClusterKit
+open Raft.Tests
 
 /// Snapshots every 10 applied entries and compacts everything they cover: a node that misses a few dozen commands can
 /// only catch up from a snapshot, and a restart restores the state machine from one.
@@ -43,23 +44,19 @@ type ExampleCluster<'C, 'R, 'M when 'M :> IStateMachine<'C, 'R>>(newMachine: uni
     /// Proposes on the leader, retrying only when the command certainly was not applied (not leader, refused,
     /// overwritten): a retried compare-and-swap would otherwise report the outcome of its own first attempt wrongly.
     member this.Propose(command: 'C) =
-        task {
-            let until = DateTime.UtcNow + deadline
-            let mutable result = None
-            while result.IsNone do
-                if DateTime.UtcNow > until then failwithf "could not commit %A" command
+        Wait.untilSome $"a commit of %A{command}" Wait.standard (fun () ->
+            task {
                 match this.Leader() with
-                | None -> do! Task.Delay 10
+                | None -> return None
                 | Some leader ->
                     try
                         let! r = this.Group(leader).ProposeAsync(command)
-                        result <- Some r
+                        return Some r
                     with
                     | :? NotLeaderException
                     | :? ProposalLostException
-                    | :? ProposalDroppedException -> do! Task.Delay 10
-            return result.Value
-        }
+                    | :? ProposalDroppedException -> return None
+            })
 
     /// A linearizable read on node `id` (it must lead).
     member this.ReadOn(id: int64, query: 'M -> 'T) =
@@ -67,39 +64,39 @@ type ExampleCluster<'C, 'R, 'M when 'M :> IStateMachine<'C, 'R>>(newMachine: uni
 
     /// A linearizable read on whichever node leads, retrying while leadership moves.
     member this.Read(query: 'M -> 'T) =
-        task {
-            let until = DateTime.UtcNow + deadline
-            let mutable result = None
-            while result.IsNone do
-                if DateTime.UtcNow > until then failwith "no leader served the read"
+        Wait.untilSome "a leader to serve the read" Wait.standard (fun () ->
+            task {
                 match this.Leader() with
-                | None -> do! Task.Delay 10
+                | None -> return None
                 | Some leader ->
                     try
                         let! r = this.ReadOn(leader, query)
-                        result <- Some r
-                    with :? NotLeaderException -> do! Task.Delay 10
-            return result.Value
-        }
+                        return Some r
+                    with :? NotLeaderException -> return None
+            })
 
     /// Waits until node `id` applied everything the leader committed, then makes it the leader (a transfer only
     /// succeeds to a caught-up voter), so that linearizable reads run on its state machine.
     member this.MakeLeader(id: int64) =
         task {
-            let until = DateTime.UtcNow + deadline
-            while this.Leader() <> Some id do
-                if DateTime.UtcNow > until then failwithf "node %d did not become leader" id
-                match this.Leader() with
-                | None -> do! Task.Delay 10
-                | Some leader ->
-                    let commit = this.Group(leader).Status.CommitIndex
-                    do! waitUntil $"node {id} applies up to {commit}" (fun () -> this.Group(id).Status.AppliedIndex >= commit)
-                    try do! this.Group(leader).TransferLeadershipAsync(id)
-                    with
-                    | :? LeadershipTransferException
-                    | :? RaftTimeoutException
-                    | :? NotLeaderException -> do! Task.Delay 10
-            do! waitUntil $"a majority agrees node {id} leads" (fun () -> this.Leader() = Some id)
+            do!
+                Wait.untilSome $"node {id} to become leader" Wait.standard (fun () ->
+                    task {
+                        match this.Leader() with
+                        | Some l when l = id -> return Some()
+                        | None -> return None
+                        | Some leader ->
+                            let commit = this.Group(leader).Status.CommitIndex
+                            do! Wait.until $"node {id} applies up to {commit}" Wait.standard (fun () -> this.Group(id).Status.AppliedIndex >= commit)
+                            try
+                                do! this.Group(leader).TransferLeadershipAsync(id)
+                                return None // looked at again: the transfer may not have reached a majority yet
+                            with
+                            | :? LeadershipTransferException
+                            | :? RaftTimeoutException
+                            | :? NotLeaderException -> return None
+                    })
+            do! Wait.until $"a majority agrees node {id} leads" Wait.standard (fun () -> this.Leader() = Some id)
         }
 
     /// Indexes of the snapshot files node `id` holds.

@@ -10,12 +10,13 @@ open Raft.Node
 open Raft.Serialization
 open Raft.Transport.InMemory
 open Raft.Host.Tests.ClusterKit
+open Raft.Tests
 
 /// A follower of group 1 that knows `leader` leads (a leader is agreed by a majority, so one follower may not know yet).
 let private follower (cluster: ClusterOf<'C, 'R, 'M>) (leader: int64) =
     task {
         let knows (n: TestNodeOf<'C, 'R, 'M>) = n.Id <> leader && n.Host.GetGroup(1L).Status.Leader = leader
-        do! waitUntil $"a follower that knows leader {leader}" (fun () -> cluster.Nodes |> Array.exists knows)
+        do! Wait.until $"a follower that knows leader {leader}" Wait.standard (fun () -> cluster.Nodes |> Array.exists knows)
         return cluster.Nodes |> Array.find knows
     }
 
@@ -100,8 +101,7 @@ let ``a proposal forwarded to a leader that stopped ends as soon as another lead
         // Sent to the stopped leader (the follower still believes in it for an election timeout, 0.3-0.6 s), it would
         // wait out the 20 s timeout; the election of a new leader ends it instead.
         let proposal = f.Host.GetGroup(1L).ProposeAsync("after-stop", Nullable(TimeSpan.FromSeconds 20.0))
-        let! finished = Task.WhenAny(proposal, Task.Delay(TimeSpan.FromSeconds 15.0))
-        (finished = (proposal :> Task)) |> should equal true
+        do! Wait.forTask "the outcome of the proposal sent towards the stopped leader" (TimeSpan.FromSeconds 15.0) proposal
         match proposal.Exception with
         | null -> proposal.Result.Index |> should be (greaterThan 0L) // the new leader was elected first and applied it
         | agg ->
@@ -123,12 +123,12 @@ let ``a proposal made while no leader is known waits for the next leader and com
         for id in cluster.Ids do
             if id <> a then do! cluster.StopNode id
         let group = cluster.Group(a, 1L)
-        do! waitUntil $"node {a} knows no leader" (fun () -> group.Status.Leader = 0L)
+        do! Wait.until $"node {a} knows no leader" Wait.standard (fun () -> group.Status.Leader = 0L)
         // Refused at once with NotLeaderException (hint 0) unless it is held until a leader is known.
         let proposal = group.ProposeAsync("while-leaderless", Nullable(TimeSpan.FromSeconds 20.0))
         do! cluster.StartNode leader
         let! r = proposal
-        do! waitUntil $"node {a} applies it" (fun () -> cluster.Node(a).Machines[1L].Commands |> Array.contains "while-leaderless")
+        do! Wait.until $"node {a} applies it" Wait.standard (fun () -> cluster.Node(a).Machines[1L].Commands |> Array.contains "while-leaderless")
         let struct (_, command) = cluster.Node(a).Machines[1L].Applied |> Array.find (fun struct (index, _) -> index = r.Index)
         command |> should equal "while-leaderless"
     }
@@ -179,17 +179,17 @@ let ``a command forwarded to a node that knows no leader waits there for the nex
         do! fake.StartAsync(receive, Threading.CancellationToken.None)
         fake.TrySend(1L, [| RaftEnvelope<string>.ForHost(1L, ForwardedProposals<string>(42L, [| "held" |])) |]) |> should equal true
         let group = cluster.Group(1L, 1L)
-        do! waitUntil "node 1 holds the forwarded command" (fun () -> group.Runtime.Requests.WaitingForLeader.Count = 1)
+        do! Wait.until "node 1 holds the forwarded command" Wait.standard (fun () -> group.Runtime.Requests.WaitingForLeader.Count = 1)
         answers.Reader.TryRead() |> fst |> should equal false
         // A peer returns; node 1 campaigns so that it most likely leads (either outcome is checked below).
         do! cluster.StartNode 3L
         do! group.CampaignAsync()
-        use deadline = new Threading.CancellationTokenSource(TimeSpan.FromSeconds 20.0)
-        let! answer = answers.Reader.ReadAsync(deadline.Token)
+        use cts = new Threading.CancellationTokenSource(Wait.standard)
+        let! answer = answers.Reader.ReadAsync(cts.Token)
         answer.RequestId |> should equal 42L
         match answer.Status with
         | ForwardStatus.Applied ->
-            do! waitUntil "node 1 applies it" (fun () -> cluster.Node(1L).Machines[1L].Applied |> Array.contains (struct (answer.Index, "held")))
+            do! Wait.until "node 1 applies it" Wait.standard (fun () -> cluster.Node(1L).Machines[1L].Applied |> Array.contains (struct (answer.Index, "held")))
         | ForwardStatus.NotLeader -> answer.LeaderHint |> should equal 3L // never forwarded twice: the hint names the new leader
         | other -> failwith $"unexpected answer {other}: {answer.Error}"
         do! fake.DisposeAsync()

@@ -12,6 +12,7 @@ open Xunit
 open FsUnit.Xunit
 open Raft.Hosting
 open Raft.Node
+open Raft.Tests
 
 type Echo() =
     /// Commands applied so far (read through QueryAsync).
@@ -85,11 +86,11 @@ let ``three generic hosts take their transport from DI and commit a proposal mad
             let groups = hosts |> List.map (fun h -> h.Services.GetRequiredService<RaftNodeHost<string, obj>>().GetGroup 1L)
             let! leader = groups[0].WaitForLeaderAsync(Nullable(TimeSpan.FromSeconds 10.0))
             let knows (g: RaftGroup<string, obj>) = g.Status.NodeId <> leader && g.Status.Leader = leader
-            do! ClusterKit.waitUntil "a follower that knows the leader" (fun () -> groups |> List.exists knows)
+            do! Wait.until "a follower that knows the leader" Wait.standard (fun () -> groups |> List.exists knows)
             let follower = groups |> List.find knows
             let! r = follower.ProposeAsync("through the leader", Nullable(TimeSpan.FromSeconds 10.0))
             r.Result |> should equal (box "through the leader")
-            do! ClusterKit.waitUntil "every node applies the command" (fun () -> groups |> List.forall (fun g -> g.Status.AppliedIndex >= r.Index))
+            do! Wait.until "every node applies the command" Wait.standard (fun () -> groups |> List.forall (fun g -> g.Status.AppliedIndex >= r.Index))
         finally
             for h in hosts do
                 h.StopAsync().Wait(TimeSpan.FromSeconds 10.0) |> ignore

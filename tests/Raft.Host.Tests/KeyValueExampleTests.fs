@@ -10,6 +10,7 @@ open FsUnit.Xunit
 open Raft.KeyValue
 open Raft.Host.Tests.ClusterKit
 open Raft.Host.Tests.ExampleClusterKit
+open Raft.Tests
 
 /// A value or "<absent>": FsUnit's `should` takes a non-null object (and F# options of null-representation types count as nullable).
 let private shown (value: string | null) =
@@ -107,7 +108,7 @@ let ``a follower restarted after the leader compacted past it catches up from a 
         let! leader = cluster.WaitLeader()
         let! _ = cluster.Propose(Put("before", "stop"))
         let follower = cluster.Ids |> Array.find (fun id -> id <> leader)
-        do! waitUntil "the follower applies the first put" (fun () -> cluster.Group(follower).Status.AppliedIndex >= 2L)
+        do! Wait.until "the follower applies the first put" Wait.standard (fun () -> cluster.Group(follower).Status.AppliedIndex >= 2L)
         do! cluster.StopNode follower
         for i in 1..60 do
             let! _ = cluster.Propose(Put($"k{i}", $"v{i}"))
@@ -116,7 +117,7 @@ let ``a follower restarted after the leader compacted past it catches up from a 
         let! _ = cluster.Propose(CompareAndSwap("k8", "v8", "swapped"))
         let! leader = cluster.WaitLeader()
         // The leader's log no longer reaches back to where the follower stopped: only a snapshot can bring it up.
-        do! waitUntil "the leader snapshots past the stopped follower" (fun () ->
+        do! Wait.until "the leader snapshots past the stopped follower" Wait.standard (fun () ->
             cluster.SnapshotIndexes leader |> Array.exists (fun i -> i > 30L))
         do! cluster.StartNode follower
         do! cluster.MakeLeader follower
@@ -143,7 +144,7 @@ let ``after the whole cluster restarts from its files, every value is back (snap
         let! _ = cluster.Propose(CompareAndSwap("k1", "v1", "swapped"))
         let! before = cluster.Read(fun s -> s.Entries())
         before.Length |> should equal 35
-        do! waitUntil "every node applied everything and holds a snapshot" (fun () ->
+        do! Wait.until "every node applied everything and holds a snapshot" Wait.standard (fun () ->
             cluster.Ids |> Array.forall (fun id ->
                 cluster.Group(id).Status.AppliedIndex >= 37L && not (Array.isEmpty (cluster.SnapshotIndexes id))))
         for id in cluster.Ids do

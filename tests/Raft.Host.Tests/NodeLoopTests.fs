@@ -47,22 +47,14 @@ type private FakeClockCluster(size: int, configure: RaftNodeOptions -> unit, ?ma
     /// Every message delivered and every loop waiting for input: nothing happens until the clock moves.
     member _.Quiet = network.InFlight = 0 && hosts.Values |> Seq.forall (fun h -> h.Idle)
     /// Advances the clock a tick at a time until `condition` holds, each tick only once the cluster is quiet, so logical
-    /// time never outruns message delivery (a real deadline bounds the whole wait; nothing sleeps for a fixed time).
+    /// time never outruns message delivery; the whole wait is bounded by a real deadline.
     member this.AdvanceUntil (what: string) (condition: unit -> bool) =
-        task {
-            let until = DateTime.UtcNow + deadline
-            let mutable ticks = 0
-            while not (condition ()) do
-                if DateTime.UtcNow > until then failwithf "after %d ticks of logical time and %O of real time, still waiting for: %s" ticks deadline what
-                if this.Quiet then
-                    clock.Advance tick
-                    ticks <- ticks + 1
-                do! Task.Yield()
-            return ticks
-        }
+        Wait.until what Wait.standard (fun () ->
+            condition () || (if this.Quiet then clock.Advance tick
+                             false))
     member this.WaitLeader() =
         task {
-            let! _ = this.AdvanceUntil "a leader known to every node" (fun () ->
+            do! this.AdvanceUntil "a leader known to every node" (fun () ->
                 let leaders = ids |> List.map (fun id -> (hosts[id].GetGroup 1L).Status.Leader) |> List.distinct
                 leaders.Length = 1 && leaders.Head <> 0L)
             return (hosts[1L].GetGroup 1L).Status.Leader
@@ -72,9 +64,9 @@ type private FakeClockCluster(size: int, configure: RaftNodeOptions -> unit, ?ma
         member _.DisposeAsync() =
             task { for h in hosts.Values do do! h.DisposeAsync() } |> ValueTask
 
-/// Completes `t` by advancing logical time; fails after the real deadline.
+/// Completes `t` by advancing logical time; fails after the real deadline (Wait.standard).
 let private advanceUntilDone (cluster: FakeClockCluster) (what: string) (t: Task) =
-    task { let! _ = cluster.AdvanceUntil what (fun () -> t.IsCompleted) in () }
+    cluster.AdvanceUntil what (fun () -> t.IsCompleted)
 
 [<Fact>]
 let ``a proposal made while no leader is known is held and forwarded once one is elected`` () =
@@ -83,7 +75,7 @@ let ``a proposal made while no leader is known is held and forwarded once one is
         do! cluster.StartAsync()
         // No tick has run: no node knows a leader, so the core refuses with no hint and the host holds the proposal.
         let held = (cluster.Group 2L).ProposeAsync "held"
-        let! _ = cluster.AdvanceUntil "the proposal held for a leader" (fun () -> (cluster.Group 2L).Runtime.Requests.WaitingForLeader.Count = 1)
+        do! cluster.AdvanceUntil "the proposal held for a leader" (fun () -> (cluster.Group 2L).Runtime.Requests.WaitingForLeader.Count = 1)
         do! advanceUntilDone cluster "the held proposal's outcome" held
         held.IsCompletedSuccessfully |> should equal true
         held.Result.Index |> should be (greaterThan 0L)
@@ -102,7 +94,7 @@ let ``a follower's proposal is forwarded to the leader and completes with the le
         let result = proposal.Result
         // RecordingMachine's result is the number of commands it applied: the leader's no-op is not one.
         result.Result |> should equal 1L
-        let! _ = cluster.AdvanceUntil "every node applied it" (fun () ->
+        do! cluster.AdvanceUntil "every node applied it" (fun () ->
             cluster.Ids |> List.forall (fun id -> (cluster.Group id).Status.AppliedIndex >= result.Index))
         ()
     }
@@ -134,11 +126,11 @@ let ``an idle caught-up group goes quiet on every node and a proposal wakes it``
         let! leader = cluster.WaitLeader()
         let! _ = (cluster.Group leader).ProposeAsync "before"
         let allQuiet () = cluster.Ids |> List.forall (fun id -> (cluster.Group id).Status.Quiescent)
-        let! _ = cluster.AdvanceUntil "the group quiescent on every node" allQuiet
+        do! cluster.AdvanceUntil "the group quiescent on every node" allQuiet
         let proposal = (cluster.Group leader).ProposeAsync "wakes it"
         do! advanceUntilDone cluster "the proposal on a quiescent group" proposal
         proposal.IsCompletedSuccessfully |> should equal true
-        let! _ = cluster.AdvanceUntil "quiescent again once every node applied it" (fun () ->
+        do! cluster.AdvanceUntil "quiescent again once every node applied it" (fun () ->
             allQuiet () && cluster.Ids |> List.forall (fun id -> (cluster.Group id).Status.AppliedIndex >= proposal.Result.Index))
         ()
     }
@@ -154,7 +146,7 @@ type private StallingMachine() =
             lock applied (fun () -> applied.Add command)
             if command.StartsWith "stall" then
                 this.Entered.Release() |> ignore
-                if not (this.Release.Wait(deadline)) then failwith "the test never released the stalled Apply"
+                if not (this.Release.Wait(Wait.standard)) then failwith "the test never released the stalled Apply"
             index
         member _.Snapshot _ = ()
         member _.Restore _ = ()
@@ -168,7 +160,7 @@ let ``calls keep the order they were made in when the input queue is full`` () =
         do! cluster.StartAsync()
         let! _ = cluster.WaitLeader()
         let group = cluster.Group 1L
-        let entered () = task { let! ok = machine.Entered.WaitAsync(deadline) in if not ok then failwith "the loop never reached the stalled Apply" }
+        let entered () = task { let! ok = machine.Entered.WaitAsync(Wait.standard) in if not ok then failwith "the loop never reached the stalled Apply" }
         let first = group.ProposeAsync "stall-1"
         do! entered ()
         // The loop is held in Apply: these fill the submission queue, then wait in (and beyond) the channel.
@@ -179,7 +171,7 @@ let ``calls keep the order they were made in when the input queue is full`` () =
         let late = group.ProposeAsync "late"
         machine.Release.Release() |> ignore
         let all = Array.append (Array.append [| first |] early) [| late |]
-        let! _ = Task.WhenAll(all |> Array.map (fun t -> t :> Task)).WaitAsync(deadline)
+        let! _ = Task.WhenAll(all |> Array.map (fun t -> t :> Task)).WaitAsync(Wait.standard)
         let expected = Array.append (Array.append [| "stall-1"; "stall-2" |] [| for i in 2 .. 40 -> $"early-{i}" |]) [| "late" |]
         machine.Applied |> should equal expected
         // Indexes follow the calls too.

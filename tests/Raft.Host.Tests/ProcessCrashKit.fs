@@ -11,6 +11,7 @@ open System.Net
 open System.Net.Sockets
 open System.Threading
 open System.Threading.Tasks
+open Raft.Tests
 
 /// The node program, built next to this project: tests/Raft.ClusterNode/bin/<config>/<tfm>/Raft.ClusterNode.dll.
 let nodeDll =
@@ -22,6 +23,14 @@ let nodeDll =
 /// The exit code of a node that could not listen because its port was taken.
 let addressInUseExit = 3
 
+/// Whether a socket can bind `port` on 127.0.0.1 now.
+let portFree (port: int) =
+    try
+        use s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp)
+        s.Bind(IPEndPoint(IPAddress.Loopback, port))
+        true
+    with :? SocketException -> false
+
 /// Ports for `count` nodes: random, outside Linux's ephemeral range (32768-60999) so no outgoing connection of this
 /// machine can take one while its node is down, and free when chosen (bind-tested).
 let choosePorts (count: int) =
@@ -29,12 +38,7 @@ let choosePorts (count: int) =
     let chosen = HashSet<int>()
     while chosen.Count < count do
         let port = rnd.Next(20000, 32000)
-        if not (chosen.Contains port) then
-            try
-                use s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp)
-                s.Bind(IPEndPoint(IPAddress.Loopback, port))
-                chosen.Add port |> ignore
-            with :? SocketException -> ()
+        if not (chosen.Contains port) && portFree port then chosen.Add port |> ignore
     Array.ofSeq chosen
 
 /// The last lines of a node's stderr over all its runs, with the harness's notes (start, kill, exit) in between.
@@ -285,17 +289,18 @@ type ProcessCluster(size: int) =
             let mutable attempts = 0
             while result.IsNone do
                 let n = (this.Node id).Value
-                let! _ = Task.WhenAny(n.Ready, n.Exited, Task.Delay(until - clock.Elapsed |> max TimeSpan.Zero))
+                do! Wait.forTask $"node {id} (run {n.Run}) ready" (until - clock.Elapsed |> max TimeSpan.Zero) (Task.WhenAny(n.Ready, n.Exited))
                 if n.Ready.IsCompletedSuccessfully && not n.HasExited then result <- Some n
                 elif n.HasExited then
                     let code = n.ExitCode
                     attempts <- attempts + 1
                     if code = addressInUseExit && attempts < 20 && clock.Elapsed < until then
                         this.Note $"node {id} run {n.Run}: port {ports[int id - 1]} in use, retrying"
-                        do! Task.Delay 250
+                        let port = ports[int id - 1]
+                        do! Wait.until $"port {port} released by node {id}'s previous run" (until - clock.Elapsed |> max TimeSpan.Zero) (fun () -> portFree port)
                         this.Launch id |> ignore
                     else failwithf "node %d (run %d) exited with code %d before it was ready" id n.Run code
-                else failwithf "node %d (run %d) was not ready within %O" id n.Run deadline
+                else failwithf "node %d (run %d) is neither ready nor exited" id n.Run
             return result.Value
         }
 
@@ -308,7 +313,7 @@ type ProcessCluster(size: int) =
                 attempt <- attempt + 1
                 for id in ids do this.Launch id |> ignore
                 let nodes = ids |> Array.map (fun id -> (this.Node id).Value)
-                let! _ = Task.WhenAll(nodes |> Array.map (fun n -> Task.WhenAny(n.Ready, n.Exited))).WaitAsync(deadline)
+                do! Wait.forTask "every node ready or exited" deadline (Task.WhenAll(nodes |> Array.map (fun n -> Task.WhenAny(n.Ready, n.Exited))))
                 if nodes |> Array.forall (fun n -> n.IsReady) then started <- true
                 elif attempt < 5 && nodes |> Array.exists (fun n -> n.HasExited && n.ExitCode = addressInUseExit) then
                     this.Note $"ports {ports} taken, choosing others"

@@ -11,6 +11,7 @@ open System.Collections.Generic
 open System.IO
 open System.Threading
 open System.Threading.Tasks
+open Raft.Tests
 open Xunit
 open FsUnit.Xunit
 open Raft.Host.Tests.ProcessCrashKit
@@ -25,18 +26,6 @@ type Ledger() =
     member _.Ack(command: int64, index: int64, count: int64) = lock acked (fun () -> acked[command] <- struct (index, count))
     member _.AckCount = lock acked (fun () -> acked.Count)
     member _.Acked = lock acked (fun () -> [| for KeyValue(c, struct (i, n)) in acked -> c, i, n |])
-
-/// Polls `condition` every 10 ms until it holds; fails naming `what` after `deadline`. `check` runs on every poll
-/// (it throws when a background part of the test already failed).
-let private waitFor (what: string) (deadline: TimeSpan) (check: unit -> unit) (condition: unit -> bool) =
-    task {
-        let until = DateTime.UtcNow + deadline
-        check ()
-        while not (condition ()) do
-            if DateTime.UtcNow > until then failwithf "timed out after %O waiting for: %s" deadline what
-            do! Task.Delay 10
-            check ()
-    }
 
 /// Runs the scenario; throws with the seed, the timeline and every node's stderr tail when something is wrong.
 let runScenario (seed: int) (kills: int) =
@@ -54,7 +43,9 @@ let runScenario (seed: int) (kills: int) =
                 match p.Exception with
                 | null -> ()
                 | e -> raise (AggregateException("a proposer failed", e.InnerExceptions))
-        let wait what (seconds: float) condition = waitFor what (TimeSpan.FromSeconds seconds) checkProposers condition
+        // checkProposers runs on every poll: a failed proposer ends the wait at once instead of at its deadline.
+        let wait what (seconds: float) condition =
+            Wait.until what (TimeSpan.FromSeconds seconds) (fun () -> checkProposers (); condition ())
         try
             do! cluster.StartAll(TimeSpan.FromSeconds 60.0)
             // Each proposer sends one command at a time, to the node it believes leads or (`anyNode`) to any running
@@ -80,8 +71,7 @@ let runScenario (seed: int) (kills: int) =
                             ledger.Proposed command
                             // The node answers within its RequestTimeout (5 s) unless it dies; longer means a hang.
                             let answer = node.Propose command
-                            let! first = Task.WhenAny(answer, Task.Delay(TimeSpan.FromSeconds 60.0))
-                            if first <> (answer :> Task) then failwithf "node %d did not answer proposal %d within 60 s" node.Id command
+                            do! Wait.forTask $"node {node.Id}'s answer to proposal {command}" (TimeSpan.FromSeconds 60.0) answer
                             let outcome = answer.Result
                             match outcome with
                             | Acked(index, count) -> ledger.Ack(command, index, count)
@@ -138,9 +128,7 @@ let runScenario (seed: int) (kills: int) =
                 do! wait $"{more} acknowledged commands with node {victim} down" 60.0 (fun () -> ledger.AckCount >= more)
                 let record = cluster.ReceivingRecord victim
                 let run = cluster.Launch victim
-                let until = DateTime.UtcNow + TimeSpan.FromSeconds 30.0
-                while not (File.Exists record) && not run.HasExited && DateTime.UtcNow < until do
-                    do! Task.Delay 2
+                let! _ = Wait.within (TimeSpan.FromSeconds 30.0) (fun () -> File.Exists record || run.HasExited)
                 if File.Exists record then
                     cluster.Kill(victim, "while it receives a snapshot")
                     cluster.Launch victim |> ignore
@@ -155,34 +143,40 @@ let runScenario (seed: int) (kills: int) =
             if not resumed then failwith "no snapshot transfer was seen under way in three tries"
 
             Volatile.Write(&stopping, true)
-            try do! Task.WhenAll(proposers).WaitAsync(TimeSpan.FromSeconds 90.0)
-            with :? TimeoutException -> failwith "the proposers did not finish within 90 s"
+            let finished = Task.WhenAll proposers
+            do! Wait.forTask "the proposers to finish" (TimeSpan.FromSeconds 90.0) finished
+            do! finished // a proposer's failure fails the test here
             cluster.Note $"proposals stopped: {ledger.ProposedCount} proposed, {ledger.AckCount} acknowledged"
 
             // Convergence: every node up, one leader, the same last, commit and applied index everywhere, same state.
-            let until = DateTime.UtcNow + TimeSpan.FromSeconds 60.0
-            let mutable final = None
             let mutable last = ""
-            while final.IsNone do
-                let! statuses = cluster.Statuses()
-                last <- String.Join("; ", statuses |> Array.map (fun (id, s) -> $"node {id}: {s}"))
-                let settled =
-                    statuses.Length = 3
-                    && (statuses |> Array.filter (fun (_, s) -> s.IsLeader)).Length = 1
-                    && statuses |> Array.forall (fun (_, s) ->
-                        let (_, s0) = statuses[0]
-                        s.Last = s0.Last && s.Commit = s0.Last && s.Applied = s0.Last && s.Term = s0.Term)
-                if settled then
-                    let! dumps = Task.WhenAll(cluster.ReadyNodes |> Array.map (fun n -> n.Dump(TimeSpan.FromSeconds 10.0)))
-                    if dumps.Length = 3 && dumps |> Array.forall Option.isSome && dumps |> Array.forall (fun d -> d.Value = dumps[0].Value) then
-                        final <- dumps[0]
-                if final.IsNone then
-                    if DateTime.UtcNow > until then failwithf "the nodes did not converge within 60 s (last statuses: %s)" last
-                    do! Task.Delay 50
+            let! final =
+                task {
+                    try
+                        return!
+                            Wait.untilSome "the nodes to converge" (TimeSpan.FromSeconds 60.0) (fun () ->
+                                task {
+                                    let! statuses = cluster.Statuses()
+                                    last <- String.Join("; ", statuses |> Array.map (fun (id, s) -> $"node {id}: {s}"))
+                                    let settled =
+                                        statuses.Length = 3
+                                        && (statuses |> Array.filter (fun (_, s) -> s.IsLeader)).Length = 1
+                                        && statuses |> Array.forall (fun (_, s) ->
+                                            let (_, s0) = statuses[0]
+                                            s.Last = s0.Last && s.Commit = s0.Last && s.Applied = s0.Last && s.Term = s0.Term)
+                                    if not settled then return None
+                                    else
+                                        let! dumps = Task.WhenAll(cluster.ReadyNodes |> Array.map (fun n -> n.Dump(TimeSpan.FromSeconds 10.0)))
+                                        if dumps.Length = 3 && dumps |> Array.forall Option.isSome && dumps |> Array.forall (fun d -> d.Value = dumps[0].Value) then
+                                            return dumps[0]
+                                        else return None
+                                })
+                    with e -> return failwithf "%s (last statuses: %s)" e.Message last
+                }
             cluster.Note $"converged: {last}"
 
             // The checks.
-            let applied = final.Value
+            let applied = final
             let position = Dictionary<int64, struct (int64 * int64)>()
             let mutable previousIndex = 0L
             applied

@@ -13,6 +13,7 @@ open FsUnit.Xunit
 open Raft.Queue
 open Raft.Host.Tests.ClusterKit
 open Raft.Host.Tests.ExampleClusterKit
+open Raft.Tests
 
 let private apply (queue: WorkQueue) (index: int64) (command: QueueCommand) = queue.Apply(index, 1L, command)
 
@@ -86,7 +87,7 @@ let ``producers and consumers on a 3-node cluster over loopback TCP: every item 
         let producers, perProducer, consumers = 3, 40, 3
         let total = producers * perProducer
         let delivered = ConcurrentBag<QueueResult>()
-        use cts = new CancellationTokenSource(deadline)
+        use cts = new CancellationTokenSource(Wait.standard)
         let produce p =
             task {
                 let client = QueueClient($"producer-{p}", cluster.Hosts)
@@ -130,7 +131,7 @@ let ``a follower restarted after the leader compacted past it holds the same que
             ()
         let! taken = cluster.Propose(Dequeue("c", 1L))
         let! leader = cluster.WaitLeader()
-        do! waitUntil "the leader snapshots past the stopped follower" (fun () ->
+        do! Wait.until "the leader snapshots past the stopped follower" Wait.standard (fun () ->
             cluster.SnapshotIndexes leader |> Array.exists (fun i -> i > 20L))
         do! cluster.StartNode follower
         do! cluster.MakeLeader follower

@@ -11,6 +11,7 @@ open Raft.Serialization
 open Raft.Storage
 open Raft.Transport.InMemory
 open Raft.Host.Tests.ClusterKit
+open Raft.Tests
 
 /// A state machine whose Apply of "block" waits on a gate, holding the node loop (a hung user callback).
 type private GatedMachine(gate: ManualResetEventSlim, entered: ManualResetEventSlim) =
@@ -25,8 +26,7 @@ type private GatedMachine(gate: ManualResetEventSlim, entered: ManualResetEventS
 
 let private expectFault<'E when 'E :> exn> (what: string) (t: Task) =
     task {
-        let! first = Task.WhenAny(t, Task.Delay deadline)
-        if not (obj.ReferenceEquals(first, t)) then failwithf "%s: no outcome within %O" what deadline
+        do! Wait.forTask $"an outcome of {what}" Wait.standard t
         if t.IsCanceled then (OperationCanceledException() :> exn) |> should be instanceOfType<'E>
         else
             match t.Exception with
@@ -50,7 +50,7 @@ let ``proposals and reads time out, and tokens cancel them, while the loop is st
         // The single voter commits "block" at once and its Apply holds the loop.
         let blocked = group.ProposeAsync("block", Nullable(TimeSpan.FromMilliseconds 300.0))
         use _release = { new IDisposable with member _.Dispose() = gate.Set() } // a failing assertion must not leave the loop stuck
-        entered.Wait(deadline) |> should equal true
+        entered.Wait(Wait.standard) |> should equal true
         let queued = group.ProposeAsync("queued", Nullable(TimeSpan.FromMilliseconds 200.0))
         let read = group.ReadAsync((fun _ -> 1), Nullable(TimeSpan.FromMilliseconds 200.0))
         use cts = new CancellationTokenSource()

@@ -9,6 +9,7 @@ open FsUnit.Xunit
 open Raft.Core
 open Raft.Node
 open Raft.Host.Tests.ClusterKit
+open Raft.Tests
 
 /// Snapshots every 10 applied entries, compacting everything they cover, sent in 64-byte chunks (many per snapshot).
 let private snapshotting (o: RaftNodeOptions) =
@@ -35,11 +36,11 @@ let private lagAndInstall (cluster: Cluster) =
             ()
         let! leader = cluster.WaitLeader 1L
         // The leader's log no longer holds what the follower needs next: only a snapshot can bring it up to date.
-        do! waitUntil "the leader snapshots and compacts past the partitioned follower" (fun () ->
+        do! Wait.until "the leader snapshots and compacts past the partitioned follower" Wait.standard (fun () ->
             cluster.SnapshotIndexes(leader, 1L) |> Array.exists (fun i -> i > int64 lagAt + 20L))
         (machine cluster follower).Restores |> should equal 0
         cluster.Network.HealAll()
-        do! waitUntil "the follower installs the snapshot and catches up" (fun () ->
+        do! Wait.until "the follower installs the snapshot and catches up" Wait.standard (fun () ->
             (machine cluster follower).Applied = (machine cluster leader).Applied && (machine cluster follower).Count >= 61)
         (machine cluster follower).Restores |> should be (greaterThanOrEqualTo 1)
         cluster.SnapshotIndexes(follower, 1L) |> should not' (be Empty)
@@ -54,7 +55,7 @@ let ``a partitioned follower behind the leader's compacted log catches up by Ins
         let! leader, follower = lagAndInstall cluster
         // And it keeps replicating normally after the install.
         let! _ = cluster.Propose(1L, "after-install")
-        do! waitUntil "every node applies the next command" (fun () ->
+        do! Wait.until "every node applies the next command" Wait.standard (fun () ->
             cluster.Nodes |> Array.forall (fun n -> n.Machines[1L].Commands |> Array.contains "after-install"))
         (machine cluster follower).Applied |> should equal (machine cluster leader).Applied
         (machine cluster follower).Commands |> Array.filter (fun c -> c.StartsWith "lag-") |> Array.distinct |> Array.length |> should equal 60
@@ -72,14 +73,14 @@ let ``a follower restarted right after installing a snapshot keeps its state and
         do! cluster.StartNode follower
         // The restarted state machine starts from the snapshot file, then applies the log after it.
         (machine cluster follower).Restores |> should equal 1
-        do! waitUntil "the restarted follower is back where it was" (fun () -> (machine cluster follower).Count >= before.Length)
+        do! Wait.until "the restarted follower is back where it was" Wait.standard (fun () -> (machine cluster follower).Count >= before.Length)
         (machine cluster follower).Applied[.. before.Length - 1] |> should equal before
         cluster.Group(follower, 1L).Status.LastIndex |> should be (greaterThanOrEqualTo installedAt)
         for i in 1..5 do
             let! _ = cluster.Propose(1L, $"post-restart-{i}")
             ()
         let! leader = cluster.WaitLeader 1L
-        do! waitUntil "the restarted follower appends and applies after the snapshot index" (fun () ->
+        do! Wait.until "the restarted follower appends and applies after the snapshot index" Wait.standard (fun () ->
             (machine cluster follower).Applied = (machine cluster leader).Applied
             && (machine cluster follower).Commands |> Array.contains "post-restart-5")
         cluster.Group(follower, 1L).Status.LastIndex |> should be (greaterThan installedAt)
@@ -120,7 +121,7 @@ let ``leadership moves to a named node, and a transfer to the leader itself is r
         let! leader = cluster.WaitLeader 1L
         let target = cluster.Ids |> Array.find (fun id -> id <> leader)
         do! cluster.Group(leader, 1L).TransferLeadershipAsync(target)
-        do! waitUntil $"node {target} leads" (fun () -> cluster.Leader 1L = Some target)
+        do! Wait.until $"node {target} leads" Wait.standard (fun () -> cluster.Leader 1L = Some target)
         let! r = cluster.Group(target, 1L).ProposeAsync("after-transfer")
         r.Index |> should be (greaterThan 1L)
         let! e = Assert.ThrowsAsync<LeadershipTransferException>(fun () -> cluster.Group(target, 1L).TransferLeadershipAsync(target))
@@ -147,14 +148,14 @@ let ``a node joins as a learner, is promoted to voter and removed again through 
         learnerAt |> should be (greaterThan 5L)
         g.Membership.Learners |> has 4L |> should equal true
         g.Membership.Voters |> has 4L |> should equal false
-        do! waitUntil "the learner receives the log" (fun () ->
+        do! Wait.until "the learner receives the log" Wait.standard (fun () ->
             (machine cluster 4L).Commands |> Array.contains "m5")
         let! voterAt = g.AddVoterAsync 4L
         voterAt |> should be (greaterThan learnerAt)
         g.Membership.Voters |> has 4L |> should equal true
-        do! waitUntil "node 4 sees itself a voter" (fun () -> cluster.Group(4L, 1L).Membership.Voters |> has 4L)
+        do! Wait.until "node 4 sees itself a voter" Wait.standard (fun () -> cluster.Group(4L, 1L).Membership.Voters |> has 4L)
         let! _ = cluster.Propose(1L, "with-four")
-        do! waitUntil "node 4 applies with-four" (fun () -> (machine cluster 4L).Commands |> Array.contains "with-four")
+        do! Wait.until "node 4 applies with-four" Wait.standard (fun () -> (machine cluster 4L).Commands |> Array.contains "with-four")
         let! leader = cluster.WaitLeader 1L
         let g = cluster.Group(leader, 1L)
         let! _ = g.RemoveNodeAsync 4L
@@ -189,19 +190,18 @@ let ``a deposed leader's waiting proposal fails with OutcomeUnknownException whe
         // Appended on the isolated leader only: it can neither commit nor learn that it was overwritten.
         cluster.Network.Isolate old
         let stranded = cluster.Group(old, 1L).ProposeAsync("stranded", Nullable(TimeSpan.FromSeconds 60.0))
-        do! waitUntil "a majority leader" (fun () ->
+        do! Wait.until "a majority leader" Wait.standard (fun () ->
             cluster.Nodes |> Array.exists (fun n -> n.Id <> old && n.Host.GetGroup(1L).Status.IsLeader))
         for i in 1..40 do
             let! _ = cluster.Propose(1L, $"majority-{i}")
             ()
         let! leader = cluster.WaitLeader 1L
-        do! waitUntil "the new leader compacts past the stranded entry" (fun () ->
+        do! Wait.until "the new leader compacts past the stranded entry" Wait.standard (fun () ->
             cluster.SnapshotIndexes(leader, 1L) |> Array.exists (fun i -> i > 20L))
         stranded.IsCompleted |> should equal false
         cluster.Network.HealAll()
         // The old leader installs the new leader's snapshot: the snapshot holds the state, not the stranded entry's fate.
-        let! first = Task.WhenAny(stranded, Task.Delay deadline)
-        obj.ReferenceEquals(first, stranded) |> should equal true
+        do! Wait.forTask "the outcome of the stranded proposal" Wait.standard stranded
         match stranded.Exception with
         | null -> failwith "the stranded proposal completed instead of failing"
         | e ->
@@ -246,7 +246,7 @@ let private fallBehindSnapshot (cluster: Cluster) =
             let! _ = cluster.Propose(1L, $"big-{i}-" + String('x', 300))
             ()
         let! leader = cluster.WaitLeader 1L
-        do! waitUntil "the leader snapshots and compacts past the partitioned follower" (fun () ->
+        do! Wait.until "the leader snapshots and compacts past the partitioned follower" Wait.standard (fun () ->
             cluster.SnapshotIndexes(leader, 1L) |> Array.exists (fun i -> i > 30L))
         cluster.Network.HealAll()
         return leader, follower
@@ -259,7 +259,7 @@ let private restartMidTransfer (damage: string -> unit) =
     task {
         use cluster = new Cluster(3, 1, false, configure = snapshotting)
         let! leader, follower = fallBehindSnapshot cluster
-        do! waitUntil "the follower makes part of the snapshot durable" (fun () ->
+        do! Wait.until "the follower makes part of the snapshot durable" Wait.standard (fun () ->
             match receivingRecord cluster follower with
             | Some r -> r.Length >= 3L * 64L
             | None -> false)
@@ -268,7 +268,7 @@ let private restartMidTransfer (damage: string -> unit) =
         let dir = IO.Path.Combine(cluster.NodeDirectory follower, "group-1", "snapshots")
         damage dir
         do! cluster.StartNode follower
-        do! waitUntil "the restarted follower installs the snapshot and catches up" (fun () ->
+        do! Wait.until "the restarted follower installs the snapshot and catches up" Wait.standard (fun () ->
             (machine cluster follower).Applied = (machine cluster leader).Applied && (machine cluster follower).Count >= 41)
         // It installed the snapshot it was receiving.
         cluster.SnapshotIndexes(follower, 1L) |> should contain record.Index
@@ -279,7 +279,7 @@ let private restartMidTransfer (damage: string -> unit) =
         IO.Directory.GetFiles(dir, "*.partial") |> should be Empty
         let written = cluster.Group(follower, 1L).Runtime.Receiver.BytesWritten
         let! _ = cluster.Propose(1L, "after-resume")
-        do! waitUntil "the follower applies the next command" (fun () -> (machine cluster follower).Commands |> Array.contains "after-resume")
+        do! Wait.until "the follower applies the next command" Wait.standard (fun () -> (machine cluster follower).Commands |> Array.contains "after-resume")
         return record.Length, dataLength, written
     }
 
@@ -313,7 +313,7 @@ let ``a partially received snapshot the restored log already commits is deleted 
         let target = cluster.Ids |> Array.find (fun id -> id <> leader)
         do! cluster.Group(leader, 1L).TransferLeadershipAsync(target)
         let follower = cluster.Ids |> Array.find (fun id -> id <> target)
-        do! waitUntil "the follower follows the new leader" (fun () -> cluster.Group(follower, 1L).Status.Leader = target)
+        do! Wait.until "the follower follows the new leader" Wait.standard (fun () -> cluster.Group(follower, 1L).Status.Leader = target)
         do! cluster.StopNode follower
         // What a node that stopped while receiving a snapshot of index 2 would have left behind.
         let dir = leavePartialSnapshot cluster follower 2L 1L
@@ -321,7 +321,7 @@ let ``a partially received snapshot the restored log already commits is deleted 
         do! cluster.StartNode follower
         IO.Directory.GetFiles dir |> should be Empty
         let! _ = cluster.Propose(1L, "after")
-        do! waitUntil "the follower applies the next command" (fun () -> (machine cluster follower).Commands |> Array.contains "after")
+        do! Wait.until "the follower applies the next command" Wait.standard (fun () -> (machine cluster follower).Commands |> Array.contains "after")
     }
 
 [<Fact>]
@@ -342,7 +342,7 @@ let ``a partially received snapshot whose last entry the restored log holds is d
         do! cluster.StartNode follower
         IO.Directory.GetFiles dir |> should be Empty
         let! _ = cluster.Propose(1L, "after")
-        do! waitUntil "the follower applies the next command" (fun () -> (machine cluster follower).Commands |> Array.contains "after")
+        do! Wait.until "the follower applies the next command" Wait.standard (fun () -> (machine cluster follower).Commands |> Array.contains "after")
     }
 
 [<Fact>]
@@ -353,13 +353,13 @@ let ``a snapshot transfer finishes while the leader takes newer snapshots, inste
         // installing the one it is sent it can catch up from the log even when the leader has taken newer ones.
         use cluster = new Cluster(3, 1, false, configure = fun o -> snapshotting o; o.CompactionTrailing <- 25L)
         let! leader, follower = fallBehindSnapshot cluster
-        do! waitUntil "the follower starts receiving the snapshot" (fun () -> (receivingRecord cluster follower).IsSome)
+        do! Wait.until "the follower starts receiving the snapshot" Wait.standard (fun () -> (receivingRecord cluster follower).IsSome)
         let receiving = (receivingRecord cluster follower).Value.Index
         for i in 1..25 do
             let! _ = cluster.Propose(1L, $"more-{i}")
             ()
-        do! waitUntil "the leader has taken a newer snapshot" (fun () -> cluster.SnapshotIndexes(leader, 1L) |> Array.exists (fun i -> i > receiving))
-        do! waitUntil "the follower catches up" (fun () -> (machine cluster follower).Applied = (machine cluster leader).Applied)
+        do! Wait.until "the leader has taken a newer snapshot" Wait.standard (fun () -> cluster.SnapshotIndexes(leader, 1L) |> Array.exists (fun i -> i > receiving))
+        do! Wait.until "the follower catches up" Wait.standard (fun () -> (machine cluster follower).Applied = (machine cluster leader).Applied)
         // One transfer, finished from the file the leader kept open; replacing the file used to restart it from offset 0.
         cluster.Group(follower, 1L).Runtime.Receiver.Starts |> should equal 1
         (machine cluster follower).Restores |> should equal 1

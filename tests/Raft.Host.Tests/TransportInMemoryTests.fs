@@ -7,6 +7,7 @@ open FsUnit.Xunit
 open Raft.Serialization
 open Raft.Transport.InMemory
 open Raft.Host.Tests.TransportTestKit
+open Raft.Tests
 
 let private codec = RaftEnvelopeCodec<string>(RaftMessageCodec<string>())
 
@@ -20,7 +21,7 @@ let ``each link delivers every message in send order`` () =
         do! b.StartAsync(inbox.Handler, CancellationToken.None)
         for i in 1L .. 500L do
             a.TrySend(2L, envelope (i % 7L) 1L 2L i) |> should equal true
-        do! inbox.WaitUntil("500 messages", fun items -> items.Length = 500)
+        let! _ = Wait.untilValue "500 messages" Wait.standard (fun () -> inbox.Items) (fun items -> items.Length = 500)
         inbox.Items |> Array.map (snd >> contextOf) |> should equal [| 1L .. 500L |]
         inbox.Items |> Array.forall (fst >> (=) 1L) |> should equal true
         (a.Stats.FramesSent, b.Stats.FramesReceived) |> should equal (500L, 500L)
@@ -43,8 +44,8 @@ let ``a partition drops messages both ways and healing restores delivery`` () =
         net.Heal(1L, 2L)
         a.TrySend(2L, envelope 1L 1L 2L 2L) |> should equal true
         b.TrySend(1L, envelope 1L 2L 1L 2L) |> should equal true
-        do! inB.WaitUntil("b hears a after heal", fun items -> items.Length = 1)
-        do! inA.WaitUntil("a hears b after heal", fun items -> items.Length = 1)
+        let! _ = Wait.untilValue "b hears a after heal" Wait.standard (fun () -> inB.Items) (fun items -> items.Length = 1)
+        let! _ = Wait.untilValue "a hears b after heal" Wait.standard (fun () -> inA.Items) (fun items -> items.Length = 1)
         inB.Items |> Array.map (snd >> contextOf) |> should equal [| 2L |]
         inA.Items |> Array.map (snd >> contextOf) |> should equal [| 2L |]
     }
@@ -60,7 +61,7 @@ let ``a one-way block cuts only that direction`` () =
         net.Block(1L, 2L)
         a.TrySend(2L, envelope 1L 1L 2L 1L) |> should equal false
         b.TrySend(1L, envelope 1L 2L 1L 7L) |> should equal true
-        do! inA.WaitUntil("a hears b", fun items -> items.Length = 1)
+        do! Wait.until "a hears b" Wait.standard (fun () -> inA.Items.Length = 1)
     }
 
 [<Fact>]
@@ -80,12 +81,12 @@ let ``a full link queue drops instead of blocking`` () =
         do! a.StartAsync(Inbox().Handler, CancellationToken.None)
         do! b.StartAsync(blocking, CancellationToken.None)
         a.TrySend(2L, envelope 1L 1L 2L 0L) |> should equal true
-        do! inB.WaitUntil("first message in the handler", fun items -> items.Length = 1)
+        let! _ = Wait.untilValue "first message in the handler" Wait.standard (fun () -> inB.Items) (fun items -> items.Length = 1)
         let results = [ for i in 1L .. 5L -> a.TrySend(2L, envelope 1L 1L 2L i) ]
         results |> should equal [ true; true; false; false; false ]
         a.Stats.Dropped |> should equal 3L
         gate.Release(10) |> ignore
-        do! inB.WaitUntil("queued messages delivered", fun items -> items.Length = 3)
+        do! Wait.until "queued messages delivered" Wait.standard (fun () -> inB.Items.Length = 3)
     }
 
 [<Fact>]
@@ -96,6 +97,6 @@ let ``messages to a stopped or unknown node are dropped and counted`` () =
         do! a.StartAsync(Inbox().Handler, CancellationToken.None)
         a.TrySend(9L, envelope 1L 1L 9L 1L) |> should equal false
         a.TrySend(2L, envelope 1L 1L 2L 1L) |> should equal true // b exists but never started
-        do! waitUntil "drop of the undeliverable message" (fun () -> a.Stats.Dropped = 2L)
+        do! Wait.until "drop of the undeliverable message" Wait.standard (fun () -> a.Stats.Dropped = 2L)
         b.IsRunning |> should equal false
     }

@@ -16,6 +16,7 @@ open Raft.Serialization
 open Raft.Transport
 open Raft.Transport.Tcp
 open Raft.Host.Tests.TransportTestKit
+open Raft.Tests
 
 type Msg = RaftEnvelope<string>[]
 
@@ -103,14 +104,14 @@ type private RawClient =
     member c.Hello(clusterId: string, from: int64, to_: int64) =
         task {
             let! _ = c.Send(frameBytes (fun b -> TcpHandshake.WriteHello(b, Hello(clusterId, from, to_))))
-            use cts = new CancellationTokenSource(deadline)
+            use cts = new CancellationTokenSource(Wait.standard)
             return! TcpConnection.ReadOneFrameAsync(c.Reader, FrameKind.HelloReply, Func<_, _>(TcpHandshake.ReadReply), cts.Token)
         }
 
     /// Completes when the server has closed the connection (end of stream or reset); fails after the deadline.
     member c.WaitClosed() =
         task {
-            use cts = new CancellationTokenSource(deadline)
+            use cts = new CancellationTokenSource(Wait.standard)
             let mutable closed = false
             while not closed do
                 try
@@ -189,7 +190,7 @@ let ``a burst of small messages arrives complete and in order on one connection`
                 while not (a.T.TrySend(2L, [| envelope (int64 (i % 16)) 1L 2L (int64 i) |])) do
                     Thread.Yield() |> ignore
         sendAll ()
-        do! b.Inbox.WaitUntil("the burst", fun items -> items |> Array.exists (fun (_, m) -> contextOf m[0] = int64 n))
+        let! _ = Wait.untilValue "the burst" Wait.standard (fun () -> b.Inbox.Items) (fun items -> items |> Array.exists (fun (_, m) -> contextOf m[0] = int64 n))
         let got = b.Inbox.Items |> Array.map (snd >> fun m -> contextOf m[0]) |> Array.filter (fun c -> c > 0L)
         got |> should equal [| 1L .. int64 n |]
         do! stopAll [ a; b ]
@@ -211,7 +212,7 @@ let ``a peer whose listener restarts is reconnected and the reconnect is counted
         let! b2 = start o
         do! exchange a b2 2L
         do! exchange b2 a 2L
-        do! waitUntil "a counts a reconnect" (fun () -> a.T.Stats.Reconnects >= 1L)
+        do! Wait.until "a counts a reconnect" Wait.standard (fun () -> a.T.Stats.Reconnects >= 1L)
         do! stopAll [ a; b2 ]
     }
 
@@ -255,7 +256,7 @@ let ``a bad frame closes only its connection, is counted and logged, and the nod
         | _ ->
             let! _ = raw.Send(dataFrame [| 0x93uy; 0x01uy; 0xC1uy |]) in ()
         do! raw.WaitClosed()
-        do! waitUntil "the bad frame is counted" (fun () -> a.T.Stats.BadFrames = 1L)
+        do! Wait.until "the bad frame is counted" Wait.standard (fun () -> a.T.Stats.BadFrames = 1L)
         a.Log.Has(LogLevel.Warning, "Bad frame") |> should equal true
         // The node keeps exchanging frames with its good peer.
         do! exchange b a 2L
@@ -276,7 +277,7 @@ let ``a valid frame from a raw client is delivered`` () =
         let! reply = raw.Hello(cluster, 3L, 1L)
         (reply.Status, reply.NodeId, reply.ClusterId) |> should equal (HandshakeStatus.Accepted, 1L, cluster)
         let! _ = raw.Send(dataFrame (validPayload ()))
-        do! a.Inbox.WaitUntil("raw frame delivered", heardFrom 3L 555L)
+        let! _ = Wait.untilValue "raw frame delivered" Wait.standard (fun () -> a.Inbox.Items) (heardFrom 3L 555L)
         raw.Socket.Dispose()
         do! stopAll [ a ]
     }
@@ -310,7 +311,7 @@ let ``a transport of another cluster never connects and both sides count the ref
         o.Peers[1L] <- string a.EndPoint
         let! foreign = start o
         a.T.SetPeer(2L, foreign.EndPoint)
-        do! waitUntil "refusals on both sides" (fun () ->
+        do! Wait.until "refusals on both sides" Wait.standard (fun () ->
             a.T.Stats.RefusedHandshakes >= 1L && foreign.T.Stats.RefusedHandshakes >= 1L)
         foreign.T.TrySend(1L, [| envelope 1L 2L 1L 1L |]) |> ignore
         a.T.IsConnected 2L |> should equal false
@@ -354,7 +355,7 @@ let ``a message over the frame cap is dropped at the sender and later messages s
                                       TransferId = 1L; Offset = 0L; Data = Array.zeroCreate 100_000; Done = true } })
         let dropped = a.T.Stats.Dropped
         a.T.TrySend(2L, [| huge |]) |> should equal true
-        do! waitUntil "the oversized message is dropped" (fun () -> a.T.Stats.Dropped = dropped + 1L)
+        do! Wait.until "the oversized message is dropped" Wait.standard (fun () -> a.T.Stats.Dropped = dropped + 1L)
         do! exchange a b 2L
         b.T.Stats.BadFrames |> should equal 0L
         do! stopAll [ a; b ]

@@ -12,6 +12,7 @@ open Xunit
 open FsUnit.Xunit
 open Raft.Storage
 open Raft.Storage.Tests.Support
+open Raft.Tests
 
 module CrashHarness =
     // The worker's workload (tests/Raft.CrashWorker/Program.cs, CrashWorkload), restated.
@@ -73,15 +74,13 @@ module CrashHarness =
         let stderr = p.StandardError.ReadToEndAsync()
         p, reports, reader, stderr
 
-    /// Waits for a condition on the reports, failing if the worker exits or the deadline passes.
+    /// Waits for a condition on the reports, failing if the worker exits (checked on every poll, so a dead worker's
+    /// stderr is reported at once) or 20 s pass.
     let waitFor (p: Process) (reports: Reports) (stderr: Tasks.Task<string>) (cond: Reports -> bool) =
-        let deadline = Stopwatch.StartNew()
-        let mutable spins = 0
-        while not (lock reports (fun () -> cond reports)) do
-            if p.HasExited then failwithf "the crash worker exited with %d: %s" p.ExitCode stderr.Result
-            if deadline.Elapsed > TimeSpan.FromSeconds 20.0 then failwith "the crash worker made no progress for 20 s"
-            spins <- spins + 1
-            if spins < 50 then Thread.SpinWait 200 else Thread.Sleep 1
+        Wait.until "the crash worker's reports to reach the kill moment" (TimeSpan.FromSeconds 20.0) (fun () ->
+            lock reports (fun () -> cond reports)
+            || (if p.HasExited then failwithf "the crash worker exited with %d: %s" p.ExitCode stderr.Result
+                false))
 
     let verify (dir: string) (reports: Reports) (previousHardState: int64) =
         use log = FileLogStorage.Open(dir, workerOptions ())
@@ -111,7 +110,8 @@ module CrashHarness =
 
 
     /// Starts the worker `kills` times on one directory, kills it at a random moment each time, and checks the files.
-    let runKills (seed: int) (kills: int) =
+    let runKills (seed: int) (kills: int) : Tasks.Task =
+      task {
         File.Exists workerDll |> should equal true
         use dir = new TempDir()
         let rnd = Random seed
@@ -122,10 +122,10 @@ module CrashHarness =
             try
                 let moment = rnd.Next 10
                 if moment = 0 then
-                    waitFor p reports stderr (fun r -> r.Opened) // during start-up and recovery
+                    do! waitFor p reports stderr (fun r -> r.Opened) // during start-up and recovery
                 else
                     let lines = rnd.Next(1, 200)
-                    waitFor p reports stderr (fun r -> r.DurableLines >= lines && (moment > 2 || r.HardState > 0L))
+                    do! waitFor p reports stderr (fun r -> r.DurableLines >= lines && (moment > 2 || r.HardState > 0L))
                 p.Kill()
                 p.WaitForExit()
             finally
@@ -137,6 +137,7 @@ module CrashHarness =
             p.Dispose()
         maxDurable |> should be (greaterThan 500L)
         hardState |> should be (greaterThan 5L)
+      }
 
 // Two classes so xunit runs the two kill sequences in parallel (the children mostly wait on start-up).
 
