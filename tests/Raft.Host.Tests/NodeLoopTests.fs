@@ -13,6 +13,7 @@ open Raft.Serialization
 open Raft.Storage
 open Raft.Transport.InMemory
 open Raft.Host.Tests.ClusterKit
+open Raft.Tests
 
 let private tick = TimeSpan.FromMilliseconds 10.0
 
@@ -146,7 +147,7 @@ type private StallingMachine() =
             lock applied (fun () -> applied.Add command)
             if command.StartsWith "stall" then
                 this.Entered.Release() |> ignore
-                if not (this.Release.Wait(Wait.standard)) then failwith "the test never released the stalled Apply"
+                if not (this.Release.Wait(timeout = Wait.standard)) then failwith "the test never released the stalled Apply"
             index
         member _.Snapshot _ = ()
         member _.Restore _ = ()
@@ -160,7 +161,7 @@ let ``calls keep the order they were made in when the input queue is full`` () =
         do! cluster.StartAsync()
         let! _ = cluster.WaitLeader()
         let group = cluster.Group 1L
-        let entered () = task { let! ok = machine.Entered.WaitAsync(Wait.standard) in if not ok then failwith "the loop never reached the stalled Apply" }
+        let entered () = task { let! ok = machine.Entered.WaitAsync(timeout = Wait.standard) in if not ok then failwith "the loop never reached the stalled Apply" }
         let first = group.ProposeAsync "stall-1"
         do! entered ()
         // The loop is held in Apply: these fill the submission queue, then wait in (and beyond) the channel.
@@ -171,7 +172,7 @@ let ``calls keep the order they were made in when the input queue is full`` () =
         let late = group.ProposeAsync "late"
         machine.Release.Release() |> ignore
         let all = Array.append (Array.append [| first |] early) [| late |]
-        let! _ = Task.WhenAll(all |> Array.map (fun t -> t :> Task)).WaitAsync(Wait.standard)
+        let! _ = Task.WhenAll(all |> Array.map (fun t -> t :> Task)).WaitAsync(timeout = Wait.standard)
         let expected = Array.append (Array.append [| "stall-1"; "stall-2" |] [| for i in 2 .. 40 -> $"early-{i}" |]) [| "late" |]
         machine.Applied |> should equal expected
         // Indexes follow the calls too.
