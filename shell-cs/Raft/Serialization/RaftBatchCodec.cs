@@ -13,7 +13,13 @@ namespace Raft.Serialization;
 public sealed class RaftBatchCodec<T> : IFrameCodec<RaftEnvelope<T>[]>
 {
     /// <summary>Creates the codec over a message codec (which holds the user's MessagePack options).</summary>
-    public RaftBatchCodec(RaftMessageCodec<T> messages) => Messages = messages;
+    public RaftBatchCodec(RaftMessageCodec<T> messages)
+    {
+        Messages = messages;
+        _host = new HostMessageCodec<T>(messages.Options);
+    }
+
+    private readonly HostMessageCodec<T> _host;
 
     /// <summary>The codec for individual messages.</summary>
     public RaftMessageCodec<T> Messages { get; }
@@ -35,7 +41,7 @@ public sealed class RaftBatchCodec<T> : IFrameCodec<RaftEnvelope<T>[]>
                 writer.WriteArrayHeader(3);
                 writer.Write(envelope.GroupId);
                 writer.WriteNil();
-                Messages.WriteHostMessage(ref writer, host);
+                _host.Write(ref writer, host);
                 continue;
             }
             writer.WriteArrayHeader(2);
@@ -63,7 +69,7 @@ public sealed class RaftBatchCodec<T> : IFrameCodec<RaftEnvelope<T>[]>
                 if (reader.TryReadNil())
                 {
                     if (e < 3) throw new RaftCodecException(RaftCodecError.Malformed, "envelope has neither a message nor a host message");
-                    batch[i] = RaftEnvelope<T>.ForHost(group, Messages.ReadHostMessage(ref reader));
+                    batch[i] = RaftEnvelope<T>.ForHost(group, _host.Read(ref reader));
                     Records.SkipRest(ref reader, e, 3);
                     continue;
                 }

@@ -5,7 +5,7 @@ namespace Raft.Transport.Tcp;
 
 /// <summary>
 /// Everything the transport keeps per peer: its endpoint, its bounded send queue (drained by whichever thread holds
-/// the send flag, see <c>TcpTransport.Drain</c>) and the one connection used for sending. Simultaneous dials are settled deterministically: a new connection replaces the current one unless the
+/// the send flag, see <c>PeerSender.Drain</c>) and the one connection used for sending. Simultaneous dials are settled deterministically: a new connection replaces the current one unless the
 /// current one was opened by the lower id of the pair and the new one was not. Both sides apply the same rule, so
 /// they converge on the same socket.
 /// </summary>

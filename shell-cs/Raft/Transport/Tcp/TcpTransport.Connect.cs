@@ -169,7 +169,7 @@ public sealed partial class TcpTransport<TMessage>
             if (reconnect) _counters.Reconnect();
             _logger.Connected(peer.Id, connection.Direction, connection.Remote);
             Track(connection, peer);
-            Drain(peer); // what was queued while there was no connection
+            _sender.Drain(peer); // what was queued while there was no connection
             return;
         }
         else

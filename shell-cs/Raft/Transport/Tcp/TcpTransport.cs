@@ -12,8 +12,10 @@ namespace Raft.Transport.Tcp;
 /// <summary>
 /// The TCP transport: one connection per peer pair, carrying every group's messages, framed as described in
 /// <c>TcpFrame</c> (magic, version, flags, length, CRC-32C), opened by a handshake that checks the cluster id and
-/// node ids. Each peer has a bounded queue, drained by the sending thread itself into one socket write per batch;
-/// each connection has one read loop over a <see cref="System.IO.Pipelines.PipeReader"/>. A bad frame closes only
+/// node ids. Each peer has a bounded queue, drained by the sending thread itself into one socket write per batch
+/// (<see cref="PeerSender{TMessage}"/>); each connection has one read loop over a
+/// <see cref="System.IO.Pipelines.PipeReader"/> (<see cref="FrameReader{TMessage}"/>). Opening connections (accept,
+/// dial, handshake) is in <c>TcpTransport.Connect.cs</c>. A bad frame closes only
 /// its connection; lost connections are re-dialed with exponential backoff and jitter.
 /// </summary>
 public sealed partial class TcpTransport<TMessage> : ITransport<TMessage>
@@ -25,7 +27,8 @@ public sealed partial class TcpTransport<TMessage> : ITransport<TMessage>
     private readonly ConcurrentDictionary<long, TcpPeer<TMessage>> _peers = new();
     private readonly ConcurrentDictionary<TcpConnection, Task> _connections = new();
     private readonly CancellationTokenSource _stopping = new();
-    private TransportReceiveHandler<TMessage>? _handler;
+    private readonly PeerSender<TMessage> _sender;
+    private FrameReader<TMessage>? _reader;
     private Socket? _listener;
     private Task _acceptLoop = Task.CompletedTask;
     private int _state; // 0 new, 1 running, 2 stopped
@@ -40,6 +43,7 @@ public sealed partial class TcpTransport<TMessage> : ITransport<TMessage>
         _options = options;
         _codec = codec;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _sender = new PeerSender<TMessage>(options, codec, _counters, _logger);
         foreach (var (id, text) in options.Peers)
             if (id != options.NodeId && TcpTransportOptions.TryParseEndPoint(text, out var endPoint))
                 _peers[id] = new TcpPeer<TMessage>(id, endPoint, options.QueueCapacity, _stopping.Token);
@@ -68,7 +72,7 @@ public sealed partial class TcpTransport<TMessage> : ITransport<TMessage>
     {
         ArgumentNullException.ThrowIfNull(onReceive);
         if (Interlocked.CompareExchange(ref _state, 1, 0) != 0) throw new InvalidOperationException("the transport was already started");
-        _handler = onReceive;
+        _reader = new FrameReader<TMessage>(_options, _codec, _counters, _logger, onReceive, _stopping.Token);
         TcpTransportOptions.TryParseEndPoint(_options.ListenEndpoint, out var listen);
         var listener = new Socket(SocketType.Stream, ProtocolType.Tcp);
         try
@@ -124,7 +128,7 @@ public sealed partial class TcpTransport<TMessage> : ITransport<TMessage>
         }
         if (p.Queue.Writer.TryWrite(message))
         {
-            Drain(p);
+            _sender.Drain(p);
             return true;
         }
         p.CountDrop();
@@ -172,7 +176,7 @@ public sealed partial class TcpTransport<TMessage> : ITransport<TMessage>
         if (_stopping.IsCancellationRequested) connection.Abort();
         _ = Task.Run(async () =>
         {
-            try { await ReadLoopAsync(connection, peer).ConfigureAwait(false); }
+            try { await _reader!.ReadLoopAsync(connection, peer).ConfigureAwait(false); }
             finally
             {
                 _connections.TryRemove(connection, out _);

@@ -1,14 +1,29 @@
 using MessagePack;
+using MessagePack.Formatters;
 
 namespace Raft.Serialization;
 
-// Host messages: <c>[1, requestId, [command...]]</c> for forwarded proposals and
-// <c>[2, requestId, slot, status, index, term, result | nil, error | nil, leaderHint]</c> for their outcomes.
-public sealed partial class RaftMessageCodec<T>
+/// <summary>
+/// Encoding of the host's own messages between nodes (proposal forwarding), carried in the same frames as Raft
+/// messages (see <see cref="RaftBatchCodec{T}"/>): <c>[1, requestId, [command...]]</c> for forwarded proposals and
+/// <c>[2, requestId, slot, status, index, term, result | nil, error | nil, leaderHint]</c> for their outcomes.
+/// Commands are encoded with the user's MessagePack options. Immutable and thread-safe.
+/// </summary>
+internal sealed class HostMessageCodec<T>
 {
+    private readonly IMessagePackFormatter<T> _payload;
+
+    public HostMessageCodec(MessagePackSerializerOptions options)
+    {
+        Options = options;
+        _payload = options.Resolver.GetFormatterWithVerify<T>();
+    }
+
+    public MessagePackSerializerOptions Options { get; }
+
     private const byte ForwardedProposalsKind = 1, ForwardedOutcomeKind = 2;
 
-    internal void WriteHostMessage(ref MessagePackWriter writer, HostMessage<T> message)
+    public void Write(ref MessagePackWriter writer, HostMessage<T> message)
     {
         switch (message)
         {
@@ -36,11 +51,11 @@ public sealed partial class RaftMessageCodec<T>
                 writer.Write(o.LeaderHint);
                 break;
             default:
-                throw new InvalidOperationException($"unknown host message {message.GetType().Name}: update RaftMessageCodec");
+                throw new InvalidOperationException($"unknown host message {message.GetType().Name}: update HostMessageCodec");
         }
     }
 
-    internal HostMessage<T> ReadHostMessage(ref MessagePackReader reader)
+    public HostMessage<T> Read(ref MessagePackReader reader)
     {
         var n = Records.ReadHeader(ref reader, 2, "host message");
         var kind = reader.ReadByte();

@@ -1,8 +1,14 @@
 using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
 
 namespace Raft.Transport.Tcp;
 
-public sealed partial class TcpTransport<TMessage>
+/// <summary>
+/// The sending half of the TCP transport: encodes a peer's queued messages into frames and writes them to the peer's
+/// connection. Holds no per-peer state of its own (that lives in <see cref="TcpPeer{TMessage}"/>), so one instance
+/// serves every peer of a transport.
+/// </summary>
+internal sealed class PeerSender<TMessage>(TcpTransportOptions options, IFrameCodec<TMessage> codec, TransportCounters counters, ILogger logger)
 {
     /// <summary>
     /// Drains one peer's queue onto its connection, on the calling thread: packs as many queued messages as fit in
@@ -12,7 +18,7 @@ public sealed partial class TcpTransport<TMessage>
     /// at once finishes on the thread pool, which then drains what was queued meanwhile. Messages stay queued (and
     /// later ones drop) while there is no connection; adopting a connection drains them.
     /// </summary>
-    private void Drain(TcpPeer<TMessage> peer)
+    public void Drain(TcpPeer<TMessage> peer)
     {
         while (peer.TryEnterSend())
         {
@@ -28,7 +34,7 @@ public sealed partial class TcpTransport<TMessage>
             buffer.Clear();
             var frames = 0;
             var reader = peer.Queue.Reader;
-            while (buffer.WrittenCount < _options.MaxBatchBytes && reader.TryRead(out var message))
+            while (buffer.WrittenCount < options.MaxBatchBytes && reader.TryRead(out var message))
             {
                 if (TryAppendFrame(buffer, message, peer.Id)) frames++;
             }
@@ -48,7 +54,7 @@ public sealed partial class TcpTransport<TMessage>
             }
             if (send.IsCompletedSuccessfully && send.Result == buffer.WrittenCount)
             {
-                _counters.Sent(frames, buffer.WrittenCount);
+                counters.Sent(frames, buffer.WrittenCount);
                 peer.ExitSend();
                 if (peer.HasQueued) continue;
                 return;
@@ -68,7 +74,7 @@ public sealed partial class TcpTransport<TMessage>
             var sent = await pending.ConfigureAwait(false);
             if (sent <= 0) throw new IOException("socket accepted no bytes");
             if (sent < data.Length) await connection.SendAsync(data[sent..], token).ConfigureAwait(false);
-            _counters.Sent(frames, data.Length);
+            counters.Sent(frames, data.Length);
         }
         catch (Exception ex)
         {
@@ -84,29 +90,29 @@ public sealed partial class TcpTransport<TMessage>
     private void SendFailed(TcpPeer<TMessage> peer, TcpConnection connection, Exception ex)
     {
         // The batch is lost with the connection; Raft retransmits. The dial loop connects again.
-        _logger.ConnectionClosed(peer.Id, $"send failed: {ex.Message}");
+        logger.ConnectionClosed(peer.Id, $"send failed: {ex.Message}");
         connection.Abort();
         peer.OnClosed(connection);
     }
 
-    private static bool Usable(TcpConnection? connection) => connection is { IsClosed: false, IsRetired: false };
+    public static bool Usable(TcpConnection? connection) => connection is { IsClosed: false, IsRetired: false };
 
     private bool TryAppendFrame(PooledBufferWriter buffer, TMessage message, long peer)
     {
         var start = TcpFrame.Begin(buffer);
-        try { _codec.Encode(message, buffer); }
+        try { codec.Encode(message, buffer); }
         catch (Exception ex)
         {
             buffer.ResetTo(start);
-            _counters.Drop();
-            _logger.Dropped(peer, $"encode failed: {ex.Message}");
+            counters.Drop();
+            logger.Dropped(peer, $"encode failed: {ex.Message}");
             return false;
         }
-        if (buffer.WrittenCount - start - TcpFrame.HeaderSize > _options.MaxFrameBytes)
+        if (buffer.WrittenCount - start - TcpFrame.HeaderSize > options.MaxFrameBytes)
         {
             buffer.ResetTo(start);
-            _counters.Drop();
-            _logger.Dropped(peer, $"frame over {_options.MaxFrameBytes} bytes");
+            counters.Drop();
+            logger.Dropped(peer, $"frame over {options.MaxFrameBytes} bytes");
             return false;
         }
         TcpFrame.Complete(buffer, start, FrameKind.Data);

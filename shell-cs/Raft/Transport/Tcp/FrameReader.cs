@@ -1,17 +1,24 @@
 using System.Buffers;
+using Microsoft.Extensions.Logging;
 
 namespace Raft.Transport.Tcp;
 
-public sealed partial class TcpTransport<TMessage>
+/// <summary>
+/// The receiving half of the TCP transport: the read loop of every connection that passed its handshake. One
+/// instance serves every connection of a transport; it ends its loops when <paramref name="stopping"/> is cancelled.
+/// </summary>
+internal sealed class FrameReader<TMessage>(
+    TcpTransportOptions options, IFrameCodec<TMessage> codec, TransportCounters counters, ILogger logger,
+    TransportReceiveHandler<TMessage> handler, CancellationToken stopping)
 {
     /// <summary>
     /// Reads frames off one connection until it closes: each frame is checked (magic, version, flags, size cap, CRC),
     /// decoded, counted and handed to the receive handler, which is awaited before the next frame. Any bad frame closes
     /// this connection only.
     /// </summary>
-    private async Task ReadLoopAsync(TcpConnection connection, TcpPeer<TMessage> peer)
+    public async Task ReadLoopAsync(TcpConnection connection, TcpPeer<TMessage> peer)
     {
-        var token = _stopping.Token;
+        var token = stopping;
         var reader = connection.Reader;
         var reason = "closed by peer";
         try
@@ -47,7 +54,7 @@ public sealed partial class TcpTransport<TMessage>
             peer.OnClosed(connection);
             await reader.CompleteAsync().ConfigureAwait(false);
         }
-        if (!token.IsCancellationRequested) _logger.ConnectionClosed(connection.PeerId, reason);
+        if (!token.IsCancellationRequested) logger.ConnectionClosed(connection.PeerId, reason);
     }
 
     /// <summary>Takes one whole, valid data frame off the buffer and decodes it; false when more bytes are needed or the frame is bad.</summary>
@@ -55,7 +62,7 @@ public sealed partial class TcpTransport<TMessage>
     {
         message = default!;
         bad = null;
-        if (!TcpFrame.TryRead(ref buffer, _options.MaxFrameBytes, out var kind, out var payload, out var error))
+        if (!TcpFrame.TryRead(ref buffer, options.MaxFrameBytes, out var kind, out var payload, out var error))
         {
             if (error != FrameError.None) bad = Describe(error);
             return false;
@@ -65,27 +72,27 @@ public sealed partial class TcpTransport<TMessage>
             bad = $"unexpected {kind} frame after the handshake";
             return false;
         }
-        try { message = _codec.Decode(payload); }
+        try { message = codec.Decode(payload); }
         catch (Exception ex)
         {
             bad = $"undecodable payload: {ex.Message}";
             return false;
         }
-        _counters.Received(TcpFrame.HeaderSize + payload.Length);
+        counters.Received(TcpFrame.HeaderSize + payload.Length);
         return true;
     }
 
     private async ValueTask InvokeHandlerAsync(long from, TMessage message, CancellationToken token)
     {
-        try { await _handler!(from, message, token).ConfigureAwait(false); }
+        try { await handler(from, message, token).ConfigureAwait(false); }
         catch (OperationCanceledException) when (token.IsCancellationRequested) { throw; }
-        catch (Exception ex) { _logger.HandlerFailed(from, ex); }
+        catch (Exception ex) { logger.HandlerFailed(from, ex); }
     }
 
     private string BadFrame(TcpConnection connection, string reason)
     {
-        _counters.BadFrame();
-        _logger.BadFrame(connection.Remote, connection.PeerId, reason);
+        counters.BadFrame();
+        logger.BadFrame(connection.Remote, connection.PeerId, reason);
         return $"bad frame: {reason}";
     }
 
@@ -94,7 +101,7 @@ public sealed partial class TcpTransport<TMessage>
         FrameError.BadMagic => "bad magic",
         FrameError.BadVersion => "unsupported frame version",
         FrameError.BadFlags => "unknown frame flags",
-        FrameError.Oversized => $"frame over the {_options.MaxFrameBytes}-byte cap",
+        FrameError.Oversized => $"frame over the {options.MaxFrameBytes}-byte cap",
         FrameError.BadChecksum => "CRC-32C mismatch",
         _ => error.ToString(),
     };
