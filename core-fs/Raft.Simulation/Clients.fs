@@ -3,38 +3,6 @@ namespace Raft.Simulation
 open System.Collections.Generic
 open Raft.Core
 
-/// One client proposal and what its client learned.
-type ClientProposal<'T> =
-    {
-        Tag: int64
-        /// The node the client sent it to.
-        Node: int
-        Commands: 'T[]
-        /// Simulated time of the call.
-        Call: int64
-        /// Where the leader appended it, when it did: (first index, term).
-        mutable Accepted: struct (Index * Term) voption
-        /// When the client learned it succeeded (its leader applied it in its term); ValueNone when the
-        /// client never learned (dropped, overwritten, or the leader crashed: the outcome is unknown).
-        mutable Acknowledged: int64 voption
-        /// True when the node refused it at once (not leader, limits): it certainly did not happen.
-        mutable Refused: bool
-    }
-
-/// One client read of one key and what its client saw.
-type ClientRead =
-    {
-        Tag: int64
-        /// The node the client asked.
-        Node: int
-        Key: int
-        /// Simulated time of the call.
-        Call: int64
-        /// When the read was served and the value it returned (ValueNone inside: the key was never written);
-        /// ValueNone when it was dropped or never completed (a read has no effect, so it is left out of the history).
-        mutable Served: struct (int64 * int64 voption) voption
-    }
-
 /// The simulated clients: they send proposals to the node they believe leads, learn where proposals were
 /// appended, and treat a proposal as acknowledged when its leader applies its last entry in the proposal's
 /// term — the moment a real host would answer the client. Records the history of every proposal.
@@ -42,8 +10,8 @@ type ClientRead =
 type internal Clients<'T>(spec: StateMachineSpec<'T>, rng: Rng, nodes: int) =
     let history = ResizeArray<ClientProposal<'T>>()
     let byTag = Dictionary<int64, ClientProposal<'T>>()
-    // Per node: accepted proposals by the index of their last entry.
-    let accepted = Array.init (nodes + 1) (fun _ -> Dictionary<Index, ClientProposal<'T>>())
+    // Per node: accepted proposals by the index of each of their entries, with the command's position.
+    let accepted = Array.init (nodes + 1) (fun _ -> Dictionary<Index, struct (ClientProposal<'T> * int)>())
     let mutable believedLeader = 1
     let mutable sequence = 0L
     let reads = ResizeArray<ClientRead>()
@@ -71,7 +39,8 @@ type internal Clients<'T>(spec: StateMachineSpec<'T>, rng: Rng, nodes: int) =
                   Call = now
                   Accepted = ValueNone
                   Acknowledged = ValueNone
-                  Refused = false }
+                  Refused = false
+                  Results = Array.zeroCreate commands.Length }
 
             history.Add p
             byTag[p.Tag] <- p
@@ -82,7 +51,9 @@ type internal Clients<'T>(spec: StateMachineSpec<'T>, rng: Rng, nodes: int) =
         match byTag.TryGetValue tag with
         | true, p ->
             p.Accepted <- ValueSome(struct (first, term))
-            accepted[node][first + int64 (p.Commands.Length - 1) * 1L<index>] <- p
+
+            for k in 0 .. p.Commands.Length - 1 do
+                accepted[node][first + int64 k * 1L<index>] <- struct (p, k)
         | _ -> ()
 
     /// The node refused the proposal; its hint, when known, becomes the client's belief.
@@ -99,17 +70,18 @@ type internal Clients<'T>(spec: StateMachineSpec<'T>, rng: Rng, nodes: int) =
     /// Reads so far, oldest first.
     member _.Reads = reads :> IReadOnlyList<ClientRead>
 
-    /// A new read of a random key for the believed leader or, half the time, any node; None when that node is
-    /// down. The client sends it as ReadIndex with the returned read's tag.
-    member _.NextRead(now: int64, keys: int, isUp: int -> bool) : ClientRead option =
+    /// A new read (its query drawn by `view`) for the believed leader or, half the time, any node; None when that
+    /// node is down. The client sends it as ReadIndex with the returned read's tag, or serves it at once when the
+    /// view's reads are local.
+    member _.NextRead(now: int64, view: ReadView<'T>, isUp: int -> bool) : ClientRead option =
         let target = if isUp believedLeader && rng.Chance 0.5 then believedLeader else 1 + rng.Int nodes
 
         if not (isUp target) then
             None
         else
-            let r = { Tag = int64 reads.Count + 1L; Node = target; Key = rng.Int keys; Call = now; Served = ValueNone }
+            let r = { Tag = int64 reads.Count + 1L; Node = target; Query = view.Next rng; Call = now; Served = ValueNone }
             reads.Add r
-            readsByTag[r.Tag] <- r
+            if not view.Local then readsByTag[r.Tag] <- r
             Some r
 
     /// The read may be served now: returns it so the host reads the node's state machine.
@@ -125,17 +97,23 @@ type internal Clients<'T>(spec: StateMachineSpec<'T>, rng: Rng, nodes: int) =
         readsByTag.Remove tag |> ignore
         if leaderHint <> Ids.none then believedLeader <- int leaderHint
 
-    /// The node applied `e`: returns the proposal it acknowledges, when `e` ends one of the proposals this node
-    /// accepted and still carries the proposal's term (otherwise another leader overwrote it).
-    member _.OnApplied(node: int, e: Entry<'T>, now: int64) : ClientProposal<'T> voption =
+    /// The node applied `e` and its state machine returned `result`: records the result when `e` belongs to a
+    /// proposal this node accepted and still carries the proposal's term (otherwise another leader overwrote it);
+    /// returns the proposal when `e` ends it, which acknowledges it.
+    member _.OnApplied(node: int, e: Entry<'T>, result: obj | null, now: int64) : ClientProposal<'T> voption =
         match accepted[node].TryGetValue e.Index with
-        | true, p ->
+        | true, struct (p, k) ->
             accepted[node].Remove e.Index |> ignore
 
             match p.Accepted with
             | ValueSome(struct (_, term)) when term = e.Term ->
-                p.Acknowledged <- ValueSome now
-                ValueSome p
+                p.Results[k] <- result
+
+                if k = p.Commands.Length - 1 then
+                    p.Acknowledged <- ValueSome now
+                    ValueSome p
+                else
+                    ValueNone
             | _ -> ValueNone
         | _ -> ValueNone
 

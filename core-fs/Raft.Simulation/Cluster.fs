@@ -93,9 +93,10 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
         |> Array.sortByDescending (fun (_, s) -> Node.term s)
         |> Array.tryHead
 
-    /// Acknowledges the proposal ending at `e.Index` when its own leader applied it in the proposal's term.
-    let acknowledge (h: Host<'T>) (e: Entry<'T>) =
-        match clients.OnApplied(h.Id, e, now) with
+    /// Records what the state machine returned for `e` and acknowledges the proposal ending at `e.Index` when its
+    /// own leader applied it in the proposal's term.
+    let acknowledge (h: Host<'T>) (e: Entry<'T>) (result: obj | null) =
+        match clients.OnApplied(h.Id, e, result, now) with
         | ValueSome p ->
             stats.Acknowledged <- stats.Acknowledged + 1L
             let term = h.State |> ValueOption.map Node.term |> ValueOption.defaultValue e.Term
@@ -106,12 +107,15 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
         | ValueNone -> ()
 
     /// Serves a read from the node's state machine as it stands now.
+    let answer (h: Host<'T>) (view: ReadView<'T>) (r: ClientRead) =
+        let value = view.Answer h.Machine r.Query
+        r.Served <- ValueSome(struct (now, value))
+        if trace then note $"node {h.Id} serves read {r.Tag} of {view.Describe r.Query} (called at {r.Call}): %A{value}"
+
+    /// Serves a read the core made ready.
     let serve (h: Host<'T>) (tag: int64) =
-        match clients.OnReadReady tag, spec.KeyValue with
-        | ValueSome r, ValueSome view ->
-            let value = view.Read h.Machine r.Key
-            r.Served <- ValueSome(struct (now, value))
-            if trace then note $"node {h.Id} serves read {tag} of k{r.Key} (called at {r.Call}): %A{value}"
+        match clients.OnReadReady tag, spec.Reads with
+        | ValueSome r, ValueSome view -> answer h view r
         | _ -> ()
 
     let rec effect (h: Host<'T>) (expectTag: int64) (fate: bool ref) (e: Effect<'T>) =
@@ -128,13 +132,14 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
         | Send m -> send m
         | Apply entries ->
             for entry in entries do
-                match entry.Payload with
-                | Command c -> h.Machine.Apply(entry.Index, c)
-                | Noop
-                | Config _ -> ()
+                let result =
+                    match entry.Payload with
+                    | Command c -> h.Machine.Apply(entry.Index, entry.Term, c)
+                    | Noop
+                    | Config _ -> null
 
-                invariants.OnApplied(h.Id, entry, h.Machine.Fingerprint())
-                acknowledge h entry
+                invariants.OnApplied(h.Id, entry, h.Machine.Fingerprint entry.Index)
+                acknowledge h entry result
 
             if entries.Length > 0 then
                 let last = entries[entries.Length - 1].Index
@@ -192,11 +197,11 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
 
                 for e in h.Disk.Written.Slice(from + 1L<index>, meta.Index) do
                     match e.Payload with
-                    | Command c -> machine.Apply(e.Index, c)
+                    | Command c -> machine.Apply(e.Index, e.Term, c) |> ignore
                     | Noop
                     | Config _ -> ()
 
-                invariants.CheckSnapshot(h.Id, "saved", meta.Index, machine.Fingerprint())
+                invariants.CheckSnapshot(h.Id, "saved", meta.Index, machine.Fingerprint meta.Index)
                 invariants.OnSnapshot(h.Id, "saved", meta)
                 h.Disk.SaveSnapshot(meta, machine.Snapshot())
                 if trace then note $"node {h.Id} saved a snapshot at {meta.Index} (state machine at {h.Disk.Written.LastIndex})" 
@@ -323,12 +328,17 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
         | None -> ()
 
     let read () =
-        match spec.KeyValue with
+        match spec.Reads with
         | ValueSome view when clients.Reads.Count + clients.History.Count < o.HistoryLimit ->
-            match clients.NextRead(now, view.Keys, fun i -> (host i).State.IsSome) with
+            match clients.NextRead(now, view, fun i -> (host i).State.IsSome) with
             | Some r ->
                 stats.Reads <- stats.Reads + 1L
-                stepNode (host r.Node) (Input.ReadIndex r.Tag) -1L
+
+                if view.Local then
+                    stats.ReadsReady <- stats.ReadsReady + 1L
+                    answer (host r.Node) view r
+                else
+                    stepNode (host r.Node) (Input.ReadIndex r.Tag) -1L
             | None -> ()
         | _ -> ()
 
@@ -426,7 +436,7 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
 
                         match (try h.Machine.Restore s.Data; Ok() with ex -> Error ex.Message) with
                         | Ok() ->
-                            invariants.OnSnapshotInstalled(h.Id, s.Meta.Index, h.Machine.Fingerprint())
+                            invariants.OnSnapshotInstalled(h.Id, s.Meta.Index, h.Machine.Fingerprint s.Meta.Index)
                             // The state machine holds the snapshot now: tell the core, which serves reads only then.
                             schedule now (Feed(h.Id, h.Incarnation, Applied s.Meta.Index))
                         | Error e -> invariants.Fail("snapshot/log agreement", $"node {h.Id} installed an unreadable snapshot at {s.Meta.Index}: {e}")
@@ -483,8 +493,9 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
 
             try
                 handle e
-            with ex ->
-                invariants.Fail("host contract", $"{e}: {ex.Message}")
+            with
+            | :? PropertyViolationException as v -> invariants.Fail(v.Property, v.Message)
+            | ex -> invariants.Fail("host contract", $"{e}: {ex.Message}")
 
             match invariants.Violation with
             | Some v when failure.IsNone -> failure <- Some { Violation = v; Step = stats.Steps; Time = now }
@@ -536,17 +547,22 @@ type Cluster<'T when 'T: equality>(spec: StateMachineSpec<'T>, options: SimOptio
                 | Some v -> failure <- Some { Violation = v; Step = stats.Steps; Time = now }
                 | None -> ()
 
-        // The clients' history must be linearizable against the key-value model.
-        match spec.KeyValue with
-        | ValueSome view when failure.IsNone && o.ReadRate > 0.0 ->
-            let history = ClientHistory.build view clients.History clients.Reads
-            stats.Operations <- int64 history.Length
+        // The clients' history must pass the spec's check (linearizable against its model).
+        match spec.CheckHistory with
+        | ValueSome check when failure.IsNone ->
+            let broken property detail =
+                failure <- Some { Violation = { Property = property; Detail = detail }; Step = stats.Steps; Time = now }
 
-            match ClientHistory.check history with
-            | Some explanation ->
-                let detail = if explanation.Length > 2000 then explanation.Substring(0, 2000) + " ..." else explanation
-                failure <- Some { Violation = { Property = "linearizability"; Detail = detail }; Step = stats.Steps; Time = now }
-            | None -> ()
+            match (try Ok(check { Proposals = clients.History; Reads = clients.Reads }) with ex -> Error ex) with
+            | Ok verdict ->
+                stats.Operations <- int64 verdict.Operations
+
+                match verdict.Violation with
+                | Some explanation ->
+                    broken "linearizability" (if explanation.Length > 2000 then explanation.Substring(0, 2000) + " ..." else explanation)
+                | None -> ()
+            | Error(:? PropertyViolationException as v) -> broken v.Property v.Message
+            | Error ex -> broken "history check" $"the history check threw: {ex.Message}"
         | _ -> ()
 
         let ns = network.Stats

@@ -153,7 +153,8 @@ module Linearizability =
         let defaults = { MaxStepsPerPartition = 10_000_000L }
 
     type private SearchOutcome<'State> =
-        | Found
+        /// A linearization: the operations in the order they took effect, and the state after them.
+        | Found of order: int list * stateAfter: 'State
         | Exhausted of steps: int64
         /// The deepest point the search reached: the stack of (operation, state before it), newest first.
         | Stuck of deepest: (int * 'State) list * stateAfter: 'State
@@ -272,7 +273,7 @@ module Linearizability =
         let mutable depth = 0
         let mutable deepest = [], model.Init, 0
         let mutable steps = 0L
-        let mutable outcome = if remaining = 0 then Some Found else None
+        let mutable outcome = if remaining = 0 then Some(Found([], model.Init)) else None
         let mutable node = next[completedHead]
         // While scanning the timed-out list: the return time of the first unlinearized completed operation.
         // Only timed-out operations called by then may take effect before it.
@@ -302,7 +303,7 @@ module Linearizability =
                         lift i
                         if returnNode[i] <> -1 then remaining <- remaining - 1
                         if remaining = 0 then
-                            outcome <- Some Found
+                            outcome <- Some(Found(stack |> List.rev |> List.map (fun (i, _, _) -> i), after))
                         else
                             let _, _, best = deepest
                             if depth > best then deepest <- stack, state, depth
@@ -396,10 +397,24 @@ module Linearizability =
             | part :: rest ->
                 let ops = Array.ofList part
                 match search model options.MaxStepsPerPartition ops with
-                | Found -> go exhausted rest
+                | Found _ -> go exhausted rest
                 | Stuck(deepest, after) -> NotLinearizable(explain model ops deepest after)
                 | Exhausted steps -> go (exhausted |> Option.orElse (Some(part, steps))) rest
         go None partitions
+
+    /// One linearization of `history`, checked whole (the model's partition is not used): its operations in the
+    /// order they take effect (timed-out operations that need not take effect are left out) and the model state
+    /// after them. None when the history is not linearizable or the budget runs out.
+    let linearize<'State, 'Input, 'Output when 'State: equality>
+        (options: CheckOptions)
+        (model: Model<'State, 'Input, 'Output>)
+        (history: Operation<'Input, 'Output> list)
+        : (Operation<'Input, 'Output> list * 'State) option =
+        let ops = Array.ofList history
+        match search model options.MaxStepsPerPartition ops with
+        | Found(order, after) -> Some(order |> List.map (fun i -> ops[i]), after)
+        | Stuck _
+        | Exhausted _ -> None
 
     /// Checks `history` against `model` with `CheckOptions.defaults`.
     let check model history = checkWith CheckOptions.defaults model history

@@ -99,5 +99,5 @@ type SeedResult =
             String.concat
                 System.Environment.NewLine
                 [ $"VIOLATION seed {r.Seed}: {f.Violation.Property} at step {f.Step} (time {f.Time})"
-                  $"  {f.Violation.Detail}"
+                  "  " + f.Violation.Detail.ReplaceLineEndings(System.Environment.NewLine + "  ")
                   $"  replay: {r.ReplayCommand}" ]

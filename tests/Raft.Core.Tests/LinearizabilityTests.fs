@@ -2,6 +2,7 @@ module Raft.Core.Tests.LinearizabilityTests
 
 open System
 open Expecto
+open Raft.Simulation
 open Raft.Simulation.Linearizability
 
 // ---- Register history shorthands: client, value, call tick, return tick. ----
@@ -307,6 +308,68 @@ let tests =
                     expectLinearizable whole [ kvPut 1 "a" "1" 0L 10L; kvPut 2 "b" "2" 1L 3L; kvGet 3 "a" (Some "1") 4L 11L ]
                     expectViolation whole [ kvPut 1 "b" "1" 0L 1L; kvPut 1 "b" "2" 2L 3L; kvGet 2 "b" (Some "1") 4L 5L ]
                     |> ignore
+                } ]
+
+          testList
+              "failing window"
+              [ test "the window starts at the last quiescent point and ends at the return that breaks the history" {
+                    // A quiet prefix leaving 2; a write of 3 seen by one read, then a stale read of 2; later noise.
+                    let history =
+                        [ put 1 1 0L 2L
+                          put 2 2 3L 5L
+                          get 3 (Some 2) 6L 8L
+                          put 1 3 10L 16L
+                          get 2 (Some 3) 11L 12L
+                          get 3 (Some 2) 13L 15L
+                          put 3 4 17L 18L
+                          get 1 (Some 4) 19L 20L ]
+                    match FailingWindow.find CheckOptions.defaults register history with
+                    | None -> failtest "expected a window"
+                    | Some w ->
+                        // The write returned after the stale read: its return plays no part, so it shows as timed out.
+                        Expect.equal w.Operations [ putLost 1 3 10L; get 2 (Some 3) 11L 12L; get 3 (Some 2) 13L 15L ] "the write, the read that saw it, the stale read"
+                        Expect.equal w.StartState (Some 2) "the prefix leaves 2"
+                        Expect.equal (w.Skipped, w.Later, w.From, w.Until) (3, 2, 10L, 15L) "what is left out, and the bounds"
+                        Expect.equal w.Violation.Blocking (get 3 (Some 2) 13L 15L) "the stale read blocks"
+                        // The window is itself a failing history from its start state.
+                        expectViolation { register with Init = w.StartState } w.Operations |> ignore
+                }
+
+                test "operations returning after the breaking return count as timed out in the window" {
+                    // The read of 5 overlaps the end of the window; its output cannot matter to the violation.
+                    let history = [ put 1 1 0L 2L; get 2 (Some 7) 3L 4L; get 3 (Some 5) 3L 30L; put 1 5 10L 12L ]
+                    match FailingWindow.find CheckOptions.defaults register history with
+                    | None -> failtest "expected a window"
+                    | Some w ->
+                        Expect.equal w.Until 4L "broken by the read of a value never written"
+                        Expect.contains w.Operations { get 3 (Some 5) 3L 30L with Outcome = TimedOut } "the late read, timed out"
+                        Expect.isFalse (w.Operations |> List.exists (fun op -> op.Call = 10L)) "the write called after the break"
+                }
+
+                test "a linearizable history has no failing window" {
+                    let history = simulateRegister 4 (randomChoices 11 200)
+                    Expect.isTrue (isLinearizable (check register history)) "linearizable"
+                    Expect.isNone (FailingWindow.find CheckOptions.defaults register history) "no window"
+                }
+
+                testPropertyWithConfig properties "the window of a corrupted history fails from its start state and is no longer than the history"
+                <| fun (seed: int) ->
+                    let history = corrupt (simulateRegister 4 (randomChoices seed 120))
+                    match FailingWindow.find CheckOptions.defaults register history with
+                    | Some w ->
+                        w.Operations.Length <= history.Length
+                        && w.Skipped + w.Operations.Length + w.Later = history.Length
+                        && not (isLinearizable (check { register with Init = w.StartState } w.Operations))
+                    | None -> false
+
+                test "linearize returns an order that explains every output, and the state after it" {
+                    let history = [ put 1 1 0L 10L; get 2 (Some 1) 2L 5L; put 3 2 6L 8L; get 4 (Some 2) 9L 11L ]
+                    match linearize CheckOptions.defaults register history with
+                    | Some(order, state) ->
+                        Expect.equal order [ put 1 1 0L 10L; get 2 (Some 1) 2L 5L; put 3 2 6L 8L; get 4 (Some 2) 9L 11L ] "the order"
+                        Expect.equal state (Some 2) "the final state"
+                    | None -> failtest "linearizable"
+                    Expect.isNone (linearize CheckOptions.defaults register [ put 1 1 0L 1L; get 2 (Some 3) 2L 3L ]) "impossible read"
                 } ]
 
           testList

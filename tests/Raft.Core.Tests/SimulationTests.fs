@@ -292,13 +292,56 @@ let tests =
                             fun id ->
                                 let kv = KvStateMachine() :> IStateMachine<KvCommand>
                                 { new IStateMachine<KvCommand> with
-                                    member _.Apply(index, c) = kv.Apply(index, (if id = Ids.node 2L then { c with Value = c.Value + 1L } else c))
-                                    member _.Fingerprint() = kv.Fingerprint()
+                                    member _.Apply(index, term, c) = kv.Apply(index, term, (if id = Ids.node 2L then { c with Value = c.Value + 1L } else c))
+                                    member _.Fingerprint index = kv.Fingerprint index
                                     member _.Snapshot() = kv.Snapshot()
                                     member _.Restore b = kv.Restore b } }
 
                 let r = Simulator.runWith spec { SimOptions.defaults with Steps = 5_000 } 1UL false
                 Expect.equal (r.Failure |> Option.map (fun f -> f.Violation.Property)) (Some "state machine determinism") "found"
+            }
+
+            test "finds reads served from the local replica without ReadIndex (linearizability), and the seed replays" {
+                // A service that answers reads from whatever node it is connected to.
+                let spec = { Kv.spec with Reads = ValueSome { KeyValueView.reads Kv.view with Local = true } }
+                let options = { SimOptions.defaults with Steps = 5_000; ReadRate = 0.5 }
+
+                match Simulator.findViolationWith spec options 1UL 20 with
+                | None -> failtest "local reads not caught in 20 seeds"
+                | Some found ->
+                    Expect.equal found.Failure.Value.Violation.Property "linearizability" "a stale read"
+                    Expect.stringContains found.Failure.Value.Violation.Detail "Smallest failing window" "the report shows the window"
+                    let again = Simulator.runWith spec found.Options found.Seed false
+                    Expect.equal again.Failure found.Failure "the seed replays to the same violation"
+            }
+
+            test "a history check sees what the accepting leader's state machine returned for every acknowledged command" {
+                // Each command's result names the node and the index it was applied at; an acknowledged proposal's
+                // results must come from the node that accepted it, at consecutive indexes from where it accepted them.
+                let spec =
+                    { Kv.spec with
+                        Create =
+                            fun id ->
+                                let kv = KvStateMachine() :> IStateMachine<KvCommand>
+                                { new IStateMachine<KvCommand> with
+                                    member _.Apply(index, term, c) = kv.Apply(index, term, c) |> ignore; box (int id, index)
+                                    member _.Fingerprint index = kv.Fingerprint index
+                                    member _.Snapshot() = kv.Snapshot()
+                                    member _.Restore b = kv.Restore b }
+                        CheckHistory =
+                            ValueSome(fun history ->
+                                let acknowledged = history.Proposals |> Seq.filter (fun p -> p.Acknowledged.IsSome) |> List.ofSeq
+                                let wrong =
+                                    acknowledged
+                                    |> List.filter (fun p ->
+                                        let struct (first, _) = p.Accepted.Value
+                                        p.Results <> Array.init p.Commands.Length (fun k -> box (p.Node, first + int64 k * 1L<index>)))
+                                { Operations = acknowledged.Length
+                                  Violation = if wrong.IsEmpty then None else Some $"%d{wrong.Length} proposals with other results" }) }
+
+                let r = Simulator.runWith spec { SimOptions.defaults with Steps = 5_000; MaxBatch = 3 } 3UL false
+                Expect.isNone r.Failure "every acknowledged command carries its own result"
+                Expect.isGreaterThan r.Stats.Operations 50L "proposals acknowledged and checked"
             }
 
             test "the replay command of any options parses back to them" {
