@@ -51,6 +51,15 @@ let private exercised (count: int) (totals: RunStats) =
     Expect.isGreaterThan totals.Transfers n "leader transfers asked"
     Expect.isGreaterThan totals.Snapshots (n * 5L) "snapshots"
 
+/// The built-in key-value state machine of node `id` with its Apply replaced by `apply id kv`.
+let private kvApplying (apply: NodeId -> IStateMachine<KvCommand> -> Index -> Term -> KvCommand -> obj | null) (id: NodeId) =
+    let kv = KvStateMachine() :> IStateMachine<KvCommand>
+    { new IStateMachine<KvCommand> with
+        member _.Apply(index, term, c) = apply id kv index term c
+        member _.Fingerprint index = kv.Fingerprint index
+        member _.Snapshot() = kv.Snapshot()
+        member _.Restore b = kv.Restore b }
+
 /// Every configuration change of `n` nodes against brute force: two majorities are disjoint exactly when
 /// some majority of `a` and some majority of `b` share no node.
 let private disjointByBruteForce (a: Set<NodeId>) (b: Set<NodeId>) =
@@ -289,13 +298,8 @@ let tests =
                 let spec =
                     { Kv.spec with
                         Create =
-                            fun id ->
-                                let kv = KvStateMachine() :> IStateMachine<KvCommand>
-                                { new IStateMachine<KvCommand> with
-                                    member _.Apply(index, term, c) = kv.Apply(index, term, (if id = Ids.node 2L then { c with Value = c.Value + 1L } else c))
-                                    member _.Fingerprint index = kv.Fingerprint index
-                                    member _.Snapshot() = kv.Snapshot()
-                                    member _.Restore b = kv.Restore b } }
+                            kvApplying (fun id kv index term c ->
+                                kv.Apply(index, term, (if id = Ids.node 2L then { c with Value = c.Value + 1L } else c))) }
 
                 let r = Simulator.runWith spec { SimOptions.defaults with Steps = 5_000 } 1UL false
                 Expect.equal (r.Failure |> Option.map (fun f -> f.Violation.Property)) (Some "state machine determinism") "found"
@@ -320,14 +324,7 @@ let tests =
                 // results must come from the node that accepted it, at consecutive indexes from where it accepted them.
                 let spec =
                     { Kv.spec with
-                        Create =
-                            fun id ->
-                                let kv = KvStateMachine() :> IStateMachine<KvCommand>
-                                { new IStateMachine<KvCommand> with
-                                    member _.Apply(index, term, c) = kv.Apply(index, term, c) |> ignore; box (int id, index)
-                                    member _.Fingerprint index = kv.Fingerprint index
-                                    member _.Snapshot() = kv.Snapshot()
-                                    member _.Restore b = kv.Restore b }
+                        Create = kvApplying (fun id kv index term c -> kv.Apply(index, term, c) |> ignore; box (int id, index))
                         CheckHistory =
                             ValueSome(fun history ->
                                 let acknowledged = history.Proposals |> Seq.filter (fun p -> p.Acknowledged.IsSome) |> List.ofSeq
