@@ -59,14 +59,16 @@ type RaftOptions =
         Seed: uint64
     }
 
-/// Defaults and validation for <see cref="RaftOptions"/>.
+/// Defaults and validation for <see cref="RaftOptions"/>: the one place either is written. The C# host's
+/// options read their defaults from `defaults` and validate through `problemsNamed`.
 module RaftOptions =
-    /// Sensible defaults for the given node: 10-tick elections, 1-tick heartbeats, PreVote and CheckQuorum on.
+    /// Defaults for the given node: 10-tick elections, 2-tick heartbeats, PreVote and CheckQuorum on, an 8,192-entry
+    /// payload window.
     let defaults (id: NodeId) =
         {
             Id = id
             ElectionTicks = 10
-            HeartbeatTicks = 1
+            HeartbeatTicks = 2
             BroadcastCommit = false
             PreVote = true
             CheckQuorum = true
@@ -74,7 +76,7 @@ module RaftOptions =
             MaxInflightMsgs = 256
             MaxInflightBytes = 0L
             MaxUncommittedBytes = 64L <<< 20
-            MaxWindowEntries = 65536
+            MaxWindowEntries = 8192
             ReadMode = ReadIndexQuorum
             LeaseDriftTicks = 2
             SnapshotEntries = 0L
@@ -86,28 +88,52 @@ module RaftOptions =
             Seed = uint64 id
         }
 
-    /// Checks every field; the error names the first bad one.
+    /// Every rule `o` breaks, in field order, each message with the values it got. `name` says what the caller
+    /// calls a field (a property, a configuration key such as `Raft:ElectionTicks`): given the field's name, it
+    /// returns the name the message shows.
+    let problemsNamed (name: string -> string) (o: RaftOptions) : string list =
+        let election = name (nameof o.ElectionTicks)
+
+        [
+            if o.Id <= 0L<node> then $"{name (nameof o.Id)} must be a positive node id (got {o.Id})"
+            if o.ElectionTicks < 2 then $"{election} must be at least 2 (got {o.ElectionTicks})"
+            if o.HeartbeatTicks < 1 then $"{name (nameof o.HeartbeatTicks)} must be at least 1 (got {o.HeartbeatTicks})"
+            elif o.HeartbeatTicks >= o.ElectionTicks then
+                $"{name (nameof o.HeartbeatTicks)} must be less than {election} (got {o.HeartbeatTicks} and {o.ElectionTicks})"
+            if o.MaxSizePerMsg < 1L then $"{name (nameof o.MaxSizePerMsg)} must be positive (got {o.MaxSizePerMsg})"
+            if o.MaxInflightMsgs < 1 then $"{name (nameof o.MaxInflightMsgs)} must be at least 1 (got {o.MaxInflightMsgs})"
+            if o.MaxInflightBytes < 0L then
+                $"{name (nameof o.MaxInflightBytes)} must not be negative (got {o.MaxInflightBytes}; 0 means unlimited)"
+            if o.MaxUncommittedBytes < 0L then
+                $"{name (nameof o.MaxUncommittedBytes)} must not be negative (got {o.MaxUncommittedBytes}; 0 means unlimited)"
+            if o.MaxWindowEntries < 1 then $"{name (nameof o.MaxWindowEntries)} must be at least 1 (got {o.MaxWindowEntries})"
+            if o.LeaseDriftTicks < 0 then $"{name (nameof o.LeaseDriftTicks)} must not be negative (got {o.LeaseDriftTicks})"
+            elif o.LeaseDriftTicks >= o.ElectionTicks then
+                $"{name (nameof o.LeaseDriftTicks)} must be less than {election} (got {o.LeaseDriftTicks} and {o.ElectionTicks})"
+            if o.ReadMode = LeaseBased && not o.CheckQuorum then
+                $"{name (nameof o.ReadMode)} LeaseBased requires {name (nameof o.CheckQuorum)} (got false)"
+            if o.SnapshotEntries < 0L then
+                $"{name (nameof o.SnapshotEntries)} must not be negative (got {o.SnapshotEntries}; 0 turns count-based snapshots off)"
+            if o.SnapshotLogBytes < 0L then
+                $"{name (nameof o.SnapshotLogBytes)} must not be negative (got {o.SnapshotLogBytes}; 0 turns size-based snapshots off)"
+            if o.CompactionTrailing < 0L then
+                $"{name (nameof o.CompactionTrailing)} must not be negative (got {o.CompactionTrailing})"
+            if o.LearnerCatchUpLag < 0L then
+                $"{name (nameof o.LearnerCatchUpLag)} must not be negative (got {o.LearnerCatchUpLag})"
+            if o.SnapshotChunkBytes < 1 then $"{name (nameof o.SnapshotChunkBytes)} must be positive (got {o.SnapshotChunkBytes})"
+        ]
+
+    /// Every rule `o` breaks, naming the fields as the record does.
+    let problems (o: RaftOptions) : string list = problemsNamed id o
+
+    /// Checks every field; the error lists every broken rule (see `problems`), separated by "; ".
     let validate (o: RaftOptions) : Result<RaftOptions, string> =
-        let checks =
-            [
-                o.Id > 0L<node>, "Id must be a positive node id"
-                o.ElectionTicks >= 2, "ElectionTicks must be at least 2"
-                o.HeartbeatTicks >= 1, "HeartbeatTicks must be at least 1"
-                o.HeartbeatTicks < o.ElectionTicks, "HeartbeatTicks must be smaller than ElectionTicks"
-                o.MaxSizePerMsg >= 1L, "MaxSizePerMsg must be positive"
-                o.MaxInflightMsgs >= 1, "MaxInflightMsgs must be at least 1"
-                o.MaxInflightBytes >= 0L, "MaxInflightBytes must not be negative"
-                o.MaxUncommittedBytes >= 0L, "MaxUncommittedBytes must not be negative"
-                o.MaxWindowEntries >= 1, "MaxWindowEntries must be at least 1"
-                o.LeaseDriftTicks >= 0 && o.LeaseDriftTicks < o.ElectionTicks,
-                "LeaseDriftTicks must be in [0, ElectionTicks)"
-                o.ReadMode <> LeaseBased || o.CheckQuorum, "ReadMode LeaseBased requires CheckQuorum"
-                o.SnapshotEntries >= 0L, "SnapshotEntries must not be negative"
-                o.SnapshotLogBytes >= 0L, "SnapshotLogBytes must not be negative"
-                o.CompactionTrailing >= 0L, "CompactionTrailing must not be negative"
-                o.LearnerCatchUpLag >= 0L, "LearnerCatchUpLag must not be negative"
-                o.SnapshotChunkBytes >= 1, "SnapshotChunkBytes must be positive"
-            ]
-        match checks |> List.tryFind (fst >> not) with
-        | Some(_, message) -> Error message
-        | None -> Ok o
+        match problems o with
+        | [] -> Ok o
+        | found -> Error(String.concat "; " found)
+
+type RaftOptions with
+    /// Every rule these options break (see `RaftOptions.problemsNamed`): `name` maps a field's name to the name the
+    /// messages show, e.g. a property or a configuration key. Empty when the options are valid.
+    member o.Problems(name: System.Func<string, string>) : System.Collections.Generic.IReadOnlyList<string> =
+        RaftOptions.problemsNamed name.Invoke o |> List.toArray :> _

@@ -144,8 +144,9 @@ let featureTests =
                     }
 
                     test "acknowledgements of a heartbeat sent before the read registered do not confirm it" {
-                        let leader = committedLeader (options 1L)
-                        let s, beat = run leader [ Tick ]
+                        let o = options 1L
+                        let leader = committedLeader o
+                        let s, beat = run leader (List.replicate o.HeartbeatTicks Tick)
                         let old = heartbeatContexts beat |> List.exactlyOne
                         let s, read = Node.step s (Input.ReadIndex 3L)
                         let fresh = heartbeatContexts read |> List.exactlyOne

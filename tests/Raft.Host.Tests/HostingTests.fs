@@ -31,7 +31,8 @@ type private Other() =
         member _.Snapshot _ = ()
         member _.Restore _ = ()
 
-let private build (settings: (string * string) list) =
+/// A generic host whose configuration holds `settings`, with a node of Echo state machines.
+let build (settings: (string * string) list) =
     let builder = Host.CreateApplicationBuilder()
     builder.Configuration.AddInMemoryCollection(settings |> List.map (fun (k, v) -> KeyValuePair(k, v))) |> ignore
     builder.Services.AddRaft<string, Echo>(builder.Configuration.GetSection "Raft") |> ignore

@@ -7,6 +7,7 @@ open System.Diagnostics
 open System.IO
 open Xunit
 open FsUnit.Xunit
+open Raft.Tests
 
 let private configuration =
 #if DEBUG
@@ -14,14 +15,6 @@ let private configuration =
 #else
     "Release"
 #endif
-
-let private repositoryRoot () =
-    let rec up (dir: DirectoryInfo | null) =
-        match dir with
-        | null -> failwith $"Raft.sln not found above {AppContext.BaseDirectory}"
-        | d when File.Exists(Path.Combine(d.FullName, "Raft.sln")) -> d.FullName
-        | d -> up d.Parent
-    up (DirectoryInfo AppContext.BaseDirectory)
 
 /// Runs dotnet with a deadline; returns the exit code and everything it printed.
 let private dotnet (workingDirectory: string) (args: string list) (limit: TimeSpan) =
@@ -38,7 +31,7 @@ let private dotnet (workingDirectory: string) (args: string list) (limit: TimeSp
 
 [<Fact>]
 let ``a C# project references the packed packages from a package source, builds and runs a node`` () =
-    let root = repositoryRoot ()
+    let root = Repository.root ()
     let work = Path.Combine(Path.GetTempPath(), $"raft-package-{Guid.NewGuid():N}")
     // A version no earlier run used: the NuGet cache keeps packages by id and version, so reusing one would test stale code.
     let version = $"0.1.0-check.{DateTime.UtcNow:yyyyMMddHHmmss}.{Guid.NewGuid():N}"

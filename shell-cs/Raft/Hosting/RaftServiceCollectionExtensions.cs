@@ -30,7 +30,8 @@ public static class RaftServiceCollectionExtensions
     {
         var section = configuration is IConfigurationSection s ? s.Path : RaftHostOptions.SectionName;
         services.AddOptions<RaftHostOptions>().Bind(configuration).ValidateOnStart();
-        return AddCore<TCommand, TResult, TStateMachine>(services, section);
+        // Only a section's keys are all settings; a root configuration also holds the application's own.
+        return AddCore<TCommand, TResult, TStateMachine>(services, section, configuration as IConfigurationSection);
     }
 
     /// <summary>As <see cref="AddRaft{TCommand,TResult,TStateMachine}(IServiceCollection, IConfiguration)"/>, configured in code.</summary>
@@ -38,7 +39,7 @@ public static class RaftServiceCollectionExtensions
         where TStateMachine : class, IStateMachine<TCommand, TResult>
     {
         services.AddOptions<RaftHostOptions>().Configure(configure).ValidateOnStart();
-        return AddCore<TCommand, TResult, TStateMachine>(services, RaftHostOptions.SectionName);
+        return AddCore<TCommand, TResult, TStateMachine>(services, RaftHostOptions.SectionName, configuration: null);
     }
 
     /// <summary>For state machines whose results are reference types: the node is a <c>RaftNodeHost&lt;TCommand, object?&gt;</c>.</summary>
@@ -51,10 +52,10 @@ public static class RaftServiceCollectionExtensions
         where TStateMachine : class, IStateMachine<TCommand, object?> =>
         services.AddRaft<TCommand, object?, TStateMachine>(configure);
 
-    private static IServiceCollection AddCore<TCommand, TResult, TStateMachine>(IServiceCollection services, string section)
+    private static IServiceCollection AddCore<TCommand, TResult, TStateMachine>(IServiceCollection services, string section, IConfiguration? configuration)
         where TStateMachine : class, IStateMachine<TCommand, TResult>
     {
-        services.AddSingleton<IValidateOptions<RaftHostOptions>>(new RaftHostOptionsValidator(section));
+        services.AddSingleton<IValidateOptions<RaftHostOptions>>(new RaftHostOptionsValidator(section, configuration));
         services.AddMetrics();
         services.AddSingleton(sp =>
         {

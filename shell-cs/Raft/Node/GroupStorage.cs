@@ -37,11 +37,14 @@ public interface IRaftStorageProvider
 /// <c>snapshots/</c>.</summary>
 public sealed class FileRaftStorageProvider : IRaftStorageProvider
 {
+    /// <summary>The log's write buffer per group unless one is given (64 KiB; smaller saves memory with many groups).</summary>
+    public const int DefaultWriteBufferBytes = 64 << 10;
+
     private readonly FileLogOptions _logOptions;
 
     /// <param name="rootDirectory">The node's data directory; created if missing.</param>
-    /// <param name="writeBufferBytes">The log's write buffer per group (64 KiB; smaller saves memory with many groups).</param>
-    public FileRaftStorageProvider(string rootDirectory, int writeBufferBytes = 64 << 10)
+    /// <param name="writeBufferBytes">The log's write buffer per group (<see cref="DefaultWriteBufferBytes"/>).</param>
+    public FileRaftStorageProvider(string rootDirectory, int writeBufferBytes = DefaultWriteBufferBytes)
     {
         RootDirectory = Path.GetFullPath(rootDirectory);
         Directory.CreateDirectory(RootDirectory);

@@ -14,6 +14,9 @@ public sealed class FileLogOptions
     /// flush, read or when full.</summary>
     public int WriteBufferSize { get; init; } = 1 << 20;
 
+    /// <summary>The smallest <see cref="WriteBufferSize"/> accepted.</summary>
+    public const int MinWriteBufferSize = 4096;
+
     /// <summary>The active segment is extended with zeros this far (1 MiB) ahead of its records, written like records
     /// and made durable by the flush that crosses into them. Later flushes then overwrite blocks that already exist
     /// inside the file size, so <c>fdatasync</c> writes only data, without committing a new file size and block
@@ -37,7 +40,7 @@ public sealed class FileLogOptions
     {
         if (SegmentSize < 4096) throw new ArgumentOutOfRangeException(nameof(SegmentSize), SegmentSize, "SegmentSize must be at least 4096 bytes.");
         if (IndexInterval < 256) throw new ArgumentOutOfRangeException(nameof(IndexInterval), IndexInterval, "IndexInterval must be at least 256 bytes.");
-        if (WriteBufferSize < 4096) throw new ArgumentOutOfRangeException(nameof(WriteBufferSize), WriteBufferSize, "WriteBufferSize must be at least 4096 bytes.");
+        if (WriteBufferSize < MinWriteBufferSize) throw new ArgumentOutOfRangeException(nameof(WriteBufferSize), WriteBufferSize, $"WriteBufferSize must be at least {MinWriteBufferSize} bytes.");
         if (PreallocateSize < 0) throw new ArgumentOutOfRangeException(nameof(PreallocateSize), PreallocateSize, "PreallocateSize must not be negative.");
         if (MaxRecordSize < 1 || MaxRecordSize > int.MaxValue - 64) throw new ArgumentOutOfRangeException(nameof(MaxRecordSize), MaxRecordSize, "MaxRecordSize must be between 1 and 2^31 - 64.");
     }

@@ -17,7 +17,8 @@ let private options (c: Command) (id: NodeId) =
         PreVote = Args.bool c "prevote" d.PreVote
         CheckQuorum = Args.bool c "checkquorum" d.CheckQuorum
         ElectionTicks = Args.int c "election" d.ElectionTicks
-        HeartbeatTicks = Args.int c "heartbeat" d.HeartbeatTicks
+        // The transcripts were written with a heartbeat every tick, as etcd's interaction tests run.
+        HeartbeatTicks = Args.int c "heartbeat" 1
         // The message-by-message transcripts were written with the commit index broadcast as soon as it moves
         // (etcd's behaviour); commit_propagation.txt covers the core's default (broadcast-commit=false).
         BroadcastCommit = Args.bool c "broadcast-commit" true

@@ -19,8 +19,14 @@ public sealed class TcpTransportOptions
     /// <summary>The other nodes, id to <c>host:port</c>. Only these ids may connect. An entry for this node itself is ignored.</summary>
     public Dictionary<long, string> Peers { get; set; } = new();
 
+    /// <summary>The smallest <see cref="MaxFrameBytes"/> accepted.</summary>
+    public const int MinFrameBytes = 1024;
+
+    /// <summary>The default <see cref="MaxFrameBytes"/>.</summary>
+    public const int DefaultMaxFrameBytes = 16 * 1024 * 1024;
+
     /// <summary>The largest frame payload sent or accepted; a bigger incoming frame closes its connection.</summary>
-    public int MaxFrameBytes { get; set; } = 16 * 1024 * 1024;
+    public int MaxFrameBytes { get; set; } = DefaultMaxFrameBytes;
 
     /// <summary>Messages queued per peer before <c>TrySend</c> drops.</summary>
     public int QueueCapacity { get; set; } = 4096;
@@ -49,7 +55,7 @@ public sealed class TcpTransportOptions
             if (id == 0) errors.Add($"{nameof(Peers)}:0 is not a valid node id.");
             if (!TryParseEndPoint(endpoint, out _)) errors.Add($"{nameof(Peers)}:{id} '{endpoint}' is not host:port.");
         }
-        if (MaxFrameBytes < 1024) errors.Add($"{nameof(MaxFrameBytes)} must be at least 1024 (was {MaxFrameBytes}).");
+        if (MaxFrameBytes < MinFrameBytes) errors.Add($"{nameof(MaxFrameBytes)} must be at least {MinFrameBytes} (was {MaxFrameBytes}).");
         if (QueueCapacity < 1) errors.Add($"{nameof(QueueCapacity)} must be at least 1 (was {QueueCapacity}).");
         if (MaxBatchBytes < 1024) errors.Add($"{nameof(MaxBatchBytes)} must be at least 1024 (was {MaxBatchBytes}).");
         if (ReconnectBackoffMin <= TimeSpan.Zero) errors.Add($"{nameof(ReconnectBackoffMin)} must be positive (was {ReconnectBackoffMin}).");
