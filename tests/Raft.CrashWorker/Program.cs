@@ -1,6 +1,8 @@
-// Crash-test child: appends records (several concurrent appenders through group commit) and saves hard state in a
-// loop, and prints each fact as soon as it is durable, so the parent can kill it with SIGKILL at any moment and check
-// that everything reported is still there after recovery.
+// Crash-test child: writes the way the node host's group commit does, and prints each fact as soon as it is durable,
+// so the parent can kill it with SIGKILL at any moment and check that everything reported is still there after
+// recovery. Several appenders hand batches to one loop; each round the loop appends every batch queued so far, flushes
+// the log once, then saves the hard state (the log first, as the host's GroupCommit does), reports, and only then
+// answers the appenders, whose next batches form the next round.
 //
 // Usage: Raft.CrashWorker <directory> <seed>
 // Output lines (each ends with ';' so a line cut by the kill is recognisable):
@@ -15,59 +17,64 @@ if (args.Length < 2) { Console.Error.WriteLine("usage: Raft.CrashWorker <directo
 string dir = args[0];
 var random = new Random(int.Parse(args[1]));
 var output = Console.Out;
-object outputLock = new();
-void Say(string line) { lock (outputLock) { output.Write(line); output.Write(";\n"); output.Flush(); } }
+void Say(string line) { output.Write(line); output.Write(";\n"); output.Flush(); }
 
 Say("O");
 var log = FileLogStorage.Open(dir, CrashWorkload.Options);
 var hard = new FileHardStateStore(dir);
 long counter = hard.Load() is { } h ? CrashWorkload.DecodeHardState(h) : 0;
 Say($"R {log.LastIndex}");
-using var group = new GroupCommitLog(log, mark => Say($"D {mark.LastIndex}"));
-object appendLock = new();
 
-var hardStateThread = new Thread(() =>
-{
-    while (true)
-    {
-        counter++;
-        hard.Save(CrashWorkload.EncodeHardState(counter));
-        Say($"H {counter}");
-    }
-}) { IsBackground = true };
-hardStateThread.Start();
+// What the appenders hand to the loop: how many records each wants, and what to complete once they are durable.
+var queue = new System.Collections.Concurrent.BlockingCollection<(int Count, TaskCompletionSource Done)>();
 
-async Task Appender(int id, int seed)
+async Task Appender(int seed)
 {
     var rnd = new Random(seed);
     while (true)
     {
-        ValueTask<DurableMark> pending;
-        lock (appendLock)
-        {
-            long next = log.LastIndex + 1;
-            var batch = new LogRecord[rnd.Next(1, 4)];
-            for (int i = 0; i < batch.Length; i++)
-                batch[i] = new LogRecord(next + i, CrashWorkload.TermOf(next + i), CrashWorkload.Payload(next + i));
-            pending = group.AppendAsync(batch);
-        }
-        var mark = await pending;
-        if (id == 0 && mark.LastIndex - log.FirstIndex > 6000)
-        {
-            long upTo = mark.LastIndex - 3000;
-            lock (appendLock) group.CompactPrefix(upTo, CrashWorkload.TermOf(upTo));
-        }
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        queue.Add((rnd.Next(1, 4), done));
+        await done.Task;
     }
 }
 
-var appenders = new Task[4];
-for (int i = 0; i < appenders.Length; i++)
+for (int i = 0; i < 4; i++)
 {
-    int id = i, seed = random.Next();
-    appenders[i] = Task.Run(() => Appender(id, seed));
+    int seed = random.Next();
+    _ = Task.Run(() => Appender(seed));
 }
-await Task.WhenAll(appenders);
-return 0;
+
+var round = new List<TaskCompletionSource>();
+var records = new List<LogRecord>();
+while (true)
+{
+    var first = queue.Take();
+    records.Clear();
+    round.Clear();
+    for (var item = first; ; )
+    {
+        for (int i = 0; i < item.Count; i++)
+        {
+            long next = log.LastIndex + 1 + records.Count;
+            records.Add(new LogRecord(next, CrashWorkload.TermOf(next), CrashWorkload.Payload(next)));
+        }
+        round.Add(item.Done);
+        if (!queue.TryTake(out item)) break;
+    }
+    log.Append(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(records));
+    log.Flush();
+    Say($"D {log.LastIndex}");
+    counter++;
+    hard.Save(CrashWorkload.EncodeHardState(counter));
+    Say($"H {counter}");
+    if (log.LastIndex - log.FirstIndex > 6000)
+    {
+        long upTo = log.LastIndex - 3000;
+        log.CompactPrefix(upTo, CrashWorkload.TermOf(upTo));
+    }
+    foreach (var done in round) done.SetResult();
+}
 
 /// <summary>The deterministic content the parent checks: terms, payloads and hard state derived from the index or
 /// counter alone (the test project has the same formulas).</summary>

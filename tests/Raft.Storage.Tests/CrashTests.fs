@@ -1,5 +1,6 @@
-/// Crash tests: a child process (tests/Raft.CrashWorker) appends through group commit and saves hard state, printing
-/// what is durable; it is killed with SIGKILL at random moments, and after each kill the storage is reopened and checked:
+/// Crash tests: a child process (tests/Raft.CrashWorker) appends in group-commit rounds shaped like the node host's (one
+/// loop appends what several appenders queued, flushes the log once, then saves the hard state), printing what is
+/// durable; it is killed with SIGKILL at random moments, and after each kill the storage is reopened and checked:
 /// everything reported durable is present and intact, the log has no hole, the hard state is the old or the new one.
 namespace Raft.Storage.Tests
 

@@ -5,7 +5,7 @@ namespace Raft.Storage;
 /// <summary>
 /// The Raft log as bytes: contiguous records <c>FirstIndex..LastIndex</c> plus the term of the entry just before
 /// <c>FirstIndex</c> (the last compacted one). Implementations are safe to call from several threads; in particular
-/// <see cref="Flush"/> may run on one thread while another appends (that is how <see cref="GroupCommitLog"/> works).
+/// <see cref="Flush"/> may run on one thread while another appends.
 /// </summary>
 /// <remarks>Nothing is durable until a <see cref="Flush"/> that started after the append has returned.</remarks>
 public interface ILogStorage : IDisposable
