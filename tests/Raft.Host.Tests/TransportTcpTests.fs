@@ -13,6 +13,7 @@ open Microsoft.Extensions.Logging
 open Xunit
 open FsUnit.Xunit
 open Raft.Serialization
+open Raft.Storage
 open Raft.Transport
 open Raft.Transport.Tcp
 open Raft.Host.Tests.TransportTestKit
@@ -131,13 +132,6 @@ let private rawConnect (endPoint: EndPoint) =
     }
 
 // ---- tests ----
-
-[<Fact>]
-let ``CRC-32C matches the standard check value`` () =
-    Crc32C.Compute(ReadOnlySpan("123456789"B)) |> should equal 0xE3069283u
-    let data = Array.init 1000 byte
-    let split = ReadOnlySequence<byte>(data)
-    Crc32C.Compute(&split) |> should equal (Crc32C.Compute(ReadOnlySpan data))
 
 [<Fact>]
 let ``options validation names every bad key`` () =

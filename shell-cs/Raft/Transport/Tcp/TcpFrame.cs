@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using Raft.Storage;
 
 namespace Raft.Transport.Tcp;
 
