@@ -163,9 +163,7 @@ public sealed partial class FileLogStorage
             throw Corrupt(seg.SegmentPath, seg.Points[seg.FindPoint(decrease)].Offset, $"the term decreases at index {decrease}");
         }
 
-        var active = Active;
-        _bufferFileOffset = active?.Length ?? 0;
-        _bufferLength = 0;
+        _writer.Reset(Active?.Length ?? 0);
         if (state.DirectoryChanged) NativeMethods.SyncDirectory(_directory);
         Recovery = new LogRecoveryReport(_segments.Count, state.ScannedBytes, state.TruncatedBytes, state.Rebuilt, state.Deleted);
     }

@@ -1,5 +1,3 @@
-using System.Buffers;
-
 namespace Raft.Storage;
 
 /// <summary>
@@ -22,9 +20,7 @@ public sealed partial class FileLogStorage : ILogStorage
     private long _firstIndex = 1;
     private long _prevTerm;                     // term at _firstIndex - 1
     private long _lastIndex;
-    private byte[] _buffer;                     // bytes of the active segment not yet written
-    private int _bufferLength;
-    private long _bufferFileOffset;             // where _buffer[0] goes in the active segment
+    private readonly SegmentWriter _writer;     // the active segment's write buffer, zeros ahead and index points
     private bool _directoryDirty;               // a segment was created since the last directory fsync
     private Exception? _fault;
     private bool _disposed;
@@ -35,7 +31,7 @@ public sealed partial class FileLogStorage : ILogStorage
     {
         _directory = directory;
         _options = options;
-        _buffer = ArrayPool<byte>.Shared.Rent(options.WriteBufferSize);
+        _writer = new SegmentWriter(options, Fault);
         _termAtLocked = TermAtLocked;
     }
 
@@ -86,35 +82,7 @@ public sealed partial class FileLogStorage : ILogStorage
         int size = SegmentFormat.RecordHeaderSize + payload.Length;
         var seg = Active;
         if (seg is null || (!seg.IsEmpty && seg.Length + size > _options.SegmentSize)) seg = Roll(record.Index);
-
-        long offset = seg.Length;
-        if (seg.PointCount == 0 || seg.LastTerm != record.Term || offset - seg.LastPointOffset >= _options.IndexInterval)
-            seg.AddPoint(new IndexPoint(record.Index, record.Term, offset));
-
-        if (_bufferLength + size > _buffer.Length) WriteOutLocked();
-        if (size > _buffer.Length)
-        {
-            byte[] big = ArrayPool<byte>.Shared.Rent(size);
-            try
-            {
-                payload.CopyTo(big.AsSpan(SegmentFormat.RecordHeaderSize));
-                SegmentFormat.WriteRecordHeader(big, record.Index, record.Term, payload);
-                WriteFile(seg, big.AsSpan(0, size), offset);
-            }
-            finally { ArrayPool<byte>.Shared.Return(big); }
-            _bufferFileOffset = offset + size;
-        }
-        else
-        {
-            var dst = _buffer.AsSpan(_bufferLength, size);
-            payload.CopyTo(dst[SegmentFormat.RecordHeaderSize..]);
-            SegmentFormat.WriteRecordHeader(dst, record.Index, record.Term, payload);
-            _bufferLength += size;
-        }
-        seg.Length = offset + size;
-        seg.LastIndex = record.Index;
-        seg.LastTerm = record.Term;
-        seg.Dirty = true;
+        _writer.Append(seg, in record);
         _runs.Add(record.Index, record.Term);
         Volatile.Write(ref _lastIndex, record.Index);
     }
@@ -123,19 +91,7 @@ public sealed partial class FileLogStorage : ILogStorage
     /// <paramref name="firstIndex"/>. The new file becomes durable with the next flush's directory fsync.</summary>
     private Segment Roll(long firstIndex)
     {
-        var old = Active;
-        if (old is not null)
-        {
-            WriteOutLocked();
-            TrimZeros(old);
-            WriteIndexEntries(old, seal: true);
-            NativeMethods.DataSync(old.WriteHandle(), old.SegmentPath);
-            NativeMethods.DataSync(old.IndexHandle!, old.IndexPath);
-            old.IndexHandle!.Dispose();
-            old.IndexHandle = null;
-            old.Sealed = true;
-            old.Dirty = false;
-        }
+        if (Active is { } old) _writer.Seal(old);
         var seg = new Segment(_directory, firstIndex);
         try
         {
@@ -151,83 +107,14 @@ public sealed partial class FileLogStorage : ILogStorage
             seg.Dispose();
             throw Fault(StorageErrors.Wrap(e, "create segment", seg.SegmentPath));
         }
-        SegmentFormat.WriteFileHeader(_buffer, SegmentFormat.SegmentMagic, firstIndex);
-        _bufferLength = SegmentFormat.FileHeaderSize;
-        _bufferFileOffset = 0;
-        seg.Length = SegmentFormat.FileHeaderSize;
-        seg.Dirty = true;
+        _writer.Start(seg);
         _segments.Add(seg);
         _directoryDirty = true;
         return seg;
     }
 
     /// <summary>Writes the write buffer and the new index points of the active segment (no fsync).</summary>
-    private void WriteOutLocked()
-    {
-        var seg = Active;
-        if (seg is null || _bufferLength == 0) return;
-        bool extends = _bufferFileOffset + _bufferLength > seg.Allocated;
-        WriteFile(seg, _buffer.AsSpan(0, _bufferLength), _bufferFileOffset);
-        _bufferFileOffset += _bufferLength;
-        _bufferLength = 0;
-        if (extends) WriteZerosAhead(seg, _bufferFileOffset);
-        WriteIndexEntries(seg, seal: false);
-    }
-
-    private static readonly byte[] Zeros = new byte[64 << 10];
-
-    /// <summary>This write grew the file: extend it with zeros (<see cref="FileLogOptions.PreallocateSize"/>) in the
-    /// same flush, so the flushes after it overwrite existing blocks instead of growing the file each time.</summary>
-    private void WriteZerosAhead(Segment seg, long from)
-    {
-        long to = Math.Min(from + _options.PreallocateSize, Math.Max(from, _options.SegmentSize));
-        to -= to % 4096;
-        for (long at = from; at < to;)
-        {
-            int n = (int)Math.Min(Zeros.Length, to - at);
-            WriteFile(seg, Zeros.AsSpan(0, n), at);
-            at += n;
-        }
-    }
-
-    private void WriteFile(Segment seg, ReadOnlySpan<byte> bytes, long offset)
-    {
-        try { RandomAccess.Write(seg.WriteHandle(), bytes, offset); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw Fault(StorageErrors.Wrap(e, "write", seg.SegmentPath)); }
-        seg.Allocated = Math.Max(seg.Allocated, offset + bytes.Length);
-    }
-
-    /// <summary>Cuts the zeros written ahead of the records, so the file ends at its last record (a sealed segment's
-    /// length must equal its seal; a closed log's files hold only records). The caller fdatasyncs.</summary>
-    private void TrimZeros(Segment seg)
-    {
-        if (seg.Allocated <= seg.Length) return;
-        try { RandomAccess.SetLength(seg.WriteHandle(), seg.Length); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw Fault(StorageErrors.Wrap(e, "truncate", seg.SegmentPath)); }
-        seg.Allocated = seg.Length;
-    }
-
-    private void WriteIndexEntries(Segment seg, bool seal)
-    {
-        int n = seg.PointCount - seg.PointsOnDisk + (seal ? 1 : 0);
-        if (n == 0) return;
-        byte[] buf = ArrayPool<byte>.Shared.Rent(n * SegmentFormat.IndexEntrySize);
-        try
-        {
-            int pos = 0;
-            for (int i = seg.PointsOnDisk; i < seg.PointCount; i++, pos += SegmentFormat.IndexEntrySize)
-            {
-                var p = seg.Points[i];
-                SegmentFormat.WriteIndexEntry(buf.AsSpan(pos), p.Index, p.Term, p.Offset, SegmentFormat.KindPoint);
-            }
-            if (seal) SegmentFormat.WriteIndexEntry(buf.AsSpan(pos), seg.LastIndex, seg.LastTerm, seg.Length, SegmentFormat.KindSeal);
-            long at = SegmentFormat.FileHeaderSize + (long)seg.PointsOnDisk * SegmentFormat.IndexEntrySize;
-            RandomAccess.Write(seg.IndexHandle!, buf.AsSpan(0, n * SegmentFormat.IndexEntrySize), at);
-            seg.PointsOnDisk = seg.PointCount;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw Fault(StorageErrors.Wrap(e, "write", seg.IndexPath)); }
-        finally { ArrayPool<byte>.Shared.Return(buf); }
-    }
+    private void WriteOutLocked() => _writer.WriteOut(Active);
 
     public IReadOnlyList<LogRecord> ReadRange(long from, long toInclusive, long maxBytes = long.MaxValue)
     {
@@ -340,8 +227,7 @@ public sealed partial class FileLogStorage : ILogStorage
             }
             seg.Sealed = false;
             seg.Dirty = false;
-            _bufferFileOffset = seg.Length;
-            _bufferLength = 0;
+            _writer.Reset(seg.Length);
         }
         _runs.TruncateFrom(fromIndex);
         Volatile.Write(ref _lastIndex, fromIndex - 1);
@@ -394,7 +280,7 @@ public sealed partial class FileLogStorage : ILogStorage
                 // one (the host reinstalls its snapshot), never old records after a point they conflict with.
                 foreach (var seg in _segments) DeleteSegment(seg);
                 _segments.Clear();
-                _bufferLength = 0;
+                _writer.Reset(0);
                 SyncDirectory();
                 WriteMeta(meta);
                 _runs.Clear();
@@ -499,7 +385,7 @@ public sealed partial class FileLogStorage : ILogStorage
                 {
                     WriteOutLocked();
                     bool trimmed = seg.Allocated > seg.Length;
-                    TrimZeros(seg);
+                    _writer.TrimZeros(seg);
                     if ((seg.Dirty || trimmed) && seg.Handle is { } h) NativeMethods.DataSync(h, seg.SegmentPath);
                     if (_directoryDirty) NativeMethods.SyncDirectory(_directory);
                 }
@@ -510,9 +396,7 @@ public sealed partial class FileLogStorage : ILogStorage
                 _disposed = true;
                 foreach (var s in _segments) s.Dispose();
                 _segments.Clear();
-                var b = _buffer;
-                _buffer = [];
-                if (b.Length > 0) ArrayPool<byte>.Shared.Return(b);
+                _writer.Dispose();
                 _lockFile?.Dispose();
             }
         }
