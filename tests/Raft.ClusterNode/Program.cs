@@ -10,15 +10,22 @@
 //           nack <cmd> <reason> <hint>;     ProposeAsync(<cmd>) failed (<hint>: the leader hint of not-leader, else 0)
 //           status <role> <term> <leader> <last> <commit> <applied>;
 //           dump <count> <index>:<cmd> ...; every applied command in apply order
+//           snapshot-paused <offset>;       (RAFT_PAUSE_AFTER_SNAPSHOT_CHUNKS=N only) N chunks of a snapshot are durable
+//                                           and later chunks are dropped: the transfer stands still until the kill
 //   stdin:  propose <cmd> | status | dump   (end of input exits the process at once)
 // Exit code 3: the listen address was in use.
 using System.Net.Sockets;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using MessagePack;
+using Microsoft.Extensions.Options;
 using Raft.ClusterNode;
 using Raft.Hosting;
 using Raft.Node;
+using Raft.Serialization;
+using Raft.Transport;
+using Raft.Transport.Tcp;
 
 if (args.Length < 3)
 {
@@ -49,6 +56,15 @@ builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
 var raftLevel = Enum.TryParse<LogLevel>(Environment.GetEnvironmentVariable("RAFT_NODE_LOG_LEVEL"), out var level) ? level : LogLevel.Information;
 builder.Logging.SetMinimumLevel(LogLevel.Warning).AddFilter("Raft", raftLevel);
 builder.Services.AddSingleton<CommandLog>();
+if (int.TryParse(Environment.GetEnvironmentVariable("RAFT_PAUSE_AFTER_SNAPSHOT_CHUNKS"), out var pauseAfter) && pauseAfter > 0)
+{
+    // The TCP transport AddRaft would build, behind the test's pause point.
+    builder.Services.AddSingleton<ITransport<RaftEnvelope<long>[]>>(sp => new SnapshotPause(
+        new TcpTransport<RaftEnvelope<long>[]>(sp.GetRequiredService<IOptions<RaftHostOptions>>().Value.ToTransportOptions(),
+            new RaftBatchCodec<long>(new RaftMessageCodec<long>(MessagePackSerializerOptions.Standard)),
+            sp.GetRequiredService<ILogger<TcpTransport<RaftEnvelope<long>[]>>>()),
+        pauseAfter, Say));
+}
 builder.Services.AddRaft<long, long, CommandLogMachine>(o =>
 {
     o.NodeId = self;

@@ -66,9 +66,10 @@ type NodeStatus =
 
 /// One run of one node's process. Everything it prints is parsed by a reader thread; its death completes every
 /// outstanding proposal with Unknown.
-type NodeProcess(id: int64, run: int, dataDir: string, endpoints: string list, tail: Tail) =
+type NodeProcess(id: int64, run: int, dataDir: string, endpoints: string list, environment: (string * string) list, tail: Tail) =
     let psi =
         let p = ProcessStartInfo("dotnet", [ nodeDll; string id; dataDir ] @ endpoints)
+        for name, value in environment do p.Environment[name] <- value
         p.RedirectStandardInput <- true
         p.RedirectStandardOutput <- true
         p.RedirectStandardError <- true
@@ -79,6 +80,7 @@ type NodeProcess(id: int64, run: int, dataDir: string, endpoints: string list, t
     let stdin = proc.StandardInput
     let ready = TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)
     let exited = TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)
+    let snapshotPaused = TaskCompletionSource<int64>(TaskCreationOptions.RunContinuationsAsynchronously)
     let proposals = Dictionary<int64, TaskCompletionSource<Outcome>>()
     let requestGate = new SemaphoreSlim(1)
     /// The outstanding `status` or `dump` request: the answer's first word and where it goes.
@@ -98,6 +100,7 @@ type NodeProcess(id: int64, run: int, dataDir: string, endpoints: string list, t
         | Some(_, r) -> r.TrySetException(Exception why) |> ignore
         | None -> ()
         ready.TrySetException(Exception why) |> ignore
+        snapshotPaused.TrySetException(Exception why) |> ignore
 
     let complete (command: int64) (outcome: Outcome) =
         let waiting =
@@ -115,6 +118,7 @@ type NodeProcess(id: int64, run: int, dataDir: string, endpoints: string list, t
         | "ready" -> ready.TrySetResult() |> ignore
         | "ack" -> complete (int64 parts[1]) (Acked(int64 parts[2], int64 parts[3]))
         | "nack" -> complete (int64 parts[1]) (Refused(parts[2], int64 parts[3]))
+        | "snapshot-paused" -> snapshotPaused.TrySetResult(int64 parts[1]) |> ignore
         | "status" | "dump" ->
             match lock requestGate (fun () -> reply) with
             | Some(kind, r) when kind = parts[0] -> r.TrySetResult line |> ignore
@@ -162,6 +166,9 @@ type NodeProcess(id: int64, run: int, dataDir: string, endpoints: string list, t
     member _.Run = run
     member _.Ready = ready.Task
     member _.Exited = exited.Task
+    /// Completes with the durable offset once a run started with `RAFT_PAUSE_AFTER_SNAPSHOT_CHUNKS` has paused in the
+    /// middle of receiving a snapshot (see tests/Raft.ClusterNode/SnapshotPause.cs); fails when the process dies first.
+    member _.SnapshotPaused = snapshotPaused.Task
     member _.IsReady = ready.Task.IsCompletedSuccessfully && not (Volatile.Read &dead)
     member _.HasExited = exited.Task.IsCompleted
 
@@ -268,15 +275,16 @@ type ProcessCluster(size: int) =
     /// The nodes whose process is up and ready.
     member _.ReadyNodes = current |> Array.choose id |> Array.filter (fun n -> n.IsReady)
 
-    /// Starts a new run of node `id` on its directory and port (not waiting for it to be ready).
-    member this.Launch(id: int64) =
+    /// Starts a new run of node `id` on its directory and port (not waiting for it to be ready), with `environment`
+    /// added to the process's variables.
+    member this.Launch(id: int64, ?environment: (string * string) list) =
         let i = int id - 1
         match current[i] with
         | Some previous -> (previous :> IDisposable).Dispose()
         | None -> ()
         runs[i] <- runs[i] + 1
         let endpoints = [ for k in ids -> $"{k}=127.0.0.1:{ports[int k - 1]}" ]
-        let n = new NodeProcess(id, runs[i], Path.Combine(root, $"node-{id}"), endpoints, tails[i])
+        let n = new NodeProcess(id, runs[i], Path.Combine(root, $"node-{id}"), endpoints, defaultArg environment [], tails[i])
         current[i] <- Some n
         n
 

@@ -114,33 +114,24 @@ let runScenario (seed: int) (kills: int) =
                 let! _ = cluster.WaitReady(victim, TimeSpan.FromSeconds 60.0)
                 cluster.Note $"node {victim} ready"
 
-            // Last, a follower killed while it receives a snapshot: it is stopped until the leader has compacted past it,
-            // restarted, and killed again once part of the snapshot is durable; its next run must resume the transfer.
-            // The transfer takes a few hundred ms (small chunks), but a poll can miss it: up to three tries.
-            let mutable resumed = false
-            let mutable attempt = 0
-            while not resumed && attempt < 3 do
-                attempt <- attempt + 1
-                let! leader = cluster.Leader()
-                let victim = cluster.Ids |> Array.find (fun id -> Some id <> leader)
-                cluster.Kill(victim, $"snapshot kill, try {attempt}: stopped to fall behind")
-                let more = ledger.AckCount + 300
-                do! wait $"{more} acknowledged commands with node {victim} down" 60.0 (fun () -> ledger.AckCount >= more)
-                let record = cluster.ReceivingRecord victim
-                let run = cluster.Launch victim
-                let! _ = Wait.within (TimeSpan.FromSeconds 30.0) (fun () -> File.Exists record || run.HasExited)
-                if File.Exists record then
-                    cluster.Kill(victim, "while it receives a snapshot")
-                    cluster.Launch victim |> ignore
-                    let! _ = cluster.WaitReady(victim, TimeSpan.FromSeconds 60.0)
-                    do! wait $"node {victim} resumes the snapshot transfer" 30.0 (fun () ->
-                        cluster.Output(victim).Contains "resumes receiving the snapshot")
-                    resumed <- true
-                else
-                    let! _ = cluster.WaitReady(victim, TimeSpan.FromSeconds 60.0)
-                    cluster.Note $"node {victim}: the snapshot transfer was not seen under way"
-                cluster.Note $"node {victim} ready"
-            if not resumed then failwith "no snapshot transfer was seen under way in three tries"
+            // Last, a follower killed while it receives a snapshot: it is stopped until the leader has compacted past it
+            // (300 commands against snapshots every 64 with 16 trailing entries), then restarted with a pause point that
+            // holds the transfer still once two chunks of it are durable (the snapshot holds every applied command, far
+            // more than three 512-byte chunks); killed there, its next run must resume the transfer.
+            let! leader = cluster.Leader()
+            let victim = cluster.Ids |> Array.find (fun id -> Some id <> leader)
+            cluster.Kill(victim, "snapshot kill: stopped to fall behind")
+            let more = ledger.AckCount + 300
+            do! wait $"{more} acknowledged commands with node {victim} down" 60.0 (fun () -> ledger.AckCount >= more)
+            let paused = cluster.Launch(victim, [ "RAFT_PAUSE_AFTER_SNAPSHOT_CHUNKS", "2" ])
+            do! Wait.forTask $"node {victim} to pause with two chunks of a snapshot durable" (TimeSpan.FromSeconds 60.0) paused.SnapshotPaused
+            File.Exists(cluster.ReceivingRecord victim) |> should equal true
+            cluster.Kill(victim, $"while it receives a snapshot ({paused.SnapshotPaused.Result} bytes durable)")
+            cluster.Launch victim |> ignore
+            let! _ = cluster.WaitReady(victim, TimeSpan.FromSeconds 60.0)
+            do! wait $"node {victim} resumes the snapshot transfer" 30.0 (fun () ->
+                cluster.Output(victim).Contains "resumes receiving the snapshot")
+            cluster.Note $"node {victim} ready"
 
             Volatile.Write(&stopping, true)
             let finished = Task.WhenAll proposers
