@@ -1,0 +1,151 @@
+namespace Raft.Storage;
+
+/// <summary>Where one entry of a group lives: its term and the file and byte range of its payload. A
+/// <see cref="File"/> of 0 means "no location yet" (known from a checkpoint, located by a later item during replay).</summary>
+internal struct EntryRef
+{
+    public long Term;
+    public long Offset;
+    public long File;
+    public int Length;
+
+    public EntryRef(long term, long file, long offset, int length)
+    {
+        Term = term;
+        File = file;
+        Offset = offset;
+        Length = length;
+    }
+}
+
+/// <summary>The in-memory index of one group of the shared log: bounds, the term and location of every live entry,
+/// and the newest hard state. Both the live path and recovery change it only through the <c>Apply</c> methods, so
+/// replaying the log rebuilds exactly what was built while writing it.</summary>
+internal sealed class SharedGroupState(long id, long incarnation)
+{
+    private EntryRef[] _entries = new EntryRef[16]; // a ring, capacity a power of two
+    private int _head;
+    private int _count;
+
+    public long Id { get; } = id;
+
+    /// <summary>Which life of the group this is: the batch sequence of the batch that opened it.</summary>
+    public long Incarnation { get; } = incarnation;
+
+    public long FirstIndex { get; private set; } = 1;
+
+    /// <summary>The term of the entry at <c>FirstIndex - 1</c>.</summary>
+    public long TermBefore { get; private set; }
+
+    public long LastIndex => FirstIndex + _count - 1;
+
+    public int Count => _count;
+
+    public byte[]? HardState { get; set; }
+
+    public ref EntryRef At(long index) => ref _entries[(_head + (int)(index - FirstIndex)) & (_entries.Length - 1)];
+
+    public long TermAt(long index) => index == FirstIndex - 1 ? TermBefore : At(index).Term;
+
+    /// <summary>The file holding the oldest live entry (entries are written in index order, so it is the first
+    /// one's), or <see cref="long.MaxValue"/> when the group has none.</summary>
+    public long OldestFile => _count == 0 ? long.MaxValue : At(FirstIndex).File;
+
+    /// <summary>Entries from <paramref name="firstIndex"/> replaced by <paramref name="entries"/>; returns why not, or null.</summary>
+    public string? ApplyEntries(long firstIndex, ReadOnlySpan<EntryRef> entries)
+    {
+        if (firstIndex < FirstIndex || firstIndex > LastIndex + 1)
+            return $"group {Id}: entries at {firstIndex} do not join its log {FirstIndex}..{LastIndex}";
+        long previous = TermAt(firstIndex - 1);
+        foreach (ref readonly var e in entries)
+        {
+            if (e.Term < previous) return $"group {Id}: terms decrease at index {firstIndex} ({e.Term} after {previous})";
+            previous = e.Term;
+        }
+        _count = (int)(firstIndex - FirstIndex);
+        foreach (ref readonly var e in entries) Add(e);
+        return null;
+    }
+
+    public string? ApplyTruncate(long from)
+    {
+        if (from < FirstIndex) return $"group {Id}: truncation at {from} below its first index {FirstIndex}";
+        if (from <= LastIndex) _count = (int)(from - FirstIndex);
+        return null;
+    }
+
+    /// <summary>Entries up to <paramref name="index"/> gone, later ones kept (the log held that index with that term).</summary>
+    public string? ApplyCompactTo(long index, long term)
+    {
+        if (index < FirstIndex || index > LastIndex) return $"group {Id}: compaction to {index} outside its log {FirstIndex}..{LastIndex}";
+        if (At(index).Term != term) return $"group {Id}: compaction to {index} at term {term}, but the entry there has term {At(index).Term}";
+        int drop = (int)(index - FirstIndex + 1);
+        _head = (_head + drop) & (_entries.Length - 1);
+        _count -= drop;
+        FirstIndex = index + 1;
+        TermBefore = term;
+        return null;
+    }
+
+    /// <summary>Every entry gone; the log continues after <paramref name="index"/> with <paramref name="term"/>.</summary>
+    public void ApplyReset(long index, long term)
+    {
+        _head = 0;
+        _count = 0;
+        FirstIndex = index + 1;
+        TermBefore = term;
+    }
+
+    /// <summary>Bounds and terms as a checkpoint lists them (entries without locations); locations of entries this
+    /// state holds with the same term are kept.</summary>
+    public void ApplyCheckpoint(long firstIndex, long termBefore, ReadOnlySpan<(long Start, long Term)> runs, long lastIndex, byte[]? hardState)
+    {
+        var old = new EntryRef[_count];
+        for (int i = 0; i < _count; i++) old[i] = At(FirstIndex + i);
+        long oldFirst = FirstIndex;
+        ApplyReset(firstIndex - 1, termBefore);
+        int run = 0;
+        for (long index = firstIndex; index <= lastIndex; index++)
+        {
+            while (run + 1 < runs.Length && runs[run + 1].Start <= index) run++;
+            long term = runs[run].Term;
+            long k = index - oldFirst;
+            var e = k >= 0 && k < old.Length && old[k].Term == term ? old[k] : new EntryRef(term, 0, 0, 0);
+            Add(e);
+        }
+        HardState = hardState;
+    }
+
+    /// <summary>The term runs of the live entries, for a checkpoint.</summary>
+    public List<(long Start, long Term)> Runs()
+    {
+        var runs = new List<(long, long)>();
+        for (long i = FirstIndex; i <= LastIndex; i++)
+        {
+            long t = At(i).Term;
+            if (runs.Count == 0 || runs[^1].Item2 != t) runs.Add((i, t));
+        }
+        return runs;
+    }
+
+    /// <summary>The first live index without a location, or -1.</summary>
+    public long FirstUnlocated()
+    {
+        for (long i = FirstIndex; i <= LastIndex; i++)
+            if (At(i).File == 0) return i;
+        return -1;
+    }
+
+    private void Add(in EntryRef e)
+    {
+        if (_count == _entries.Length)
+        {
+            var bigger = new EntryRef[_entries.Length * 2];
+            for (int i = 0; i < _count; i++) bigger[i] = _entries[(_head + i) & (_entries.Length - 1)];
+            _entries = bigger;
+            _head = 0;
+        }
+        _entries[(_head + _count) & (_entries.Length - 1)] = e;
+        _count++;
+    }
+}
