@@ -77,7 +77,7 @@ let private percentile (sorted: float[]) (q: float) =
     sorted[Math.Clamp(int (Math.Ceiling(q * float sorted.Length)) - 1, 0, sorted.Length - 1)]
 
 /// Starts 3 nodes with `groups` groups, all led by node 1; returns the hosts and node 1's groups.
-let private startCluster (root: string) (memory: bool) (groups: int) =
+let private startCluster (root: string) (memory: bool) (perGroup: bool) (shared: ResizeArray<SharedLogStorageProvider>) (groups: int) =
     task {
         let codec = RaftBatchCodec<byte[]>(RaftMessageCodec<byte[]>())
         let transports =
@@ -89,8 +89,14 @@ let private startCluster (root: string) (memory: bool) (groups: int) =
             [| for t in transports ->
                 let o = RaftNodeOptions(NodeId = t.LocalId, TickInterval = TimeSpan.FromMilliseconds 20.0, ElectionTicks = 25,
                                         HeartbeatTicks = 2, MaxInflightMsgs = 1024, Quiescence = false)
+                let dir = Path.Combine(root, $"node-{t.LocalId}")
                 let storage: IRaftStorageProvider =
-                    if memory then MemoryRaftStorageProvider() else FileRaftStorageProvider(Path.Combine(root, $"node-{t.LocalId}"))
+                    if memory then MemoryRaftStorageProvider()
+                    elif perGroup then FileRaftStorageProvider dir
+                    else
+                        let p = SharedLogStorageProvider dir
+                        shared.Add p
+                        p
                 new RaftNodeHost<byte[], int64>(o, t, storage, (fun _ -> NullMachine())) |]
         for h in hosts do
             do! h.StartAsync()
@@ -196,13 +202,17 @@ let run (args: string list) =
     // Many busy groups (multi-raft): the proposals spread over them round-robin; DotNext runs one group only.
     let groups = int (opt "--groups" "1" args)
     if groups < 1 then failwithf "--groups: expected at least 1, got %d" groups
+    // Storage layout: every group of a node in one shared log (the default), or a log per group.
+    let layout = opt "--layout" "shared" args
+    if layout <> "shared" && layout <> "per-group" then failwithf "--layout: expected shared or per-group, got '%s'" layout
     let runOnce () =
         let root = Path.Combine(Path.GetTempPath(), "raft-cluster-bench-" + Guid.NewGuid().ToString("N"))
         let results =
             task {
                 use counters = new HostCounters()
                 let measure = measure counters
-                let! hosts, led = startCluster root memory groups
+                let sharedLogs = ResizeArray<SharedLogStorageProvider>()
+                let! hosts, led = startCluster root memory (layout = "per-group") sharedLogs groups
                 try
                     let rnd = Random(7)
                     let payload () =
@@ -227,6 +237,13 @@ let run (args: string list) =
                     let! par =
                         if mode = "seq" then Task.FromResult None
                         else task { let! r = measure "conc" n conc led (fun () -> shared) in return Some r }
+                    // fdatasyncs of the shared logs per group-commit round, over every node and the whole run.
+                    if sharedLogs.Count > 0 then
+                        let syncs = sharedLogs |> Seq.sumBy (fun p -> match p.Log with null -> 0L | l -> l.DataSyncs)
+                        let rotations = sharedLogs |> Seq.sumBy (fun p -> match p.Log with null -> 0L | l -> l.Rotations)
+                        let _, _, rounds = counters.Read()
+                        printfn "shared log: %d fdatasyncs in %d group-commit rounds over 3 nodes (%.3f per round; %d file starts, one fdatasync each)"
+                            syncs rounds (float syncs / float (max 1L rounds)) rotations
                     return List.choose id [ seq; par ]
                 finally
                     for h in hosts do
@@ -241,7 +258,7 @@ let run (args: string list) =
     for round, (results, peer) in List.indexed rounds do
         printfn ""
         if runs > 1 then printfn "round %d of %d" (round + 1) runs
-        printfn "3 nodes, one process, loopback TCP, %d-byte entries, n = %d, %d group(s), %d cores, %s" size n groups Environment.ProcessorCount (DateTime.UtcNow.ToString "yyyy-MM-dd")
+        printfn "3 nodes, one process, loopback TCP, %d-byte entries, n = %d, %d group(s), %s log, %d cores, %s" size n groups layout Environment.ProcessorCount (DateTime.UtcNow.ToString "yyyy-MM-dd")
         printfn "this library: every node fsyncs (fdatasync) before acknowledging; DotNext 6.12: followers ack before their flush"
         printfn ""
         printfn "| mode | library | ops/s | p50 µs | p99 µs | ratio (ops/s) |"

@@ -1,7 +1,7 @@
 module Raft.Benchmarks.Program
 
 let private usage () =
-    eprintfn "usage: Raft.Benchmarks <core [runs] | crc [BenchmarkDotNet options] | storage [--size-mb N] [--dir PATH] | cluster [--n N] [--size B] [--conc C] [--mode seq|conc|both] [--groups G] [--runs R] [--no-dotnext] | cluster --idle [groups] [--no-quiescence]>"
+    eprintfn "usage: Raft.Benchmarks <core [runs] | crc [BenchmarkDotNet options] | storage [--size-mb N] [--dir PATH] | cluster [--n N] [--size B] [--conc C] [--mode seq|conc|both] [--groups G] [--layout shared|per-group] [--runs R] [--no-dotnext] | cluster --idle [groups] [--no-quiescence]>"
     2
 
 [<EntryPoint>]

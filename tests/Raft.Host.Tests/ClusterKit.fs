@@ -123,7 +123,8 @@ type ClusterOf<'C, 'R, 'M when 'M :> IStateMachine<'C, 'R>>(size: int, groups: i
                     (t :> ITransport<_>), Some t
                 else
                     (network.CreateTransport id :> ITransport<_>), None
-            let storage = FileRaftStorageProvider(Path.Combine(root, $"node-{id}"), 16 <<< 10)
+            // The default layout of a deployed node: every group of the node in one shared log.
+            let storage = SharedLogStorageProvider(Path.Combine(root, $"node-{id}"))
             let factory = Func<int64, IStateMachine<'C, 'R>>(fun g ->
                 let m = newMachine ()
                 lock machines (fun () -> machines[g] <- m)

@@ -36,6 +36,10 @@ public sealed class RaftHostOptions : RaftNodeOptions
     /// <summary>The node's data directory (one sub-directory per group); created if missing.</summary>
     public string DataDirectory { get; set; } = "";
 
+    /// <summary>How the groups' logs are laid out on disk: one shared log for every group (one fdatasync per round for the
+    /// node), or a log per group (a data directory keeps the layout it was created with; the other is refused).</summary>
+    public StorageLayout StorageLayout { get; set; } = StorageLayout.SharedLog;
+
     /// <summary>Keep logs in memory instead of files (tests and demos only: a restart forgets everything).</summary>
     public bool InMemoryStorage { get; set; }
 
@@ -72,6 +76,8 @@ public sealed class RaftHostOptions : RaftNodeOptions
             errors.Add($"{Key(nameof(MaxFrameBytes))} must be at least {TcpTransportOptions.MinFrameBytes} (got {MaxFrameBytes})");
         else if (SnapshotChunkBytes > MaxFrameBytes - TcpTransportOptions.MinFrameBytes)
             errors.Add($"{Key(nameof(SnapshotChunkBytes))} ({SnapshotChunkBytes}) must leave room for framing within {Key(nameof(MaxFrameBytes))} ({MaxFrameBytes}): at most {MaxFrameBytes - TcpTransportOptions.MinFrameBytes}");
+        if (!Enum.IsDefined(StorageLayout))
+            errors.Add($"{Key(nameof(StorageLayout))} must be {string.Join(" or ", Enum.GetNames<StorageLayout>())} (got {StorageLayout})");
         if (WriteBufferBytes < FileLogOptions.MinWriteBufferSize)
             errors.Add($"{Key(nameof(WriteBufferBytes))} must be at least {FileLogOptions.MinWriteBufferSize} (got {WriteBufferBytes})");
         return errors;
@@ -90,6 +96,12 @@ public sealed class RaftHostOptions : RaftNodeOptions
 
     /// <summary>The node host's options: these options themselves (they are node options).</summary>
     public RaftNodeOptions ToNodeOptions() => this;
+
+    /// <summary>The storage these options describe: in memory, one shared log, or a log per group.</summary>
+    public IRaftStorageProvider CreateStorage() =>
+        InMemoryStorage ? new MemoryRaftStorageProvider()
+        : StorageLayout == StorageLayout.PerGroupFiles ? new FileRaftStorageProvider(DataDirectory, WriteBufferBytes)
+        : new SharedLogStorageProvider(DataDirectory);
 
     /// <summary>The TCP transport's options.</summary>
     public TcpTransportOptions ToTransportOptions() => new()
@@ -114,4 +126,16 @@ internal sealed class RaftHostOptionsValidator(string section, IConfiguration? c
         errors.AddRange(options.Validate(section));
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
+}
+
+/// <summary>How a node lays out its groups' logs on disk.</summary>
+public enum StorageLayout
+{
+    /// <summary>One log for every group of the node (<see cref="SharedLogStorageProvider"/>): one fdatasync per round
+    /// whatever the number of groups. The right choice for multi-raft, and for a single group too.</summary>
+    SharedLog,
+
+    /// <summary>A segmented log per group (<see cref="FileRaftStorageProvider"/>): each group's files apart, deleted
+    /// with the group, at one fdatasync per touched group per round; for data directories created with it.</summary>
+    PerGroupFiles,
 }

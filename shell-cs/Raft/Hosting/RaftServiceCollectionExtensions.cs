@@ -66,8 +66,7 @@ public static class RaftServiceCollectionExtensions
                 ?? new TcpTransport<RaftEnvelope<TCommand>[]>(o.ToTransportOptions(),
                     new RaftBatchCodec<TCommand>(new RaftMessageCodec<TCommand>(serializer)),
                     loggers.CreateLogger<TcpTransport<RaftEnvelope<TCommand>[]>>());
-            var storage = sp.GetService<IRaftStorageProvider>()
-                ?? (o.InMemoryStorage ? new MemoryRaftStorageProvider() : new FileRaftStorageProvider(o.DataDirectory, o.WriteBufferBytes));
+            var storage = sp.GetService<IRaftStorageProvider>() ?? o.CreateStorage();
             return new RaftNodeHost<TCommand, TResult>(o.ToNodeOptions(), transport, storage,
                 _ => ActivatorUtilities.CreateInstance<TStateMachine>(sp), serializer, loggers,
                 sp.GetService<TimeProvider>(), sp.GetService<IMeterFactory>());

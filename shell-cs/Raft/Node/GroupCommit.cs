@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using Microsoft.FSharp.Collections;
 using Raft.Core;
+using Raft.Storage;
 
 namespace Raft.Node;
 
@@ -90,8 +91,9 @@ internal sealed class GroupCommit<TCommand, TResult>
         if (_touched.Count > 0)
         {
             var started = Stopwatch.GetTimestamp();
+            CommitShared();
             if (_touched.Count == 1) FlushGroup(_touched[0]);
-            else Parallel.ForEach(_touched, s_parallel, _flushGroup); // fsyncs of different files overlap in the device queue
+            else if (_touched.Count > 1) Parallel.ForEach(_touched, s_parallel, _flushGroup); // fsyncs of different files overlap in the device queue
             _touched.Clear();
             _metrics.PersistBatch(batch.Count, Stopwatch.GetElapsedTime(started));
         }
@@ -105,6 +107,49 @@ internal sealed class GroupCommit<TCommand, TResult>
         foreach (var item in batch) anyFailed |= item.Group.CommitFailed;
         if (anyFailed) batch.RemoveAll(static i => i.Group.CommitFailed && !i.ClosesGroup);
     }
+
+    /// <summary>The touched groups whose storage is a <see cref="SharedLog"/>: each one's hard state staged in the same
+    /// batch as its entries, then one commit (one fdatasync) per shared log for all of them. They leave
+    /// <see cref="_touched"/>; a failed commit fails every group of the round on that log (the log refuses further use,
+    /// so the node's other groups fail with their next write).</summary>
+    private void CommitShared()
+    {
+        foreach (var g in _touched)
+        {
+            if (g.Storage.Log is not SharedGroupLog view) continue;
+            _sharedGroups.Add(g);
+            if (!_sharedLogs.Contains(view.Log)) _sharedLogs.Add(view.Log);
+            try
+            {
+                if (g.CommitHardState is { } hs) ((SharedHardState)g.Storage.HardState).Stage(hs);
+            }
+            catch (Exception e)
+            {
+                g.CommitFailed = true;
+                _failures.Enqueue((g, e));
+            }
+        }
+        if (_sharedGroups.Count == 0) return;
+        _touched.RemoveAll(static g => g.Storage.Log is SharedGroupLog);
+        foreach (var log in _sharedLogs)
+        {
+            try { log.Commit(); }
+            catch (Exception e)
+            {
+                foreach (var g in _sharedGroups)
+                    if (!g.CommitFailed && ((SharedGroupLog)g.Storage.Log).Log == log)
+                    {
+                        g.CommitFailed = true;
+                        _failures.Enqueue((g, e));
+                    }
+            }
+        }
+        _sharedGroups.Clear();
+        _sharedLogs.Clear();
+    }
+
+    private readonly List<GroupRuntime<TCommand, TResult>> _sharedGroups = new();
+    private readonly List<SharedLog> _sharedLogs = new();
 
     private static readonly ParallelOptions s_parallel = new() { MaxDegreeOfParallelism = 8 };
 

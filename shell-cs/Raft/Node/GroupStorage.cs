@@ -15,9 +15,12 @@ public sealed class GroupStorage(ILogStorage log, IHardStateStore hardState, ISn
     /// <summary>State-machine snapshots, when supported.</summary>
     public ISnapshotStore? Snapshots { get; } = snapshots;
 
-    /// <summary>Closes the files (the in-memory provider keeps its data for a later reopen).</summary>
+    private int _disposed;
+
+    /// <summary>Closes the files (the in-memory provider keeps its data for a later reopen); only the first call does.</summary>
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         if (onClose is null) Log.Dispose();
         else onClose();
     }
@@ -60,6 +63,11 @@ public sealed class FileRaftStorageProvider : IRaftStorageProvider
     public GroupStorage Open(long groupId)
     {
         var dir = GroupDirectory(groupId);
+        var shared = Path.Combine(RootDirectory, "log");
+        if (Directory.Exists(shared) && Directory.EnumerateFiles(shared, "*.rlog").Any())
+            throw new StorageException($"'{RootDirectory}' holds a shared log ('{shared}'); this node is configured for per-group logs, " +
+                                       "which would start every group empty. Keep the shared layout for this data directory " +
+                                       "(StorageLayout = SharedLog).", RootDirectory);
         var log = FileLogStorage.Open(dir, _logOptions);
         try
         {

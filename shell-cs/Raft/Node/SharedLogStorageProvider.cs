@@ -1,0 +1,97 @@
+using Raft.Storage;
+
+namespace Raft.Node;
+
+/// <summary>Every group of the node in one <see cref="SharedLog"/> under <c>{root}/log/</c> (one fdatasync per round
+/// for the whole node); each group's snapshots under <c>{root}/group-{id}/snapshots/</c>. The shared log is opened
+/// with the first group and closed with the last.</summary>
+/// <remarks>A data directory written with per-group logs (<see cref="FileRaftStorageProvider"/>) is refused rather
+/// than read as empty: a node that forgot its log and vote could break safety.</remarks>
+public sealed class SharedLogStorageProvider : IRaftStorageProvider
+{
+    private readonly object _gate = new();
+    private readonly SharedLogOptions _options;
+    private SharedLog? _log;
+    private int _open;
+
+    /// <param name="rootDirectory">The node's data directory; created if missing.</param>
+    /// <param name="options">The shared log's settings (defaults when null).</param>
+    public SharedLogStorageProvider(string rootDirectory, SharedLogOptions? options = null)
+    {
+        RootDirectory = Path.GetFullPath(rootDirectory);
+        Directory.CreateDirectory(RootDirectory);
+        _options = options ?? new SharedLogOptions();
+    }
+
+    /// <summary>The node's data directory.</summary>
+    public string RootDirectory { get; }
+
+    /// <summary>Where the shared log's files are.</summary>
+    public string LogDirectory => Path.Combine(RootDirectory, "log");
+
+    /// <summary>The directory of one group's snapshots (and nothing else).</summary>
+    public string GroupDirectory(long groupId) => Path.Combine(RootDirectory, $"group-{groupId}");
+
+    /// <summary>The shared log while any group is open (null otherwise), e.g. for its counters.</summary>
+    public SharedLog? Log
+    {
+        get { lock (_gate) return _log; }
+    }
+
+    public GroupStorage Open(long groupId)
+    {
+        lock (_gate)
+        {
+            var dir = GroupDirectory(groupId);
+            RefusePerGroupLog(dir);
+            var log = _log ?? SharedLog.Open(LogDirectory, _options);
+            try
+            {
+                var storage = new GroupStorage(log.Group(groupId), log.HardState(groupId),
+                    new FileSnapshotStore(Path.Combine(dir, "snapshots"), createIfMissing: true), onClose: Close);
+                _log = log;
+                _open++;
+                return storage;
+            }
+            catch
+            {
+                if (_log is null) log.Dispose();
+                throw;
+            }
+        }
+    }
+
+    public void Delete(long groupId)
+    {
+        lock (_gate)
+        {
+            var log = _log ?? SharedLog.Open(LogDirectory, _options);
+            try { log.RemoveGroup(groupId); }
+            finally
+            {
+                if (_log is null) log.Dispose();
+            }
+            var dir = GroupDirectory(groupId);
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    private void Close()
+    {
+        lock (_gate)
+        {
+            if (--_open > 0 || _log is null) return;
+            _log.Dispose();
+            _log = null;
+        }
+    }
+
+    private static void RefusePerGroupLog(string groupDirectory)
+    {
+        if (!Directory.Exists(groupDirectory)) return;
+        if (Directory.EnumerateFiles(groupDirectory, "*.seg").Any() || File.Exists(Path.Combine(groupDirectory, "hardstate")))
+            throw new StorageException($"'{groupDirectory}' holds a per-group log (written with the per-group layout); this node is " +
+                                       "configured for the shared log, which would start it empty. Keep the per-group layout for this " +
+                                       "data directory (StorageLayout = PerGroupFiles).", groupDirectory);
+    }
+}
