@@ -4,7 +4,7 @@
 // the log once, then saves the hard state (the log first, as the host's GroupCommit does), reports, and only then
 // answers the appenders, whose next batches form the next round.
 //
-// Usage: Raft.CrashWorker <directory> <seed>
+// Usage: Raft.CrashWorker <directory> <seed> [shared]   (shared: many groups in one SharedLog, see SharedWorkload.cs)
 // Output lines (each ends with ';' so a line cut by the kill is recognisable):
 //   O;            about to open the storage (recovery runs next)
 //   R <last>;     opened, log ends at <last>
@@ -18,6 +18,12 @@ string dir = args[0];
 var random = new Random(int.Parse(args[1]));
 var output = Console.Out;
 void Say(string line) { output.Write(line); output.Write(";\n"); output.Flush(); }
+
+if (args.Length > 2 && args[2] == "shared")
+{
+    SharedWorkload.Run(dir, random, Say);
+    return 0;
+}
 
 Say("O");
 var log = FileLogStorage.Open(dir, CrashWorkload.Options);
