@@ -262,3 +262,26 @@ let ``a second process cannot open the same log`` () =
     use _first = SharedLog.Open dir.Path
     let e = shouldThrow<StorageException> (fun () -> SharedLog.Open dir.Path |> ignore)
     e.Message |> should haveSubstring "already open"
+
+[<Fact>]
+let ``a crash that cuts only the zero padding after the final batch keeps that batch`` () =
+    // Batches are padded to 8 bytes; the first run of rounds whose final batch has padding is cut inside it.
+    let padded =
+        [ 1..8 ]
+        |> List.tryPick (fun rounds ->
+            let dir = new TempDir()
+            let path, ends = writeRounds dir.Path rounds
+            let lastStart, lastEnd = ends[ends.Length - 2], ends[ends.Length - 1]
+            let bytes = File.ReadAllBytes path
+            let batchEnd = lastStart + 24L + int64 (BitConverter.ToInt32(bytes, int lastStart + 4))
+            if batchEnd < lastEnd then Some(dir, path, rounds, bytes[.. int batchEnd - 1])
+            else
+                (dir :> IDisposable).Dispose()
+                None)
+    match padded with
+    | None -> failwith "no run of 1 to 8 rounds ended with a padded batch"
+    | Some(dir, path, rounds, cut) ->
+        use _ = dir
+        File.WriteAllBytes(path, cut)
+        use shared = SharedLog.Open dir.Path
+        ((shared.Group 1L).LastIndex, (shared.Group 2L).LastIndex) |> should equal (int64 rounds, int64 rounds)

@@ -131,6 +131,8 @@ public sealed partial class SharedLog
     {
         bodyLength = 0;
         batchSequence = 0;
+        // A crash may cut the zero padding after a complete batch: the file then ends inside the padding.
+        if (pos >= bytes.Length) return "";
         if (pos + SharedLogFormat.BatchHeaderSize > bytes.Length)
             return bytes.AsSpan((int)pos).ContainsAnyExcept((byte)0) ? "a batch header is cut off by the end of the file" : "";
         var header = bytes.AsSpan((int)pos, SharedLogFormat.BatchHeaderSize);
