@@ -46,42 +46,55 @@ module CrashHarness =
         member val DurableLines = 0 with get, set
         member val HardState = 0L with get, set
 
-    let startWorker (dir: string) (seed: int) =
-        let psi = ProcessStartInfo("dotnet", [ workerDll; dir; string seed ])
+    /// A running crash worker: its process, the thread reading its report lines, and its stderr.
+    type Worker = { Process: Process; Reader: Thread; Stderr: Tasks.Task<string> }
+
+    /// Starts the worker with `args`; each complete report line goes to `onLine` without its ';' (a line cut by the
+    /// kill lacks its ';' and is ignored).
+    let launch (args: string list) (onLine: string -> unit) =
+        let psi = ProcessStartInfo("dotnet", workerDll :: args)
         psi.RedirectStandardOutput <- true
         psi.RedirectStandardError <- true
         psi.UseShellExecute <- false
         let p = Process.Start psi
-        let reports = Reports()
         let reader =
             Thread(fun () ->
                 let mutable line = p.StandardOutput.ReadLine()
                 while not (isNull line) do
-                    // A line cut by the kill lacks its ';' and is ignored.
-                    if line.EndsWith ';' then
-                        let body = line.TrimEnd ';'
-                        lock reports (fun () ->
-                            match body[0] with
-                            | 'O' -> reports.Opened <- true
-                            | 'R' -> reports.Ready <- true
-                            | 'D' ->
-                                reports.Durable <- max reports.Durable (int64 (body.Substring 2))
-                                reports.DurableLines <- reports.DurableLines + 1
-                            | 'H' -> reports.HardState <- max reports.HardState (int64 (body.Substring 2))
-                            | _ -> ())
+                    if line.EndsWith ';' then onLine (line.TrimEnd ';')
                     line <- p.StandardOutput.ReadLine())
         reader.IsBackground <- true
         reader.Start()
-        let stderr = p.StandardError.ReadToEndAsync()
-        p, reports, reader, stderr
+        { Process = p; Reader = reader; Stderr = p.StandardError.ReadToEndAsync() }
 
-    /// Waits for a condition on the reports, failing if the worker exits (checked on every poll, so a dead worker's
-    /// stderr is reported at once) or 20 s pass.
-    let waitFor (p: Process) (reports: Reports) (stderr: Tasks.Task<string>) (cond: Reports -> bool) =
-        Wait.until "the crash worker's reports to reach the kill moment" (TimeSpan.FromSeconds 20.0) (fun () ->
-            lock reports (fun () -> cond reports)
-            || (if p.HasExited then failwithf "the crash worker exited with %d: %s" p.ExitCode stderr.Result
+    /// Waits for `cond`, failing if the worker exits (checked on every poll, so a dead worker's stderr is reported at
+    /// once) or 20 s pass.
+    let waitFor (w: Worker) (what: string) (cond: unit -> bool) =
+        Wait.until what (TimeSpan.FromSeconds 20.0) (fun () ->
+            cond ()
+            || (if w.Process.HasExited then failwithf "the crash worker exited with %d: %s" w.Process.ExitCode w.Stderr.Result
                 false))
+
+    /// Kills the worker with SIGKILL and waits for it and for its reader to see the end of its output.
+    let kill (w: Worker) =
+        if not w.Process.HasExited then w.Process.Kill()
+        w.Process.WaitForExit()
+        w.Reader.Join(TimeSpan.FromSeconds 5.0) |> ignore
+
+    let startWorker (dir: string) (seed: int) =
+        let reports = Reports()
+        let worker =
+            launch [ dir; string seed ] (fun body ->
+                lock reports (fun () ->
+                    match body[0] with
+                    | 'O' -> reports.Opened <- true
+                    | 'R' -> reports.Ready <- true
+                    | 'D' ->
+                        reports.Durable <- max reports.Durable (int64 (body.Substring 2))
+                        reports.DurableLines <- reports.DurableLines + 1
+                    | 'H' -> reports.HardState <- max reports.HardState (int64 (body.Substring 2))
+                    | _ -> ()))
+        worker, reports
 
     let verify (dir: string) (reports: Reports) (previousHardState: int64) =
         use log = FileLogStorage.Open(dir, workerOptions ())
@@ -119,23 +132,21 @@ module CrashHarness =
         let mutable hardState = 0L
         let mutable maxDurable = 0L
         for _ in 1..kills do
-            let p, reports, reader, stderr = startWorker dir.Path (rnd.Next())
+            let worker, reports = startWorker dir.Path (rnd.Next())
             try
                 let moment = rnd.Next 10
-                if moment = 0 then
-                    do! waitFor p reports stderr (fun r -> r.Opened) // during start-up and recovery
-                else
-                    let lines = rnd.Next(1, 200)
-                    do! waitFor p reports stderr (fun r -> r.DurableLines >= lines && (moment > 2 || r.HardState > 0L))
-                p.Kill()
-                p.WaitForExit()
+                let reached =
+                    if moment = 0 then fun (r: Reports) -> r.Opened // during start-up and recovery
+                    else
+                        let lines = rnd.Next(1, 200)
+                        fun r -> r.DurableLines >= lines && (moment > 2 || r.HardState > 0L)
+                do! waitFor worker "the crash worker's reports to reach the kill moment" (fun () -> lock reports (fun () -> reached reports))
             finally
-                if not p.HasExited then p.Kill()
-            reader.Join(TimeSpan.FromSeconds 5.0) |> ignore
+                kill worker
             let counter, last, _ = verify dir.Path reports hardState
             hardState <- counter
             maxDurable <- max maxDurable last
-            p.Dispose()
+            worker.Process.Dispose()
         maxDurable |> should be (greaterThan 500L)
         hardState |> should be (greaterThan 5L)
       }

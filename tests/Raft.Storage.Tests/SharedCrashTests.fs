@@ -9,9 +9,7 @@ namespace Raft.Storage.Tests
 open System
 open System.Buffers.Binary
 open System.Collections.Generic
-open System.Diagnostics
 open System.IO
-open System.Threading
 open Xunit
 open FsUnit.Xunit
 open Raft.Storage
@@ -30,31 +28,19 @@ module SharedCrashHarness =
         member val HardState = Dictionary<int64, int64>()
 
     let start (dir: string) (seed: int) =
-        let psi = ProcessStartInfo("dotnet", [ CrashHarness.workerDll; dir; string seed; "shared" ])
-        psi.RedirectStandardOutput <- true
-        psi.RedirectStandardError <- true
-        psi.UseShellExecute <- false
-        let p = Process.Start psi
         let reports = Reports()
-        let reader =
-            Thread(fun () ->
-                let mutable line = p.StandardOutput.ReadLine()
-                while not (isNull line) do
-                    if line.EndsWith ';' then // a line cut by the kill lacks its ';'
-                        let parts = line.TrimEnd(';').Split ' '
-                        lock reports (fun () ->
-                            match parts[0] with
-                            | "O" -> reports.Opened <- true
-                            | "D" ->
-                                reports.Durable[int64 parts[1]] <- int64 parts[2]
-                                reports.Lines <- reports.Lines + 1
-                            | "H" -> reports.HardState[int64 parts[1]] <- int64 parts[2]
-                            | _ -> ())
-                    line <- p.StandardOutput.ReadLine())
-        reader.IsBackground <- true
-        reader.Start()
-        let stderr = p.StandardError.ReadToEndAsync()
-        p, reports, reader, stderr
+        let worker =
+            CrashHarness.launch [ dir; string seed; "shared" ] (fun body ->
+                let parts = body.Split ' '
+                lock reports (fun () ->
+                    match parts[0] with
+                    | "O" -> reports.Opened <- true
+                    | "D" ->
+                        reports.Durable[int64 parts[1]] <- int64 parts[2]
+                        reports.Lines <- reports.Lines + 1
+                    | "H" -> reports.HardState[int64 parts[1]] <- int64 parts[2]
+                    | _ -> ()))
+        worker, reports
 
     /// Reopens the log and checks it against the reports; returns each group's hard state counter.
     let verify (dir: string) (reports: Reports) (previous: Dictionary<int64, int64>) =
@@ -80,7 +66,7 @@ module SharedCrashHarness =
                 counters[g] <- counter
         counters, log.FilesDeleted
 
-    let runKills (seed: int) (kills: int) : Tasks.Task =
+    let runKills (seed: int) (kills: int) : System.Threading.Tasks.Task =
         task {
             File.Exists CrashHarness.workerDll |> should equal true
             use dir = new TempDir()
@@ -88,22 +74,17 @@ module SharedCrashHarness =
             let mutable counters = Dictionary<int64, int64>()
             let mutable deleted = 0L
             for _ in 1 .. kills do
-                let p, reports, reader, stderr = start dir.Path (rnd.Next())
+                let worker, reports = start dir.Path (rnd.Next())
                 try
                     let lines = if rnd.Next 10 = 0 then 0 else rnd.Next(1, 400) // 0: during start-up and recovery
-                    do! Wait.until "the shared-log crash worker to reach the kill moment" (TimeSpan.FromSeconds 20.0) (fun () ->
-                        lock reports (fun () -> reports.Opened && reports.Lines >= lines)
-                        || (if p.HasExited then failwithf "the crash worker exited with %d: %s" p.ExitCode stderr.Result
-                            false))
-                    p.Kill()
-                    p.WaitForExit()
+                    do! CrashHarness.waitFor worker "the shared-log crash worker to reach the kill moment" (fun () ->
+                        lock reports (fun () -> reports.Opened && reports.Lines >= lines))
                 finally
-                    if not p.HasExited then p.Kill()
-                reader.Join(TimeSpan.FromSeconds 5.0) |> ignore
+                    CrashHarness.kill worker
                 let c, d = verify dir.Path reports counters
                 counters <- c
                 deleted <- deleted + d
-                p.Dispose()
+                worker.Process.Dispose()
             // The kills fell among rotations and deletions (files were deleted), and the groups made progress.
             Seq.sum counters.Values |> should be (greaterThan 200L)
             deleted |> should be (greaterThan 0L)
