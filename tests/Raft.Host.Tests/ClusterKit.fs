@@ -80,7 +80,8 @@ let testOptions (id: int64) =
 /// A cluster of `size` nodes with `groups` groups (ids 1..groups), every node in every group, each group's state
 /// machine made by `newMachine`.
 type ClusterOf<'C, 'R, 'M when 'M :> IStateMachine<'C, 'R>>(size: int, groups: int, useTcp: bool, newMachine: unit -> 'M,
-        ?clusterId: string, ?quiescence: bool, ?electionTicks: int, ?configure: RaftNodeOptions -> unit) =
+        ?clusterId: string, ?quiescence: bool, ?electionTicks: int, ?configure: RaftNodeOptions -> unit,
+        ?wrapTransport: int64 -> ITransport<RaftEnvelope<'C>[]> -> ITransport<RaftEnvelope<'C>[]>) =
     let root = Path.Combine(Path.GetTempPath(), "raft-host-tests", Guid.NewGuid().ToString("N"))
     let clusterId = defaultArg clusterId "test-cluster"
     let ids = [| 1L .. int64 size |]
@@ -123,6 +124,7 @@ type ClusterOf<'C, 'R, 'M when 'M :> IStateMachine<'C, 'R>>(size: int, groups: i
                     (t :> ITransport<_>), Some t
                 else
                     (network.CreateTransport id :> ITransport<_>), None
+            let transport = match wrapTransport with Some wrap -> wrap id transport | None -> transport
             // The default layout of a deployed node: every group of the node in one shared log.
             let storage = SharedLogStorageProvider(Path.Combine(root, $"node-{id}"))
             let factory = Func<int64, IStateMachine<'C, 'R>>(fun g ->
@@ -221,9 +223,10 @@ type ClusterOf<'C, 'R, 'M when 'M :> IStateMachine<'C, 'R>>(size: int, groups: i
 
 /// The string-command cluster most tests use: every group's state machine records the commands it applied.
 type Cluster(size: int, groups: int, useTcp: bool, ?clusterId: string, ?quiescence: bool, ?electionTicks: int,
-             ?configure: RaftNodeOptions -> unit) =
+             ?configure: RaftNodeOptions -> unit, ?wrapTransport: int64 -> ITransport<RaftEnvelope<string>[]> -> ITransport<RaftEnvelope<string>[]>) =
     inherit ClusterOf<string, int64, RecordingMachine>(size, groups, useTcp, RecordingMachine, ?clusterId = clusterId,
-                                                       ?quiescence = quiescence, ?electionTicks = electionTicks, ?configure = configure)
+                                                       ?quiescence = quiescence, ?electionTicks = electionTicks, ?configure = configure,
+                                                       ?wrapTransport = wrapTransport)
 
     /// Waits until every running node applied at least `count` commands in `group`.
     member this.WaitApplied(group: int64, count: int) =

@@ -3,11 +3,13 @@
 module Raft.Host.Tests.ClusterTests
 
 open System
+open System.Collections.Concurrent
 open System.Threading.Tasks
 open Xunit
 open FsUnit.Xunit
 open Raft.Node
 open Raft.Serialization
+open Raft.Transport
 open Raft.Host.Tests.ClusterKit
 open Raft.Tests
 
@@ -212,4 +214,50 @@ let ``a node whose transport cannot start releases its groups' files, and a new 
         finally
             taken.Stop()
             if IO.Directory.Exists dir then IO.Directory.Delete(dir, true)
+    }
+
+/// Records every batch a node hands to its transport: the peer and the groups whose messages it carries.
+type RecordingTransport(inner: ITransport<RaftEnvelope<string>[]>) =
+    let batches = ConcurrentQueue<struct (int64 * int64[])>()
+    member _.Batches = batches.ToArray()
+    member _.Clear() = batches.Clear()
+    interface ITransport<RaftEnvelope<string>[]> with
+        member _.LocalId = inner.LocalId
+        member _.StartAsync(onReceive, ct) = inner.StartAsync(onReceive, ct)
+        member _.TrySend(peer, batch) =
+            batches.Enqueue(struct (peer, batch |> Array.map (fun e -> e.GroupId) |> Array.distinct))
+            inner.TrySend(peer, batch)
+        member _.StopAsync ct = inner.StopAsync ct
+        member _.Stats = inner.Stats
+        member _.DisposeAsync() = inner.DisposeAsync()
+
+[<Fact>]
+let ``the messages of all groups to one peer leave in one batch per iteration`` () =
+    task {
+        let recorders = ConcurrentDictionary<int64, RecordingTransport>()
+        // Heartbeats on every tick and no quiescence: every tick, a leader of several groups has a message for each
+        // follower in each of them, produced in the same iteration.
+        use cluster = new Cluster(3, 20, false, quiescence = false, electionTicks = 40,
+                                  configure = (fun o -> o.HeartbeatTicks <- 1),
+                                  wrapTransport = (fun id inner -> recorders.GetOrAdd(id, fun _ -> RecordingTransport inner) :> _))
+        do! cluster.StartAll()
+        let! _ = Task.WhenAll [| for g in 1L .. 20L -> task { let! _ = cluster.WaitLeader g in return () } |]
+        let led (n: TestNode) = [| for g in 1L .. 20L do if n.Host.GetGroup(g).Status.IsLeader then g |]
+        let busiest = cluster.Nodes |> Array.maxBy (fun n -> (led n).Length)
+        let groups = led busiest
+        groups.Length |> should be (greaterThanOrEqualTo 7) // 20 groups over 3 nodes
+        let recorder = recorders[busiest.Id]
+        let followers = cluster.Ids |> Array.filter ((<>) busiest.Id)
+        let carriesAll (peer: int64) =
+            recorder.Batches |> Array.exists (fun struct (p, gs) -> p = peer && groups |> Array.forall (fun g -> Array.contains g gs))
+        // One batch to each follower holds the messages of every group the node leads (a batch per group would
+        // never hold more than one).
+        do! Wait.until "one batch to each follower carrying every group the node leads" Wait.standard (fun () ->
+            followers |> Array.forall carriesAll)
+        // While proposals of every group are replicated, sends stay far fewer than the groups' messages.
+        recorder.Clear()
+        let! _ = Task.WhenAll [| for g in groups -> task { let! _ = cluster.Propose(g, $"g{g}") in return () } |]
+        let sent = recorder.Batches
+        let messages = sent |> Array.sumBy (fun struct (_, gs) -> gs.Length)
+        sent.Length |> should be (lessThan messages)
     }
