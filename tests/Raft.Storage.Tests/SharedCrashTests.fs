@@ -1,6 +1,7 @@
 /// Crash tests of the shared log: the worker (tests/Raft.CrashWorker, `shared` mode) writes 40 groups into one
 /// SharedLog with 64 KiB files, in rounds shaped like the node host's group commit (entries, then each group's hard
-/// state, one commit), compacting groups as they grow so that files rotate and are deleted every few seconds. It is
+/// state, one commit), compacting groups as they grow so that files rotate and are deleted every few seconds, except
+/// four groups that never compact, whose entries the log relocates so old files can go. It is
 /// killed with SIGKILL at random moments, including during start-up and recovery; after each kill the log is reopened
 /// and checked: every entry reported durable is present and intact in its group, no group has a hole, and each
 /// group's hard state is the one last reported or the one staged after it.
@@ -24,6 +25,7 @@ module SharedCrashHarness =
     type Reports() =
         member val Opened = false with get, set
         member val Lines = 0 with get, set
+        member val Relocated = 0L with get, set
         member val Durable = Dictionary<int64, int64>()
         member val HardState = Dictionary<int64, int64>()
 
@@ -39,6 +41,7 @@ module SharedCrashHarness =
                         reports.Durable[int64 parts[1]] <- int64 parts[2]
                         reports.Lines <- reports.Lines + 1
                     | "H" -> reports.HardState[int64 parts[1]] <- int64 parts[2]
+                    | "M" -> reports.Relocated <- int64 parts[1]
                     | _ -> ()))
         worker, reports
 
@@ -64,7 +67,7 @@ module SharedCrashHarness =
                 if counter <> floor && counter <> floor + 1L then
                     failwithf "group %d: hard state %d, but %d was the last reported durable" g counter floor
                 counters[g] <- counter
-        counters, log.FilesDeleted
+        counters, log.FilesDeleted, log.EntriesRelocated
 
     let runKills (seed: int) (kills: int) : System.Threading.Tasks.Task =
         task {
@@ -73,6 +76,7 @@ module SharedCrashHarness =
             let rnd = Random seed
             let mutable counters = Dictionary<int64, int64>()
             let mutable deleted = 0L
+            let mutable relocated = 0L
             for _ in 1 .. kills do
                 let worker, reports = start dir.Path (rnd.Next())
                 try
@@ -81,13 +85,15 @@ module SharedCrashHarness =
                         lock reports (fun () -> reports.Opened && reports.Lines >= lines))
                 finally
                     CrashHarness.kill worker
-                let c, d = verify dir.Path reports counters
+                let c, d, m = verify dir.Path reports counters
                 counters <- c
                 deleted <- deleted + d
+                relocated <- relocated + m + reports.Relocated
                 worker.Process.Dispose()
-            // The kills fell among rotations and deletions (files were deleted), and the groups made progress.
+            // The kills fell among rotations, relocations and deletions, and the groups made progress.
             Seq.sum counters.Values |> should be (greaterThan 200L)
             deleted |> should be (greaterThan 0L)
+            relocated |> should be (greaterThan 0L)
         }
 
 type SharedCrashTests() =

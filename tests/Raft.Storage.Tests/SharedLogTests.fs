@@ -132,18 +132,24 @@ let ``every group's entries and hard state survive a reopen`` () =
         triples (readAll log) |> should equal (expected [ for r in 1L .. 30L do yield! records (r * 2L - 1L) [ r; r ] ])
         shared.HardState(g).Load() |> should equal [| byte g; 30uy |]
 
-[<Fact>]
-let ``files no live entry needs are deleted, and a group that never compacts pins them`` () =
-    use dir = new TempDir()
-    use shared = openShared dir.Path
+/// A busy group that writes 400 entries and compacts as it goes, and a group that wrote one entry and then fell idle.
+let private busyBesideIdle (shared: SharedLog) =
     let busy, idle = shared.Group 1L, shared.Group 2L
     append idle (records 1L [ 1L ])
     for i in 1L .. 400L do
         append busy (records i [ 1L ])
         if i % 50L = 0L then busy.CompactPrefix(i - 10L, 1L) // the busy group snapshots as it goes
         shared.Commit()
+    busy, idle
+
+[<Fact>]
+let ``with relocation off, files no live entry needs are deleted and a group that never compacts pins them`` () =
+    use dir = new TempDir()
+    use shared = SharedLog.Open(dir.Path, SharedLogOptions(FileSize = 8192L, ZeroAheadBytes = 4096, RelocationRatio = 0.0))
+    let busy, idle = busyBesideIdle shared
     // The idle group's one entry is in the first file: nothing can be deleted, and it is named as the reason.
     shared.FilesDeleted |> should equal 0L
+    shared.EntriesRelocated |> should equal 0L
     let pinned = shared.Files.Count
     pinned |> should be (greaterThan 3)
     List.ofSeq (shared.PinningGroups()) |> should equal [ 2L ]
@@ -161,6 +167,46 @@ let ``files no live entry needs are deleted, and a group that never compacts pin
     triples (readAll (reopened.Group 1L)) |> should equal (expected [ for i in 391L .. 440L -> record i 1L ])
     (reopened.Group 2L).FirstIndex |> should equal 2L
     reopened.Files |> Seq.head |> should be (greaterThanOrEqualTo (Seq.head files))
+
+[<Fact>]
+let ``the entries of a group that never compacts are relocated, so old files go, and they survive a reopen`` () =
+    use dir = new TempDir()
+    let shared = openShared dir.Path
+    let _, idle = busyBesideIdle shared
+    shared.EntriesRelocated |> should be (greaterThan 0L)
+    shared.FilesDeleted |> should be (greaterThan 0L)
+    shared.Files.Count |> should be (lessThanOrEqualTo 3)
+    shared.PinningGroups() |> should be Empty
+    triples (readAll idle) |> should equal (expected [ record 1L 1L ])
+    triples (readAll (shared.Group 1L)) |> should equal (expected [ for i in 391L .. 400L -> record i 1L ])
+    shared.Dispose()
+    use reopened = openShared dir.Path
+    triples (readAll (reopened.Group 2L)) |> should equal (expected [ record 1L 1L ])
+    triples (readAll (reopened.Group 1L)) |> should equal (expected [ for i in 391L .. 400L -> record i 1L ])
+
+[<Fact>]
+let ``disk stays within the relocation ratio of live data while one busy group never compacts`` () =
+    use dir = new TempDir()
+    let options = SharedLogOptions(FileSize = 16384L, ZeroAheadBytes = 0)
+    use shared = SharedLog.Open(dir.Path, options)
+    let hoarder = shared.Group 1L // never compacts: all it ever wrote is live
+    let payload (i: int64) = Array.init 64 (fun k -> byte (i + int64 k))
+    let mutable worst = 0.0
+    for i in 1L .. 3000L do
+        hoarder.Append(ReadOnlySpan [| LogRecord(i, 1L, payload i) |])
+        for g in 2L .. 4L do
+            let view = shared.Group g
+            view.Append(ReadOnlySpan [| LogRecord(i, 1L, payload i) |])
+            if i % 20L = 0L then view.CompactPrefix(i - 5L, 1L)
+        shared.Commit()
+        // Live: the hoarder's entries and up to 25 of each other group's, at 64 payload + 12 index bytes each.
+        let live = float (i * 76L + 3L * 25L * 76L)
+        let used = shared.Files |> Seq.sumBy (fun f -> FileInfo(f).Length) |> float
+        worst <- max worst ((used - float options.FileSize) / live) // the active file is not garbage yet
+    shared.EntriesRelocated |> should be (greaterThan 0L)
+    // Without relocation the hoarder pins every file: about 4x live data (four groups write, one keeps).
+    worst |> should be (lessThanOrEqualTo 2.5)
+    triples (readAll hoarder) |> should equal (expected [ for i in 1L .. 3000L -> LogRecord(i, 1L, payload i) ])
 
 [<Fact>]
 let ``a removed group is gone after a reopen, and opening it again starts empty`` () =

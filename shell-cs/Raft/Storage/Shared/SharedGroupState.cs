@@ -47,9 +47,31 @@ internal sealed class SharedGroupState(long id, long incarnation)
 
     public long TermAt(long index) => index == FirstIndex - 1 ? TermBefore : At(index).Term;
 
-    /// <summary>The file holding the oldest live entry (entries are written in index order, so it is the first
-    /// one's), or <see cref="long.MaxValue"/> when the group has none.</summary>
-    public long OldestFile => _count == 0 ? long.MaxValue : At(FirstIndex).File;
+    /// <summary>The oldest file holding a live entry, or <see cref="long.MaxValue"/> when the group has none. A scan:
+    /// entries are written in index order, but a relocation that a crash interrupted leaves a prefix in a newer file
+    /// than the entries after it, so the first entry's file is not enough.</summary>
+    public long OldestFile()
+    {
+        long oldest = long.MaxValue;
+        for (int i = 0; i < _count; i++)
+        {
+            long file = _entries[(_head + i) & (_entries.Length - 1)].File;
+            if (file > 0 && file < oldest) oldest = file;
+        }
+        return oldest;
+    }
+
+    /// <summary>Bytes the live entries in files older than <paramref name="file"/> take there (payload and table).</summary>
+    public long LiveBytesBefore(long file)
+    {
+        long bytes = 0;
+        for (int i = 0; i < _count; i++)
+        {
+            ref readonly var e = ref _entries[(_head + i) & (_entries.Length - 1)];
+            if (e.File < file) bytes += e.Length + 12;
+        }
+        return bytes;
+    }
 
     /// <summary>Entries from <paramref name="firstIndex"/> replaced by <paramref name="entries"/>; returns why not, or null.</summary>
     public string? ApplyEntries(long firstIndex, ReadOnlySpan<EntryRef> entries)
@@ -64,6 +86,21 @@ internal sealed class SharedGroupState(long id, long incarnation)
         }
         _count = (int)(firstIndex - FirstIndex);
         foreach (ref readonly var e in entries) Add(e);
+        return null;
+    }
+
+    /// <summary>Entries from <paramref name="firstIndex"/> on now live at the locations of <paramref name="entries"/>
+    /// (a relocation: same indices, same terms, same payloads, rewritten into a newer file); nothing else changes.</summary>
+    public string? ApplyRelocate(long firstIndex, ReadOnlySpan<EntryRef> entries)
+    {
+        if (firstIndex < FirstIndex || firstIndex + entries.Length - 1 > LastIndex)
+            return $"group {Id}: relocated entries {firstIndex}..{firstIndex + entries.Length - 1} are not all in its log {FirstIndex}..{LastIndex}";
+        for (int i = 0; i < entries.Length; i++)
+        {
+            ref var e = ref At(firstIndex + i);
+            if (e.Term != entries[i].Term) return $"group {Id}: relocated entry {firstIndex + i} has term {entries[i].Term}, the log has {e.Term}";
+            e = entries[i];
+        }
         return null;
     }
 

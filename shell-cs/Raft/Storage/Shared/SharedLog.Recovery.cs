@@ -122,6 +122,7 @@ public sealed partial class SharedLog
             if (isLast) return DeleteEmpty(path);
             throw Corrupt(path, SharedLogFormat.HeaderSize, "the file holds no checkpoint");
         }
+        _dataEnd[sequence] = pos;
         return true;
     }
 

@@ -16,8 +16,11 @@ namespace Raft.Storage;
 /// a view's <c>Flush</c> is. Every call takes one lock: the node host calls from its loop thread only.</para>
 /// <para>Files rotate at <see cref="SharedLogOptions.FileSize"/>; every file starts with a checkpoint of every
 /// group's bounds, terms and hard state, so only entries keep a file alive: once no live entry is in a file older
-/// than the active one, it is deleted (<see cref="FilesDeleted"/>). A group that never compacts keeps its oldest file
-/// and every later one; <see cref="PinningGroups"/> names such groups so the host can snapshot them.</para>
+/// than the active one, it is deleted (<see cref="FilesDeleted"/>). A group that never compacts (idle, or slow to
+/// snapshot) would keep its oldest file and every later one alive, so when the sealed files hold more than
+/// <see cref="SharedLogOptions.RelocationRatio"/> times the live bytes in them, the live entries of the groups
+/// pinning the oldest file are rewritten into the active file (<see cref="EntriesRelocated"/>) and the old files go:
+/// disk stays bounded by live data.</para>
 /// <para>A failed write or fdatasync faults the log: every later call throws, for every group (the node must stop;
 /// what reached the disk of the failed round is unknown). Recovery replays the files in order, cuts a torn final
 /// batch of the last file, and refuses anything else that fails its checksum with the file and byte offset.</para>
@@ -29,6 +32,7 @@ public sealed partial class SharedLog : IDisposable
     private readonly SharedLogOptions _options;
     private readonly Dictionary<long, SharedGroupState> _groups = new();
     private readonly SortedDictionary<long, SafeFileHandle> _files = new();
+    private readonly Dictionary<long, long> _dataEnd = new(); // per file: where its batches end (zeros written ahead not counted)
     private FileStream? _lockFile;
     private long _storeId;
     private long _active;         // sequence of the file being written
@@ -54,6 +58,9 @@ public sealed partial class SharedLog : IDisposable
 
     /// <summary>Files deleted since the log was opened because no live entry was left in them.</summary>
     public long FilesDeleted { get; private set; }
+
+    /// <summary>Entries rewritten from old files into the active one so the old files could be deleted.</summary>
+    public long EntriesRelocated { get; private set; }
 
     /// <summary>The live files, oldest first.</summary>
     public IReadOnlyList<string> Files
@@ -113,7 +120,7 @@ public sealed partial class SharedLog : IDisposable
         {
             if (_files.Count < 2) return [];
             long oldest = _files.Keys.First();
-            return _groups.Values.Where(g => g.OldestFile == oldest).Select(g => g.Id).Order().ToList();
+            return _groups.Values.Where(g => g.OldestFile() == oldest).Select(g => g.Id).Order().ToList();
         }
     }
 
@@ -298,6 +305,7 @@ public sealed partial class SharedLog : IDisposable
         DataSyncs++;
         Commits++;
         _writeOffset += total;
+        _dataEnd[_active] = _writeOffset;
         _nextBatch++;
         _pendingLength = 0;
     }
@@ -332,24 +340,6 @@ public sealed partial class SharedLog : IDisposable
         SharedLogItems.EncodeCheckpoint(Stage(0, SharedItem.Checkpoint, size, out _), listed);
         WriteBatch();
         NativeMethods.SyncDirectory(_directory);
-    }
-
-    /// <summary>Deletes the files older than the oldest live entry (never the active one). Runs right after a commit,
-    /// so the index it reads is the durable state.</summary>
-    private void CollectGarbage()
-    {
-        long watermark = _active;
-        foreach (var g in _groups.Values) watermark = Math.Min(watermark, g.OldestFile);
-        var dead = _files.Keys.Where(s => s < watermark).ToList();
-        foreach (var sequence in dead)
-        {
-            _files[sequence].Dispose();
-            _files.Remove(sequence);
-            try { File.Delete(FilePath(sequence)); }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw StorageErrors.Wrap(e, "delete", FilePath(sequence)); }
-            FilesDeleted++;
-        }
-        if (dead.Count > 0) NativeMethods.SyncDirectory(_directory);
     }
 
     private string FilePath(long sequence) => Path.Combine(_directory, SharedLogFormat.FileName(sequence));

@@ -91,4 +91,7 @@ internal enum SharedItem : byte
     Remove = 7,
     /// <summary>Every live group's metadata and hard state (group id 0); the first item of every file.</summary>
     Checkpoint = 8,
+    /// <summary>Live entries rewritten from older files so those can be deleted (the Entries layout); the entries, with
+    /// the same terms, now live here, and nothing else changes (no truncation after them).</summary>
+    Relocate = 9,
 }

@@ -23,6 +23,8 @@ internal static class SharedLogItems
         {
             case SharedItem.Entries:
                 return DecodeEntries(payload, file, payloadOffset, out long first, out var entries) ?? g.ApplyEntries(first, entries);
+            case SharedItem.Relocate:
+                return DecodeEntries(payload, file, payloadOffset, out long from, out var moved) ?? g.ApplyRelocate(from, moved);
             case SharedItem.Truncate:
                 return payload.Length != 8 ? $"a Truncate item of group {groupId} is {payload.Length} bytes" : g.ApplyTruncate(BinaryPrimitives.ReadInt64LittleEndian(payload));
             case SharedItem.HardState:
