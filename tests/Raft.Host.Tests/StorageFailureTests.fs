@@ -84,3 +84,44 @@ let ``a failed group-commit flush fails the proposal waiting on it and every lat
         later.Message |> should haveSubstring "fsync failed"
         do! host.StopAsync()
     }
+
+/// The shared log's file layer with a switch that makes its fdatasyncs fail, as a failing disk does.
+type private FailingSyncs() =
+    inherit SharedLogDisk()
+    member val Failing = false with get, set
+    override this.DataSync(handle, path) =
+        if this.Failing then raise (IOException "fdatasync: Input/output error")
+        base.DataSync(handle, path)
+
+[<Fact>]
+let ``a failed fdatasync of the node's shared log stops every group on it, idle ones too`` () =
+    task {
+        let root = Path.Combine(Path.GetTempPath(), "raft-host-tests", Guid.NewGuid().ToString("N"))
+        let disk = FailingSyncs()
+        let storage = SharedLogStorageProvider(root, SharedLogOptions(Disk = disk))
+        let network = InMemoryNetwork<RaftEnvelope<string>[]>()
+        let factory = Func<int64, IStateMachine<string, int64>>(fun _ -> RecordingMachine() :> IStateMachine<string, int64>)
+        try
+            use host = new Host(testOptions 1L, network.CreateTransport 1L, storage, factory, loggerFactory = new StderrLoggerFactory())
+            do! host.StartAsync()
+            let groups = [| for g in 1L .. 3L -> host.CreateGroupAsync(g, [ 1L ]) |]
+            let! groups = Threading.Tasks.Task.WhenAll groups
+            for g in groups do
+                do! Raft.Tests.Wait.until $"node 1 leads group {g.GroupId}" Raft.Tests.Wait.standard (fun () -> g.Status.IsLeader)
+                let! _ = g.ProposeAsync("durable", Nullable(TimeSpan.FromSeconds 5.0))
+                ()
+            disk.Failing <- true
+            let! e = Assert.ThrowsAsync<GroupFaultedException>(fun () -> groups[0].ProposeAsync("lost", Nullable(TimeSpan.FromSeconds 5.0)) :> Threading.Tasks.Task)
+            e.InnerException |> should be instanceOfType<StorageException>
+            e.Message |> should haveSubstring "Input/output error"
+            // Groups 2 and 3 wrote nothing in the failed round. A read needs no write, so without stopping them they
+            // would still answer from a log that may have lost a suffix.
+            for g in groups[1..] do
+                let! e = Assert.ThrowsAsync<GroupFaultedException>(fun () -> g.ReadAsync(Func<IStateMachine<string, int64>, int>(fun m -> (m :?> RecordingMachine).Count), Nullable(TimeSpan.FromSeconds 5.0)) :> Threading.Tasks.Task)
+                e.Message |> should haveSubstring "shared log"
+                e.Message |> should haveSubstring "Input/output error"
+            storage.Log |> Option.ofObj |> Option.bind (fun l -> Option.ofObj l.Failure) |> Option.isSome |> should equal true
+            do! host.StopAsync()
+        finally
+            try Directory.Delete(root, true) with _ -> ()
+    }

@@ -29,8 +29,11 @@ internal static partial class NodeLog
     [LoggerMessage(1010, LogLevel.Information, "Group {GroupId}: node {NodeId} is {Role} in term {Term}, leader {Leader}")]
     public static partial void RoleChanged(ILogger logger, long groupId, long nodeId, RaftRole role, long term, long leader);
 
-    [LoggerMessage(1020, LogLevel.Critical, "Group {GroupId} on node {NodeId} stopped after a failure; the node's other groups keep running")]
+    [LoggerMessage(1020, LogLevel.Critical, "Group {GroupId} on node {NodeId} stopped after a failure")]
     public static partial void GroupFaulted(ILogger logger, Exception exception, long groupId, long nodeId);
+
+    [LoggerMessage(1023, LogLevel.Critical, "Node {NodeId}: its shared log in '{Directory}' failed a write or fdatasync; all {Groups} more groups on it stopped. Restart the node once the disk works: recovery keeps what was durable")]
+    public static partial void SharedLogFailed(ILogger logger, Exception exception, string directory, int groups, long nodeId);
 
     [LoggerMessage(1021, LogLevel.Error, "The state machine of group {GroupId} threw applying index {Index}")]
     public static partial void ApplyFailed(ILogger logger, Exception exception, long groupId, long index);

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.FSharp.Collections;
 using Raft.Core;
 using Raft.Serialization;
+using Raft.Storage;
 
 namespace Raft.Node;
 
@@ -312,6 +313,8 @@ internal sealed class NodeLoop<TCommand, TResult>
             (_committing, _iteration.Durable) = (_iteration.Durable, _committing);
             _commit.Run(_committing, _commitFailures);
             foreach (var (g, e) in _commitFailures) Fault(g, e);
+            foreach (var (g, _) in _commitFailures)
+                if (g.Storage.Log is SharedGroupLog { Log.Failure: { } failure } view) StopSharedLog(view.Log, failure);
             _commitFailures.Clear();
             OnDurable(_committing);
             _committing.Clear();
@@ -378,6 +381,21 @@ internal sealed class NodeLoop<TCommand, TResult>
             }
             catch (Exception e) { done.TrySetException(e); }
         };
+    }
+
+    /// <summary>The shared log under several groups failed a write or fdatasync: what reached its disk is unknown, so
+    /// every group on it stops now, not only those that wrote in the failed round (an idle one would otherwise go on
+    /// answering from a log that may have lost a suffix until its next write).</summary>
+    private void StopSharedLog(SharedLog log, Exception failure)
+    {
+        var stopped = 0;
+        foreach (var other in _groupList)
+            if (other.Fault is null && other.Storage.Log is SharedGroupLog view && ReferenceEquals(view.Log, log))
+            {
+                Fault(other, new StorageException($"The node's shared log in '{log.Directory}' failed: {failure.Message}", log.Directory, failure));
+                stopped++;
+            }
+        if (stopped > 0) NodeLog.SharedLogFailed(_log, failure, log.Directory, stopped, _nodeId);
     }
 
     private void Fault(GroupRuntime<TCommand, TResult> g, Exception e)

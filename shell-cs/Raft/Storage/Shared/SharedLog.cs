@@ -59,6 +59,12 @@ public sealed partial class SharedLog : IDisposable
     /// <summary>Files deleted since the log was opened because no live entry was left in them.</summary>
     public long FilesDeleted { get; private set; }
 
+    /// <summary>Why the log refuses further use (a write or fdatasync failed), or null while it works.</summary>
+    public Exception? Failure
+    {
+        get { lock (_gate) return _fault; }
+    }
+
     /// <summary>Entries rewritten from old files into the active one so the old files could be deleted.</summary>
     public long EntriesRelocated { get; private set; }
 
@@ -291,17 +297,17 @@ public sealed partial class SharedLog : IDisposable
         var path = FilePath(_active);
         try
         {
-            RandomAccess.Write(handle, _pending.AsSpan(0, total), _writeOffset);
+            _options.Disk.Write(handle, _pending.AsSpan(0, total), _writeOffset, path);
             long end = _writeOffset + total;
             if (_options.ZeroAheadBytes > 0 && end > _zeroedTo)
             {
                 long to = end + _options.ZeroAheadBytes;
-                WriteZeros(handle, Math.Max(end, _zeroedTo), to);
+                WriteZeros(handle, path, Math.Max(end, _zeroedTo), to);
                 _zeroedTo = to;
             }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw StorageErrors.Wrap(e, "write", path); }
-        NativeMethods.DataSync(handle, path);
+        _options.Disk.DataSync(handle, path);
         DataSyncs++;
         Commits++;
         _writeOffset += total;
@@ -312,10 +318,10 @@ public sealed partial class SharedLog : IDisposable
 
     private static readonly byte[] s_zeros = new byte[64 << 10];
 
-    private static void WriteZeros(SafeFileHandle handle, long from, long to)
+    private void WriteZeros(SafeFileHandle handle, string path, long from, long to)
     {
         for (long at = from; at < to; at += s_zeros.Length)
-            RandomAccess.Write(handle, s_zeros.AsSpan(0, (int)Math.Min(s_zeros.Length, to - at)), at);
+            _options.Disk.Write(handle, s_zeros.AsSpan(0, (int)Math.Min(s_zeros.Length, to - at)), at, path);
     }
 
     /// <summary>Starts file <paramref name="sequence"/>: its header and a checkpoint of every group, durable (file and
@@ -329,7 +335,7 @@ public sealed partial class SharedLog : IDisposable
             handle = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read);
             Span<byte> header = stackalloc byte[SharedLogFormat.HeaderSize];
             SharedLogFormat.WriteHeader(header, sequence, _storeId);
-            RandomAccess.Write(handle, header, 0);
+            _options.Disk.Write(handle, header, 0, path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw StorageErrors.Wrap(e, "create", path); }
         _files[sequence] = handle;

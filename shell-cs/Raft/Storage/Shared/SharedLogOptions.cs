@@ -19,6 +19,9 @@ public sealed class SharedLogOptions
     /// keeps its oldest file and every later one).</summary>
     public double RelocationRatio { get; init; } = 2.0;
 
+    /// <summary>The file layer batches are written and synced through; tests replace it to inject failures.</summary>
+    internal SharedLogDisk Disk { get; init; } = SharedLogDisk.Real;
+
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first bad setting.</summary>
     public void Validate()
     {
