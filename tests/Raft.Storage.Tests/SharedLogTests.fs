@@ -331,3 +331,20 @@ let ``a crash that cuts only the zero padding after the final batch keeps that b
         File.WriteAllBytes(path, cut)
         use shared = SharedLog.Open dir.Path
         ((shared.Group 1L).LastIndex, (shared.Group 2L).LastIndex) |> should equal (int64 rounds, int64 rounds)
+
+[<Fact>]
+let ``a group that held many entries and then compacted keeps reading and writing correctly after its index shrinks`` () =
+    use dir = new TempDir()
+    let shared = openShared dir.Path
+    let log = shared.Group 1L
+    append log (records 1L [ for _ in 1 .. 1000 -> 1L ])
+    shared.Commit()
+    log.CompactPrefix(995L, 1L) // 5 entries left of a ring sized for 1,000
+    append log (records 1001L [ for _ in 1 .. 100 -> 2L ])
+    shared.Commit()
+    let expectedLog = expected [ yield! records 996L [ for _ in 1 .. 5 -> 1L ]; yield! records 1001L [ for _ in 1 .. 100 -> 2L ] ]
+    triples (readAll log) |> should equal expectedLog
+    log.TermAt 995L |> should equal 1L
+    shared.Dispose()
+    use reopened = openShared dir.Path
+    triples (readAll (reopened.Group 1L)) |> should equal expectedLog

@@ -23,7 +23,7 @@ internal struct EntryRef
 /// replaying the log rebuilds exactly what was built while writing it.</summary>
 internal sealed class SharedGroupState(long id, long incarnation)
 {
-    private EntryRef[] _entries = new EntryRef[16]; // a ring, capacity a power of two
+    private EntryRef[] _entries = new EntryRef[4]; // a ring, capacity a power of two; small, as most groups of a node are idle
     private int _head;
     private int _count;
 
@@ -121,6 +121,7 @@ internal sealed class SharedGroupState(long id, long incarnation)
         _count -= drop;
         FirstIndex = index + 1;
         TermBefore = term;
+        ShrinkIfSparse();
         return null;
     }
 
@@ -131,6 +132,7 @@ internal sealed class SharedGroupState(long id, long incarnation)
         _count = 0;
         FirstIndex = index + 1;
         TermBefore = term;
+        ShrinkIfSparse();
     }
 
     /// <summary>Bounds and terms as a checkpoint lists them (entries without locations); locations of entries this
@@ -171,6 +173,17 @@ internal sealed class SharedGroupState(long id, long incarnation)
         for (long i = FirstIndex; i <= LastIndex; i++)
             if (At(i).File == 0) return i;
         return -1;
+    }
+
+    /// <summary>A group that was busy and then compacted gives back most of its ring, so a node's idle groups stay
+    /// small whatever they held once.</summary>
+    private void ShrinkIfSparse()
+    {
+        if (_entries.Length <= 64 || _count >= _entries.Length / 4) return;
+        var smaller = new EntryRef[Math.Max(4, (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(1, _count * 2)))];
+        for (int i = 0; i < _count; i++) smaller[i] = _entries[(_head + i) & (_entries.Length - 1)];
+        _entries = smaller;
+        _head = 0;
     }
 
     private void Add(in EntryRef e)
