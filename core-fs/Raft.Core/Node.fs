@@ -24,6 +24,30 @@ type RestoreInfo<'T> =
         Receiving: IncomingSnapshot voption
     }
 
+/// How a leader replicates to one peer (status documents; mirrors the leader's flow-control mode).
+type ReplicaMode =
+    /// Finding the peer's match: one AppendEntries at a time.
+    | Probe = 0
+    /// Pipelining AppendEntries up to the in-flight limits.
+    | Replicate = 1
+    /// Sending the peer a snapshot.
+    | Snapshot = 2
+
+/// A leader's view of one peer, for status documents.
+type ReplicaProgress =
+    {
+        Node: NodeId
+        /// Highest index known replicated on the peer.
+        Match: Index
+        /// Next index to send.
+        Next: Index
+        Mode: ReplicaMode
+        /// AppendEntries sent and not yet acknowledged.
+        Inflight: int
+        /// Heard from since the last CheckQuorum round.
+        RecentActive: bool
+    }
+
 /// The public face of the core: create a node, feed it inputs, read its state.
 /// `step` is pure and total: the same state and input always give the same next state and effects.
 [<RequireQualifiedAccess>]
@@ -177,6 +201,27 @@ module Node =
     let membership (s: State<'T>) = s.Config.Current
     /// The hard state as last handed to the host.
     let hardState (s: State<'T>) = s.PersistedHardState
+
+    /// The newest snapshot this node holds (taken locally or installed), if any.
+    let latestSnapshot (s: State<'T>) = s.Slow.LatestSnapshot
+
+    /// On a leader, what it knows of every other member (voters and learners): ValueNone on every other role.
+    let replicas (s: State<'T>) : ReplicaProgress[] voption =
+        match s.Role with
+        | Leader l ->
+            ValueSome(
+                Array.map2
+                    (fun id (p: Progress) ->
+                        let mode =
+                            match p.Mode with
+                            | Probe -> ReplicaMode.Probe
+                            | Replicate -> ReplicaMode.Replicate
+                            | SnapshotTransfer _ -> ReplicaMode.Snapshot
+                        { Node = id; Match = p.Match; Next = p.Next; Mode = mode; Inflight = p.Inflights.Count; RecentActive = p.RecentActive })
+                    l.Peers.Ids
+                    l.Peers.Items
+            )
+        | _ -> ValueNone
 
     /// True on a leader every other member of which (voters and learners alike) has matched its last index: nothing
     /// is left to replicate. False on every other role. Allocates nothing.

@@ -47,15 +47,15 @@ type private HostCounters() =
     do
         listener.InstrumentPublished <- fun instrument l ->
             if instrument.Meter.Name = RaftMetrics.MeterName
-               && (instrument.Name = "raft.proposals" || instrument.Name = "raft.persist.batches"
-                   || instrument.Name = "raft.persist.duration") then
+               && (instrument.Name = "raft.proposals" || instrument.Name = "raft.group_commit.rounds"
+                   || instrument.Name = "raft.group_commit.duration") then
                 l.EnableMeasurementEvents instrument
         listener.SetMeasurementEventCallback<int64>(fun instrument value _ _ ->
             if instrument.Name = "raft.proposals" then
                 Interlocked.Add(&proposed, value) |> ignore
                 Interlocked.Increment(&proposeInputs) |> ignore
             else Interlocked.Add(&persistRounds, value) |> ignore)
-        listener.SetMeasurementEventCallback<float>(fun _ ms _ _ -> Interlocked.Add(&persistMicros, int64 (ms * 1000.0)) |> ignore)
+        listener.SetMeasurementEventCallback<float>(fun _ seconds _ _ -> Interlocked.Add(&persistMicros, int64 (seconds * 1e6)) |> ignore)
         listener.Start()
     member _.Read() = Interlocked.Read &proposed, Interlocked.Read &proposeInputs, Interlocked.Read &persistRounds
     /// Total time spent in group-commit rounds (hard state and log fsyncs) on all nodes, in µs.

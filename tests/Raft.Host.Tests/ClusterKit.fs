@@ -81,7 +81,8 @@ let testOptions (id: int64) =
 /// machine made by `newMachine`.
 type ClusterOf<'C, 'R, 'M when 'M :> IStateMachine<'C, 'R>>(size: int, groups: int, useTcp: bool, newMachine: unit -> 'M,
         ?clusterId: string, ?quiescence: bool, ?electionTicks: int, ?configure: RaftNodeOptions -> unit,
-        ?wrapTransport: int64 -> ITransport<RaftEnvelope<'C>[]> -> ITransport<RaftEnvelope<'C>[]>) =
+        ?wrapTransport: int64 -> ITransport<RaftEnvelope<'C>[]> -> ITransport<RaftEnvelope<'C>[]>,
+        ?meterFactory: Diagnostics.Metrics.IMeterFactory) =
     let root = Path.Combine(Path.GetTempPath(), "raft-host-tests", Guid.NewGuid().ToString("N"))
     let clusterId = defaultArg clusterId "test-cluster"
     let ids = [| 1L .. int64 size |]
@@ -131,7 +132,8 @@ type ClusterOf<'C, 'R, 'M when 'M :> IStateMachine<'C, 'R>>(size: int, groups: i
                 let m = newMachine ()
                 lock machines (fun () -> machines[g] <- m)
                 m :> IStateMachine<'C, 'R>)
-            let host = new RaftNodeHost<'C, 'R>(options, transport, storage, factory, loggerFactory = new StderrLoggerFactory())
+            let host = new RaftNodeHost<'C, 'R>(options, transport, storage, factory, loggerFactory = new StderrLoggerFactory(),
+                                                ?meterFactory = meterFactory)
             // Groups open before the transport starts, as a restarted production node does (no early message dropped).
             for g in 1L .. int64 groups do
                 let! _ = if join then host.JoinGroupAsync(g, ids) else host.CreateGroupAsync(g, ids)
@@ -223,10 +225,11 @@ type ClusterOf<'C, 'R, 'M when 'M :> IStateMachine<'C, 'R>>(size: int, groups: i
 
 /// The string-command cluster most tests use: every group's state machine records the commands it applied.
 type Cluster(size: int, groups: int, useTcp: bool, ?clusterId: string, ?quiescence: bool, ?electionTicks: int,
-             ?configure: RaftNodeOptions -> unit, ?wrapTransport: int64 -> ITransport<RaftEnvelope<string>[]> -> ITransport<RaftEnvelope<string>[]>) =
+             ?configure: RaftNodeOptions -> unit, ?wrapTransport: int64 -> ITransport<RaftEnvelope<string>[]> -> ITransport<RaftEnvelope<string>[]>,
+             ?meterFactory: Diagnostics.Metrics.IMeterFactory) =
     inherit ClusterOf<string, int64, RecordingMachine>(size, groups, useTcp, RecordingMachine, ?clusterId = clusterId,
                                                        ?quiescence = quiescence, ?electionTicks = electionTicks, ?configure = configure,
-                                                       ?wrapTransport = wrapTransport)
+                                                       ?wrapTransport = wrapTransport, ?meterFactory = meterFactory)
 
     /// Waits until every running node applied at least `count` commands in `group`.
     member this.WaitApplied(group: int64, count: int) =

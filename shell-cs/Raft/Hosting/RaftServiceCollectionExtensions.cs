@@ -18,7 +18,8 @@ public static class RaftServiceCollectionExtensions
     /// <summary>
     /// Adds a Raft node whose groups each run a <typeparamref name="TStateMachine"/> (created through DI, one per group),
     /// configured from <paramref name="configuration"/> (e.g. <c>builder.Configuration.GetSection("Raft")</c>).
-    /// Registers <see cref="RaftNodeHost{TCommand,TResult}"/> as a singleton and a hosted service that starts it,
+    /// Registers <see cref="RaftNodeHost{TCommand,TResult}"/> as a singleton (also as <see cref="IRaftNode"/>, for health checks and
+    /// status endpoints) and a hosted service that starts it,
     /// opens <see cref="RaftHostOptions.Groups"/>, and stops it gracefully. Options are validated at start.
     /// The MessagePack options for <typeparamref name="TCommand"/> are taken from DI when registered; so are an
     /// <see cref="ITransport{TMessage}"/> of <c>RaftEnvelope&lt;TCommand&gt;[]</c> (replacing the TCP transport built
@@ -71,6 +72,7 @@ public static class RaftServiceCollectionExtensions
                 _ => ActivatorUtilities.CreateInstance<TStateMachine>(sp), serializer, loggers,
                 sp.GetService<TimeProvider>(), sp.GetService<IMeterFactory>());
         });
+        services.AddSingleton<IRaftNode>(sp => sp.GetRequiredService<RaftNodeHost<TCommand, TResult>>());
         services.AddHostedService(sp => new RaftHostedService<TCommand, TResult>(
             sp.GetRequiredService<RaftNodeHost<TCommand, TResult>>(), sp.GetRequiredService<IOptions<RaftHostOptions>>().Value));
         return services;

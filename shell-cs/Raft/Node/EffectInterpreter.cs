@@ -51,6 +51,7 @@ internal sealed class EffectInterpreter<TCommand, TResult>
                 OnPersist(g, p.Item);
                 break;
             case Effect<TCommand>.Send s:
+                _metrics.Sent(s.Item);
                 _iteration.Outbox.Add(s.Item.To, new RaftEnvelope<TCommand>(g.GroupId, s.Item));
                 break;
             case Effect<TCommand>.Apply a:
@@ -69,7 +70,7 @@ internal sealed class EffectInterpreter<TCommand, TResult>
                 g.Requests.ReadReady(rr.tag, rr.index, g.AppliedIndex, g.StateMachine);
                 break;
             case Effect<TCommand>.ReadDropped rd:
-                g.Requests.ReadDropped(rd.tag, DropException(g, rd.reason, rd.leader));
+                g.Requests.ReadDropped(rd.tag, rd.reason, DropException(g, rd.reason, rd.leader));
                 break;
             case Effect<TCommand>.RoleChanged rc:
                 OnRoleChanged(g, rc.role, rc.term, rc.leader);
@@ -83,10 +84,15 @@ internal sealed class EffectInterpreter<TCommand, TResult>
             case Effect<TCommand>.CompactLog cl:
                 var log = g.Storage.Log;
                 // The core compacts only below its applied (hence durable-and-committed) index; CompactPrefix is durable when it returns.
-                if (cl.upTo >= log.FirstIndex && cl.upTo <= log.LastIndex) log.CompactPrefix(cl.upTo, log.TermAt(cl.upTo));
+                if (cl.upTo >= log.FirstIndex && cl.upTo <= log.LastIndex)
+                {
+                    log.CompactPrefix(cl.upTo, log.TermAt(cl.upTo));
+                    _metrics.Compacted();
+                }
                 break;
             case Effect<TCommand>.AbandonSnapshot:
                 g.Receiver.Abandon();
+                _metrics.SnapshotAbandoned();
                 break;
             case Effect<TCommand>.ReadSnapshotChunk rs:
                 OnReadSnapshotChunk(g, rs.To, rs.meta, rs.transferId, rs.offset, rs.maxBytes);
@@ -109,7 +115,9 @@ internal sealed class EffectInterpreter<TCommand, TResult>
         var entries = p.Entries;
         if (entries.Length > 0)
         {
-            _encoder.Append(g.Storage.Log, entries);
+            var truncates = entries[0].Index <= g.Storage.Log.LastIndex;
+            var bytes = _encoder.Append(g.Storage.Log, entries);
+            _metrics.Appended(entries.Length, bytes, truncates);
             last = new LogPosition(entries[^1].Index, entries[^1].Term);
             g.LastActivityTick = _tick();
         }
@@ -119,6 +127,7 @@ internal sealed class EffectInterpreter<TCommand, TResult>
     private void SnapshotInstalled(GroupRuntime<TCommand, TResult> g, SnapshotMeta meta)
     {
         g.AppliedIndex = meta.Index;
+        _metrics.SnapshotInstalled();
         NodeLog.SnapshotInstalled(_log, g.GroupId, _nodeId, meta.Index, meta.Term);
         // Proposals of an earlier leadership that this node still waits for: the snapshot hides their outcome.
         g.Requests.SnapshotInstalled(meta.Index);
@@ -128,6 +137,7 @@ internal sealed class EffectInterpreter<TCommand, TResult>
     private void OnApply(GroupRuntime<TCommand, TResult> g, Entry<TCommand>[] entries)
     {
         var sm = g.StateMachine;
+        var committedAt = System.Diagnostics.Stopwatch.GetTimestamp();
         foreach (var e in entries)
         {
             TResult result = default!;
@@ -142,7 +152,7 @@ internal sealed class EffectInterpreter<TCommand, TResult>
                 }
             }
             g.AppliedIndex = e.Index;
-            g.Requests.Applied(e.Index, e.Term, result, error);
+            g.Requests.Applied(e.Index, e.Term, result, error, committedAt);
         }
         _metrics.Applied(entries.Length);
         if (entries.Length > 0) g.LastActivityTick = _tick();
@@ -163,7 +173,7 @@ internal sealed class EffectInterpreter<TCommand, TResult>
             }
             if (leader != _nodeId && _forwarder.Forward(g, batch, leader, e)) return;
         }
-        _metrics.Dropped(batch.Length);
+        _metrics.Dropped(batch.Length, reason);
         GroupRequests<TCommand, TResult>.Fail(batch, e);
     }
 
@@ -181,7 +191,8 @@ internal sealed class EffectInterpreter<TCommand, TResult>
         _forwarder.LeaderMoved(g, leader);
         // Proposals held for a leader are proposed again (here, or forwarded) in this iteration.
         if (leader != 0 && g.Requests.ReleaseHeld()) _iteration.Propose(g);
-        _metrics.LeaderChanged();
+        _metrics.RoleChanged(g.Role, r);
+        g.Role = r;
         _quiescence.Wake(g, _tick());
         var args = new RoleChangedEventArgs(g.GroupId, r, term, leader);
         g.Handle.RaiseRoleChanged(args);
@@ -192,12 +203,14 @@ internal sealed class EffectInterpreter<TCommand, TResult>
     {
         // Refused when the group opened: a group with snapshots on always has a store.
         var store = g.Storage.Snapshots ?? throw new InvalidOperationException($"Group {g.GroupId}: SaveSnapshot without a snapshot store.");
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         using var data = new MemoryStream();
         g.StateMachine.Snapshot(data);
         data.Position = 0;
         store.Write(meta.Index, meta.Term, RaftStateCodec.EncodeSnapshotMeta(meta), data);
         // Only the latest snapshot is read at a restart; transfers of older ones read the files they keep open.
         store.DeleteOlderThan(meta.Index);
+        _metrics.SnapshotTaken(System.Diagnostics.Stopwatch.GetElapsedTime(started));
         _iteration.Feedback.Enqueue(Input<TCommand>.NewSnapshotSaved(meta));
     }
 
@@ -234,8 +247,8 @@ internal sealed class EntryEncoder<TCommand>(RaftMessageCodec<TCommand> codec)
     private int[] _ends = new int[256];
     private LogRecord[] _records = new LogRecord[256];
 
-    /// <summary>Appends <paramref name="entries"/> (the log truncates at the first index).</summary>
-    public void Append(ILogStorage log, Entry<TCommand>[] entries)
+    /// <summary>Appends <paramref name="entries"/> (the log truncates at the first index); returns the encoded bytes.</summary>
+    public long Append(ILogStorage log, Entry<TCommand>[] entries)
     {
         var n = entries.Length;
         if (_ends.Length < n)
@@ -258,5 +271,6 @@ internal sealed class EntryEncoder<TCommand>(RaftMessageCodec<TCommand> codec)
         }
         log.Append(_records.AsSpan(0, n));
         Array.Clear(_records, 0, n);
+        return _buffer.WrittenCount;
     }
 }

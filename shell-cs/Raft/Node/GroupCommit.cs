@@ -95,7 +95,7 @@ internal sealed class GroupCommit<TCommand, TResult>
             if (_touched.Count == 1) FlushGroup(_touched[0]);
             else if (_touched.Count > 1) Parallel.ForEach(_touched, s_parallel, _flushGroup); // fsyncs of different files overlap in the device queue
             _touched.Clear();
-            _metrics.PersistBatch(batch.Count, Stopwatch.GetElapsedTime(started));
+            _metrics.GroupCommitted(batch.Count, Stopwatch.GetElapsedTime(started));
         }
         // Close items first: a group whose storage failed is still closed when it is removed.
         if (closing)
@@ -133,7 +133,12 @@ internal sealed class GroupCommit<TCommand, TResult>
         _touched.RemoveAll(static g => g.Storage.Log is SharedGroupLog);
         foreach (var log in _sharedLogs)
         {
-            try { log.Commit(); }
+            try
+            {
+                var syncs = log.DataSyncs;
+                log.Commit();
+                if (log.DataSyncs != syncs) _metrics.DataSynced(log.LastDataSyncDuration);
+            }
             catch (Exception e)
             {
                 foreach (var g in _sharedGroups)

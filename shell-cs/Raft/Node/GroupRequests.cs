@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Raft.Core;
 
 namespace Raft.Node;
@@ -8,7 +9,7 @@ namespace Raft.Node;
 /// and configuration changes. Every caller's task of the group is completed here, by the event that decides it:
 /// accepted, dropped, applied, snapshot installed, leader known, or failed all at once.
 /// </summary>
-internal sealed class GroupRequests<TCommand, TResult>(long groupId)
+internal sealed class GroupRequests<TCommand, TResult>(long groupId, RaftMetrics metrics)
 {
     private long _nextTag;
     private readonly List<PendingProposal<TCommand, TResult>> _queued = new();
@@ -85,6 +86,7 @@ internal sealed class GroupRequests<TCommand, TResult>(long groupId)
     public bool ConfChangeDropped(long tag, DropReason reason, Func<Exception> dropped)
     {
         if (!_confChanges.Remove(tag, out var change)) return false;
+        metrics.MembershipChangeDone(RaftMetrics.ReasonName(reason));
         change.Fail(reason.IsInvalidConfigChange || reason.IsConfigChangePending
             ? new MembershipChangeException(groupId, change.Change, reason)
             : dropped());
@@ -140,7 +142,7 @@ internal sealed class GroupRequests<TCommand, TResult>(long groupId)
 
     /// <summary>Entry (index, term) was applied with this outcome: completes the proposals and configuration changes it
     /// decides (those at a lower index, or at this index with another term, were lost).</summary>
-    public void Applied(long index, long term, TResult result, Exception? error)
+    public void Applied(long index, long term, TResult result, Exception? error, long committedAt)
     {
         if (_confChanges.Count > 0) ConfChangesReached(index, term);
         while (_appended.Count > 0 && _appended.PeekFirst().Index <= index)
@@ -148,7 +150,11 @@ internal sealed class GroupRequests<TCommand, TResult>(long groupId)
             var p = _appended.RemoveFirst();
             if (p.Index == index && p.Term == term)
             {
-                if (error is null) p.Complete(new ProposeResult<TResult>(index, term, result));
+                if (error is null)
+                {
+                    p.Complete(new ProposeResult<TResult>(index, term, result));
+                    metrics.ProposalDone(p.Started, committedAt, Stopwatch.GetTimestamp());
+                }
                 else p.Fail(new StateMachineException(groupId, index, error));
             }
             else p.Fail(new ProposalLostException(groupId, p.Index, p.Term, p.Index == index ? term : 0));
@@ -162,7 +168,11 @@ internal sealed class GroupRequests<TCommand, TResult>(long groupId)
         foreach (var (tag, c) in _confChanges)
         {
             if (c.Index == 0 || c.Index > index) continue;
-            if (c.Index == index && c.Term == term) c.TrySetResult(index);
+            if (c.Index == index && c.Term == term)
+            {
+                c.TrySetResult(index);
+                metrics.MembershipChangeDone("applied");
+            }
             else if (c.Index == index) c.Fail(new ProposalLostException(groupId, c.Index, c.Term, term));
             else continue; // an earlier index passed without us seeing it: only a snapshot gets here (SnapshotInstalled)
             (done ??= new()).Add(tag);
@@ -203,7 +213,13 @@ internal sealed class GroupRequests<TCommand, TResult>(long groupId)
     /// <summary>A leader is known: transfers to it succeeded.</summary>
     public void LeaderKnown(long leader)
     {
-        if (_transfers.Count > 0) _transfers.RemoveAll(t => t.Target == leader && t.TrySetResult());
+        if (_transfers.Count > 0)
+            _transfers.RemoveAll(t =>
+            {
+                if (t.Target != leader || !t.TrySetResult()) return false;
+                metrics.TransferDone("succeeded");
+                return true;
+            });
     }
 
     public void TransferDropped(long target, DropReason reason)
@@ -213,6 +229,7 @@ internal sealed class GroupRequests<TCommand, TResult>(long groupId)
             {
                 if (t.Target != target) return false;
                 t.Fail(new LeadershipTransferException(groupId, target, reason));
+                metrics.TransferDone(RaftMetrics.ReasonName(reason));
                 return true;
             });
     }
@@ -235,9 +252,11 @@ internal sealed class GroupRequests<TCommand, TResult>(long groupId)
         ServeReads(appliedIndex, stateMachine);
     }
 
-    public void ReadDropped(long tag, Exception e)
+    public void ReadDropped(long tag, DropReason reason, Exception e)
     {
-        if (_reads.Remove(tag, out var read)) read.Fail(e);
+        if (!_reads.Remove(tag, out var read)) return;
+        read.Fail(e);
+        metrics.ReadDone(read.Started, RaftMetrics.ReasonName(reason));
     }
 
     /// <summary>Runs the ready reads the state machine has caught up with.</summary>
@@ -248,7 +267,11 @@ internal sealed class GroupRequests<TCommand, TResult>(long groupId)
         for (var i = 0; i < _readyReads.Count; i++)
         {
             var r = _readyReads[i];
-            if (r.Index <= appliedIndex) r.Run(stateMachine);
+            if (r.Index <= appliedIndex)
+            {
+                r.Run(stateMachine);
+                metrics.ReadDone(r.Started, "served");
+            }
             else _readyReads[kept++] = r;
         }
         _readyReads.RemoveRange(kept, _readyReads.Count - kept);

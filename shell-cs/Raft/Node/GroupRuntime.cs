@@ -10,7 +10,7 @@ namespace Raft.Node;
 internal sealed class GroupRuntime<TCommand, TResult>
 {
     public GroupRuntime(RaftGroup<TCommand, TResult> handle, GroupStorage storage, IStateMachine<TCommand, TResult> stateMachine,
-        State<TCommand> state, long[] peers)
+        State<TCommand> state, long[] peers, RaftMetrics metrics)
     {
         Handle = handle;
         GroupId = handle.GroupId;
@@ -19,7 +19,8 @@ internal sealed class GroupRuntime<TCommand, TResult>
         State = state;
         Peers = peers;
         AppliedIndex = Core.Node.appliedIndex(state);
-        Requests = new GroupRequests<TCommand, TResult>(GroupId);
+        Requests = new GroupRequests<TCommand, TResult>(GroupId, metrics);
+        Role = RaftStatus.ToRole(Core.Node.role(state));
         Receiver = new SnapshotReceiver(GroupId);
     }
 
@@ -35,6 +36,8 @@ internal sealed class GroupRuntime<TCommand, TResult>
 
     public State<TCommand> State;
     public long AppliedIndex;
+    /// <summary>The role as of the last RoleChanged (metrics count transitions from it).</summary>
+    public RaftRole Role;
     public bool Removed;
     public Exception? Fault;
 

@@ -54,6 +54,11 @@ internal sealed class NodeLoop<TCommand, TResult>
 
     public ProposalForwarder<TCommand, TResult> Forwarder { get; }
 
+    private volatile string? _storageFailure;
+
+    /// <summary>Why the node's shared log stopped every group on it, or null (any thread).</summary>
+    public string? StorageFailure => _storageFailure;
+
     private bool _waiting;
 
     /// <summary>Waiting for input with none queued (tests on a fake clock advance it only when every loop is idle).</summary>
@@ -212,6 +217,7 @@ internal sealed class NodeLoop<TCommand, TResult>
             var m = envelope.Message;
             if (m.From != from) continue; // a node may only speak for itself
             if (g.Quiescent && !IsHeartbeat(m.Body)) _quiescence.Wake(g, _tick);
+            _metrics.Received(m);
             Step(g, Input<TCommand>.NewReceive(m));
         }
     }
@@ -327,7 +333,11 @@ internal sealed class NodeLoop<TCommand, TResult>
         {
             var item = batch[i];
             if (item.ClosesGroup) continue;
-            foreach (var m in item.ThenSend) _iteration.Outbox.Add(m.To, new RaftEnvelope<TCommand>(item.Group.GroupId, m));
+            foreach (var m in item.ThenSend)
+            {
+                _metrics.Sent(m);
+                _iteration.Outbox.Add(m.To, new RaftEnvelope<TCommand>(item.Group.GroupId, m));
+            }
             if (!item.HasEntries) continue;
             // Consecutive writes of one group: Persisted for the last is enough (it covers the earlier ones).
             if (i + 1 < batch.Count && ReferenceEquals(batch[i + 1].Group, item.Group) && batch[i + 1].HasEntries && batch[i + 1].ThenSend.IsEmpty) continue;
@@ -396,6 +406,7 @@ internal sealed class NodeLoop<TCommand, TResult>
                 stopped++;
             }
         if (stopped > 0) NodeLog.SharedLogFailed(_log, failure, log.Directory, stopped, _nodeId);
+        _storageFailure ??= $"The shared log in '{log.Directory}' failed: {failure.Message}";
     }
 
     private void Fault(GroupRuntime<TCommand, TResult> g, Exception e)

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Raft.Core;
 
 namespace Raft.Node;
@@ -26,6 +27,8 @@ internal class PendingProposal<TCommand, TResult>(GroupRuntime<TCommand, TResult
     public readonly int Size = size;
     /// <summary>Where the leader appended it (set when the core accepts it).</summary>
     public long Index, Term;
+    /// <summary>When it was made (Stopwatch ticks; latency metrics).</summary>
+    public readonly long Started = Stopwatch.GetTimestamp();
 
     /// <summary>The node that forwarded this proposal here (0 for a local caller); a forwarded proposal is never
     /// forwarded or held a second time.</summary>
@@ -52,6 +55,8 @@ internal abstract class PendingRead<TCommand, TResult>(GroupRuntime<TCommand, TR
 {
     public GroupRuntime<TCommand, TResult> Group { get; } = group;
     public long Tag, Index;
+    /// <summary>When it was made (Stopwatch ticks; latency metrics).</summary>
+    public readonly long Started = Stopwatch.GetTimestamp();
     public abstract void Run(IStateMachine<TCommand, TResult> stateMachine);
     public abstract void Fail(Exception e);
     public abstract bool IsCompleted { get; }

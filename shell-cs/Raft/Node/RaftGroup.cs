@@ -19,6 +19,8 @@ public sealed class RaftGroup<TCommand, TResult>
         _status = new RaftStatus(groupId, host.NodeId, RaftRole.Follower, Core.Node.term(state), 0, Core.Node.lastIndex(state),
             Core.Node.commitIndex(state), Core.Node.appliedIndex(state), false);
         _membership = Core.Node.membership(state);
+        _state = state;
+        _leaderlessSince = host.Time.GetUtcNow().UtcTicks;
     }
 
     /// <summary>The group's id (carried by every message of the group).</summary>
@@ -177,17 +179,55 @@ public sealed class RaftGroup<TCommand, TResult>
 
     internal void Publish(State<TCommand> s, long appliedIndex, bool quiescent)
     {
+        _state = s;
         var old = _status;
         var role = RaftStatus.ToRole(Core.Node.role(s));
         long term = Core.Node.term(s), leader = Core.Node.leader(s), last = Core.Node.lastIndex(s), commit = Core.Node.commitIndex(s);
         if (old.Role != role || old.Term != term || old.Leader != leader || old.LastIndex != last || old.CommitIndex != commit
             || old.AppliedIndex != appliedIndex || old.Quiescent != quiescent)
+        {
+            if (leader == 0 && old.Leader != 0) Volatile.Write(ref _leaderlessSince, _host.Time.GetUtcNow().UtcTicks);
             _status = new RaftStatus(GroupId, _host.NodeId, role, term, leader, last, commit, appliedIndex, quiescent);
+        }
         var membership = Core.Node.membership(s);
         if (!ReferenceEquals(membership, _membership)) _membership = membership;
     }
 
     private volatile Membership _membership;
+    private volatile State<TCommand> _state;
+    private long _leaderlessSince; // UTC ticks: a DateTimeOffset could tear when read by another thread
+
+    /// <summary>On a leader, raises each peer's entry in <paramref name="maxLag"/> to this group's lag of it.</summary>
+    internal void AddFollowerLags(Dictionary<long, long> maxLag)
+    {
+        var s = _state;
+        if (Core.Node.replicas(s) is not { IsSome: true } r) return;
+        var last = Core.Node.lastIndex(s);
+        foreach (var p in r.Value)
+        {
+            var lag = Math.Max(0, last - p.Match);
+            if (!maxLag.TryGetValue(p.Node, out var seen) || lag > seen) maxLag[p.Node] = lag;
+        }
+    }
+
+    /// <summary>The group stopped on a failure (any thread).</summary>
+    internal bool Faulted => Runtime is { } g && Volatile.Read(ref g.Fault) is not null;
+
+    /// <summary>This group's part of <see cref="NodeStatus"/>, from what the loop last published.</summary>
+    internal GroupStatus Describe()
+    {
+        var s = _state;
+        var status = _status;
+        var last = Core.Node.lastIndex(s);
+        var replicas = Core.Node.replicas(s) is { IsSome: true } r
+            ? Array.ConvertAll(r.Value, p => new ReplicaStatus(p.Node, p.Match, p.Next, p.Inflight, Math.Max(0, last - p.Match), p.Mode.ToString(), p.RecentActive))
+            : [];
+        var snapshot = Core.Node.latestSnapshot(s);
+        var fault = Runtime is { } g ? Volatile.Read(ref g.Fault) : null;
+        return new GroupStatus(GroupId, status.Role, status.Term, status.Leader, status.Leader == 0 ? new DateTimeOffset(Volatile.Read(ref _leaderlessSince), TimeSpan.Zero) : null,
+            Core.Node.firstIndex(s), last, status.CommitIndex, status.AppliedIndex, snapshot.IsSome ? snapshot.Value.Index : 0,
+            status.Quiescent, fault?.Message, replicas);
+    }
 
     internal void RaiseRoleChanged(RoleChangedEventArgs e) => UserEvents.Raise(RoleChanged, this, e);
 }

@@ -20,7 +20,7 @@ namespace Raft.Node;
 /// </summary>
 /// <typeparam name="TCommand">The user's command type, serialized with MessagePack.</typeparam>
 /// <typeparam name="TResult">What the state machine returns for a command.</typeparam>
-public sealed class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
+public sealed class RaftNodeHost<TCommand, TResult> : IRaftNode, IAsyncDisposable
 {
     private readonly ITransport<RaftEnvelope<TCommand>[]> _transport;
     private readonly IRaftStorageProvider _storage;
@@ -67,8 +67,7 @@ public sealed class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
         Time = timeProvider ?? TimeProvider.System;
         _deadlines = new RequestDeadlines(Time);
         _inbox = new NodeInbox<TCommand, TResult>(options.InputQueueCapacity);
-        Metrics = new RaftMetrics(NodeId, meterFactory, () => _groups.Count, () => _groups.Values.Count(g => g.Status.Quiescent),
-            () => _groups.Values.Count(g => g.Status.IsLeader));
+        Metrics = new RaftMetrics(NodeId, meterFactory, new MetricSource(this));
         _loop = new NodeLoop<TCommand, TResult>(NodeId, options, _inbox, new Outbox<TCommand>(transport), _codec, MeasureCommand, _serializer,
             Metrics, _log, RaiseRoleChanged, OnGroupClosed);
     }
@@ -104,6 +103,14 @@ public sealed class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
 
     /// <summary>Every group on this node.</summary>
     public IReadOnlyCollection<RaftGroup<TCommand, TResult>> Groups => _groups.Values.ToArray();
+
+    /// <inheritdoc/>
+    public NodeStatus GetStatus()
+    {
+        var groups = _groups.Values.Select(g => g.Describe()).OrderBy(g => g.GroupId).ToArray();
+        var running = Volatile.Read(ref _state) == 1 && _loopTask is { IsCompleted: false };
+        return new NodeStatus(NodeId, running, _loop.StorageFailure, groups, _transport.Stats);
+    }
 
     /// <summary>Raised on the thread pool when any group's role, term or leader changes on this node.</summary>
     public event EventHandler<RoleChangedEventArgs>? RoleChanged;
@@ -175,7 +182,7 @@ public sealed class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
             var sm = _stateMachines(groupId);
             var state = GroupRestore.Load(core, members, storage, sm, _codec, Options.RestoreTailEntries, groupId, _log, out var restored, out receiving);
             var handle = new RaftGroup<TCommand, TResult>(this, groupId, state);
-            group = new GroupRuntime<TCommand, TResult>(handle, storage, sm, state, peers);
+            group = new GroupRuntime<TCommand, TResult>(handle, storage, sm, state, peers, Metrics);
             handle.Runtime = group;
             if (receiving is not null) group.Receiver.Resume(receiving);
             if (!_groups.TryAdd(groupId, handle)) throw new InvalidOperationException($"Group {groupId} already exists on node {NodeId}.");
@@ -250,6 +257,43 @@ public sealed class RaftNodeHost<TCommand, TResult> : IAsyncDisposable
         Volatile.Write(ref _state, 3);
         Metrics.Dispose();
         NodeLog.Stopped(_log, NodeId);
+    }
+
+    /// <summary>What the node's observable instruments read: walks the groups' published statuses at each collection
+    /// (a scrape), never the loop's state.</summary>
+    private sealed class MetricSource(RaftNodeHost<TCommand, TResult> node) : IMetricSource
+    {
+        public int Groups => node._groups.Count;
+        public int Quiescent => Count(static g => g.Status.Quiescent);
+        public int Leading => Count(static g => g.Status.IsLeader);
+        public int LeaderKnown => Count(static g => g.Status.Leader != 0);
+        public int Faulted => Count(static g => g.Faulted);
+        public long MaxTerm => Max(static s => s.Term);
+        public long MaxApplyLag => Max(static s => s.CommitIndex - s.AppliedIndex);
+        public TransportStats Transport => node._transport.Stats;
+
+        public IEnumerable<System.Diagnostics.Metrics.Measurement<long>> FollowerLag(KeyValuePair<string, object?> tag)
+        {
+            var lags = new Dictionary<long, long>();
+            foreach (var g in node._groups.Values)
+                if (g.Status.IsLeader) g.AddFollowerLags(lags);
+            foreach (var (peer, lag) in lags) yield return new(lag, tag, new KeyValuePair<string, object?>("raft.peer", peer));
+        }
+
+        private int Count(Func<RaftGroup<TCommand, TResult>, bool> predicate)
+        {
+            var n = 0;
+            foreach (var g in node._groups.Values)
+                if (predicate(g)) n++;
+            return n;
+        }
+
+        private long Max(Func<RaftStatus, long> read)
+        {
+            long max = 0;
+            foreach (var g in node._groups.Values) max = Math.Max(max, read(g.Status));
+            return max;
+        }
     }
 
     public async ValueTask DisposeAsync()

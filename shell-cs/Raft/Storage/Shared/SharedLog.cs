@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Diagnostics;
 using Microsoft.Win32.SafeHandles;
 
 namespace Raft.Storage;
@@ -52,6 +53,9 @@ public sealed partial class SharedLog : IDisposable
 
     /// <summary>fdatasync calls on log files (a directory fsync is not counted).</summary>
     public long DataSyncs { get; private set; }
+
+    /// <summary>How long the newest batch's fdatasync took (the device's part of a commit; metrics).</summary>
+    public TimeSpan LastDataSyncDuration { get; private set; }
 
     /// <summary>Files started since the log was opened (the one opened with it included).</summary>
     public long Rotations { get; private set; }
@@ -307,7 +311,9 @@ public sealed partial class SharedLog : IDisposable
             }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw StorageErrors.Wrap(e, "write", path); }
+        var syncStarted = Stopwatch.GetTimestamp();
         _options.Disk.DataSync(handle, path);
+        LastDataSyncDuration = Stopwatch.GetElapsedTime(syncStarted);
         DataSyncs++;
         Commits++;
         _writeOffset += total;
