@@ -4,6 +4,8 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Raft.AspNetCore;
+using Raft.Health;
+using Raft.Node;
 
 namespace Raft.Worker;
 
@@ -17,8 +19,12 @@ internal static class Operations
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.WebHost.UseUrls($"http://{address}");
         builder.Services.AddRaftMetrics(); // listens to the Raft meter of every node in the process
+        foreach (var host in nodeHosts) builder.Services.AddSingleton(host.Services.GetRequiredService<IRaftNode>());
+        builder.Services.AddHealthChecks().AddRaft();
         var app = builder.Build();
         app.MapRaftMetrics();
+        app.MapRaftStatus();
+        app.MapRaftHealth();
         return app;
     }
 }

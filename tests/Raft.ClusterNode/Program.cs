@@ -26,6 +26,7 @@ using MessagePack;
 using Microsoft.Extensions.Options;
 using Raft.AspNetCore;
 using Raft.ClusterNode;
+using Raft.Health;
 using Raft.Hosting;
 using Raft.Node;
 using Raft.Serialization;
@@ -94,7 +95,11 @@ builder.Services.AddRaft<long, long, CommandLogMachine>(o =>
     // Small chunks: a transfer takes many round trips, so a node can be killed in the middle of one (and resume it).
     o.SnapshotChunkBytes = 512;
 });
-if (http is not null) builder.Services.AddRaftMetrics();
+if (http is not null)
+{
+    builder.Services.AddRaftMetrics();
+    builder.Services.AddHealthChecks().AddRaft();
+}
 using var host = builder switch
 {
     WebApplicationBuilder web => BuildWeb(web, http!),
@@ -159,5 +164,7 @@ static IHost BuildWeb(WebApplicationBuilder web, string address)
     web.WebHost.UseUrls($"http://{address}");
     var app = web.Build();
     app.MapRaftMetrics();
+    app.MapRaftStatus();
+    app.MapRaftHealth();
     return app;
 }

@@ -72,6 +72,26 @@ public sealed class PrometheusClusterTests : IDisposable
                 if (lint.Code != 0 || lint.Output.Trim().Length != 0) lintFailures.Add($"node {node.Id}: {lint.Output}");
             }
 
+        // The status document and the health endpoints of every node, the restarted one too.
+        using (var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) })
+            foreach (var node in _nodes)
+            {
+                var status = await Support.Eventually($"node {node.Id} /raft/status with a known leader", DataTimeout, async () =>
+                {
+                    using var doc = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync($"http://127.0.0.1:{node.HttpPort}/raft/status"));
+                    var group = doc.RootElement.GetProperty("groups")[0];
+                    return doc.RootElement.GetProperty("nodeId").GetInt64() == node.Id && group.GetProperty("leader").GetInt64() != 0
+                        ? group.GetProperty("role").GetString() : null;
+                });
+                Assert.Contains(status, new[] { "Leader", "Follower" });
+                await Support.Eventually($"node {node.Id} /alive and /health 200", DataTimeout, async () =>
+                {
+                    using var alive = await http.GetAsync($"http://127.0.0.1:{node.HttpPort}/alive");
+                    using var ready = await http.GetAsync($"http://127.0.0.1:{node.HttpPort}/health");
+                    return alive.IsSuccessStatusCode && ready.IsSuccessStatusCode ? "" : null;
+                });
+            }
+
         // Every node is scraped (the restarted one too).
         await _prometheus.WaitForData("sum(up{job=\"raft\"})", DataTimeout, v => v == 3);
         foreach (var (what, query, accept) in OperatorQueries)
