@@ -5,6 +5,7 @@
 //   dotnet run --project examples/Raft.Worker -c Release                 # until Ctrl+C
 //   dotnet run --project examples/Raft.Worker -c Release -- --count 1000  # exit after 1000 commands
 //   options: --count N  --base-port 7101  --data DIR (default: a temp dir, deleted at exit)  --concurrency 8
+//            --http 127.0.0.1:8080  serve /metrics (Prometheus), /raft/status, /health and /alive for the three nodes
 //
 // Each host is configured exactly as a one-node-per-process deployment would be (the "Raft" section below), so
 // running one node per machine only means moving one of these configurations into appsettings.json.
@@ -12,6 +13,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Raft.AspNetCore;
 using Raft.Hosting;
 using Raft.Node;
 using Raft.Worker;
@@ -20,6 +22,7 @@ var count = ArgValue("--count", 0L);
 var basePort = (int)ArgValue("--base-port", 7101L);
 var concurrency = (int)ArgValue("--concurrency", 8L);
 var dataArg = Array.IndexOf(args, "--data") is var d and >= 0 && d + 1 < args.Length ? args[d + 1] : null;
+var http = Array.IndexOf(args, "--http") is var hi and >= 0 && hi + 1 < args.Length ? args[hi + 1] : null;
 var data = dataArg ?? Path.Combine(Path.GetTempPath(), "raft-worker-" + Guid.NewGuid().ToString("N")[..8]);
 
 using var stop = new CancellationTokenSource();
@@ -46,9 +49,17 @@ foreach (var id in ids)
     hosts.Add(builder.Build());
 }
 
+// With --http: one more host, ASP.NET Core, serving the three nodes of this process (one scrape target; every series
+// carries its raft.node tag).
+var web = http is null ? null : Operations.Build(http, hosts);
 try
 {
     foreach (var h in hosts) await h.StartAsync(stop.Token);
+    if (web is not null)
+    {
+        await web.StartAsync(stop.Token);
+        Console.WriteLine($"serving /metrics, /raft/status, /health and /alive on http://{http}");
+    }
     var nodes = hosts.Select(h => h.Services.GetRequiredService<RaftNodeHost<string, object?>>()).ToArray();
     Console.WriteLine($"3 nodes on 127.0.0.1:{basePort}-{basePort + 2}, data in {data}");
     var leader = await nodes[0].GetGroup(1).WaitForLeaderAsync(TimeSpan.FromSeconds(30), stop.Token);
@@ -91,6 +102,7 @@ try
 }
 finally
 {
+    if (web is not null) await web.DisposeAsync();
     foreach (var h in hosts)
     {
         try { await h.StopAsync(TimeSpan.FromSeconds(5)); } catch (Exception e) { Console.Error.WriteLine(e.Message); }

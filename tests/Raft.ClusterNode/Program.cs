@@ -2,7 +2,9 @@
 // 127.0.0.1, file storage in the given directory, group 1 with every node a voter), driven by the process-crash tests
 // through a line protocol. The test kills it with SIGKILL at any moment and restarts it on the same directory.
 //
-// Usage: Raft.ClusterNode <node-id> <data-directory> <id>=<host:port> ... (every node of the cluster, this one included)
+// Usage: Raft.ClusterNode [--http <host:port>] <node-id> <data-directory> <id>=<host:port> ... (every node of the cluster,
+//        this one included). With --http the node also serves /raft/status, /health, /alive and /metrics (Prometheus)
+//        on that address over HTTP (ASP.NET Core, Raft.AspNetCore).
 //
 // Every output line ends with ';' so a line cut by the kill is recognisable.
 //   stdout: ready;                          the group is open (after recovery)
@@ -15,21 +17,31 @@
 //   stdin:  propose <cmd> | status | dump   (end of input exits the process at once)
 // Exit code 3: the listen address was in use.
 using System.Net.Sockets;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using MessagePack;
 using Microsoft.Extensions.Options;
+using Raft.AspNetCore;
 using Raft.ClusterNode;
+using Raft.Health;
 using Raft.Hosting;
 using Raft.Node;
 using Raft.Serialization;
 using Raft.Transport;
 using Raft.Transport.Tcp;
 
+string? http = null;
+if (args.Length >= 2 && args[0] == "--http")
+{
+    http = args[1];
+    args = args[2..];
+}
 if (args.Length < 3)
 {
-    Console.Error.WriteLine("usage: Raft.ClusterNode <node-id> <data-directory> <id>=<host:port> ...");
+    Console.Error.WriteLine("usage: Raft.ClusterNode [--http <host:port>] <node-id> <data-directory> <id>=<host:port> ...");
     return 2;
 }
 long self = long.Parse(args[0]);
@@ -48,7 +60,7 @@ void Say(string line)
     }
 }
 
-var builder = Host.CreateApplicationBuilder();
+IHostApplicationBuilder builder = http is null ? Host.CreateApplicationBuilder() : WebApplication.CreateSlimBuilder();
 builder.Logging.ClearProviders();
 builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; });
 builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace); // stdout carries the protocol only
@@ -83,7 +95,17 @@ builder.Services.AddRaft<long, long, CommandLogMachine>(o =>
     // Small chunks: a transfer takes many round trips, so a node can be killed in the middle of one (and resume it).
     o.SnapshotChunkBytes = 512;
 });
-using var host = builder.Build();
+if (http is not null)
+{
+    builder.Services.AddRaftMetrics();
+    builder.Services.AddHealthChecks().AddRaft();
+}
+using var host = builder switch
+{
+    WebApplicationBuilder web => BuildWeb(web, http!),
+    HostApplicationBuilder plain => plain.Build(),
+    _ => throw new InvalidOperationException(),
+};
 try
 {
     await host.StartAsync();
@@ -136,3 +158,13 @@ while (input.ReadLine() is { } line)
 // The test is gone (or closed our input): leave without a graceful stop, as a crash would.
 Environment.Exit(0);
 return 0;
+
+static IHost BuildWeb(WebApplicationBuilder web, string address)
+{
+    web.WebHost.UseUrls($"http://{address}");
+    var app = web.Build();
+    app.MapRaftMetrics();
+    app.MapRaftStatus();
+    app.MapRaftHealth();
+    return app;
+}
