@@ -16,9 +16,13 @@ public sealed class PrometheusClusterTests : IDisposable
     public static readonly (string What, string Query, Func<double, bool> Accept)[] OperatorQueries =
     [
         ("leader changes", "sum(increase(raft_leader_changes_total[2m]))", v => v > 0),
-        ("apply rate per node", "sum by (raft_node) (rate(raft_entries_applied_total[30s]))", v => v > 0),
-        ("proposal rate", "sum(rate(raft_proposals_total[30s]))", v => v > 0),
-        ("p99 group-commit latency", "histogram_quantile(0.99, sum by (le) (rate(raft_persist_duration_milliseconds_bucket[30s])))", v => v > 0),
+        // Counters start at the first election, before the first scrape: count the nodes that ever won instead of an increase.
+        ("elections won by the first and the second leader", "count(max_over_time(raft_elections_won_total[5m]) > 0)", v => v >= 2),
+        ("commit rate", "sum(rate(raft_entries_applied_total[30s]))", v => v > 0),
+        ("p99 proposal-to-commit latency", "histogram_quantile(0.99, sum by (le) (rate(raft_proposal_commit_duration_seconds_bucket[30s])))", v => v > 0 && v < 10),
+        ("p99 fdatasync", "histogram_quantile(0.99, sum by (le) (rate(raft_log_sync_duration_seconds_bucket[30s])))", v => v > 0 && v < 10),
+        ("follower lag", "max(raft_replication_follower_lag_max)", v => v >= 0),
+        ("transport reconnects (the killed node came back)", "sum(increase(raft_transport_reconnects_total[2m]))", v => v > 0),
     ];
 
     [Fact]
