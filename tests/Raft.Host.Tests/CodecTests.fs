@@ -219,6 +219,35 @@ let ``host messages (forwarded proposals and outcomes) round-trip in a batch nex
     | other -> failwithf "expected two outcomes, got %A" other
 
 [<Fact>]
+let ``forwarded proposals carry one trace context per command, and a request without them (an older node's) still decodes`` () =
+    let traced = ForwardedProposals(9L, [| "a"; "b" |], [| "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"; null |])
+    let decoded = batchCodec.Decode(ReadOnlySequence(encodeBatch [| RaftEnvelope.ForHost(1L, traced) |]))
+    match decoded[0].Host with
+    | :? ForwardedProposals<string> as p ->
+        p.Commands |> should equal [| "a"; "b" |]
+        p.TraceParents |> should equal traced.TraceParents
+    | other -> failwithf "expected forwarded proposals, got %A" other
+    // [1, 9, ["a"]]: the three fields a node before tracing writes.
+    let w = ArrayBufferWriter<byte>()
+    let mutable writer = MessagePack.MessagePackWriter(w)
+    writer.WriteArrayHeader 3
+    writer.Write 1uy
+    writer.Write 9L
+    writer.WriteArrayHeader 1
+    writer.Write "a"
+    writer.Flush()
+    let codec = HostMessageCodec<string>(MessagePack.MessagePackSerializerOptions.Standard)
+    let mutable reader = MessagePack.MessagePackReader(w.WrittenMemory)
+    match codec.Read(&reader) with
+    | :? ForwardedProposals<string> as p ->
+        p.Commands |> should equal [| "a" |]
+        p.TraceParents |> should equal (null: string array | null)
+    | other -> failwithf "expected forwarded proposals, got %A" other
+    // A count of trace contexts that differs from the commands' is a codec error.
+    let bad = ForwardedProposals(9L, [| "a"; "b" |], [| "x" |])
+    (codecError (fun () -> batchCodec.Decode(ReadOnlySequence(encodeBatch [| RaftEnvelope.ForHost(1L, bad) |])))).Reason |> should equal RaftCodecError.Malformed
+
+[<Fact>]
 let ``a host message of an unknown kind or status is a codec error, not a crash`` () =
     let outcome = ForwardedOutcome<string>(1L, 0, ForwardStatus.Applied, 1L, 1L, [| 0uy |], null, 0L)
     let bytes = encodeBatch [| RaftEnvelope.ForHost(1L, outcome) |]

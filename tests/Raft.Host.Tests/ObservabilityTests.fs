@@ -6,6 +6,7 @@ open System
 open System.Text.Json
 open Microsoft.Extensions.DependencyInjection
 open System.Collections.Generic
+open System.Diagnostics
 open System.Diagnostics.Metrics
 open Xunit
 open FsUnit.Xunit
@@ -208,4 +209,42 @@ let ``GetStatus of a stopped node says it is not running; a leaderless group say
         host.GetStatus().Running |> should equal true
         do! host.StopAsync()
         host.GetStatus().Running |> should equal false
+    }
+
+[<Fact>]
+let ``a proposal forwarded by a follower is one trace: the follower's propose and forward spans and the leader's propose span under them`` () =
+    task {
+        let caller = new ActivitySource("Raft.Host.Tests.Tracing")
+        let spans = Collections.Concurrent.ConcurrentQueue<Activity>()
+        use listener =
+            new ActivityListener(
+                ShouldListenTo = (fun s -> s.Name = RaftTracing.SourceName || s.Name = caller.Name),
+                Sample = (fun _ -> ActivitySamplingResult.AllDataAndRecorded),
+                ActivityStopped = (fun a -> spans.Enqueue a))
+        ActivitySource.AddActivityListener listener
+        use cluster = new Cluster(3, 1, false)
+        do! cluster.StartAll()
+        let! leader = cluster.WaitLeader 1L
+        let follower = cluster.Ids |> Array.find ((<>) leader)
+        let root = caller.StartActivity "request"
+        let! result = cluster.Group(follower, 1L).ProposeAsync("traced")
+        root.Stop()
+        let trace = root.TraceId
+        let inTrace () = spans.ToArray() |> Array.filter (fun a -> a.TraceId = trace && a.Source.Name = RaftTracing.SourceName)
+        // The leader's span ends when it answers, possibly just after the follower's caller saw the answer.
+        do! Wait.until "three Raft spans in the trace" Wait.standard (fun () -> inTrace().Length >= 3)
+        let byName name node =
+            inTrace () |> Array.filter (fun a -> a.OperationName = name && string (a.GetTagItem "raft.node") = string node) |> Array.exactlyOne
+        let propose = byName "raft.propose" follower
+        let forward = byName "raft.forward" follower
+        let onLeader = byName "raft.propose" leader
+        propose.ParentSpanId |> should equal root.SpanId
+        forward.ParentSpanId |> should equal propose.SpanId
+        onLeader.ParentSpanId |> should equal forward.SpanId
+        onLeader.Kind |> should equal ActivityKind.Server
+        string (onLeader.GetTagItem "raft.index") |> should equal (string result.Index)
+        propose.Status |> should equal ActivityStatusCode.Unset
+        // The caller's current activity is its own again after the call returned.
+        Activity.Current |> should equal null
+        caller.Dispose()
     }

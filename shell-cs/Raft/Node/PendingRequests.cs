@@ -29,6 +29,8 @@ internal class PendingProposal<TCommand, TResult>(GroupRuntime<TCommand, TResult
     public long Index, Term;
     /// <summary>When it was made (Stopwatch ticks; latency metrics).</summary>
     public readonly long Started = Stopwatch.GetTimestamp();
+    /// <summary>Its <c>raft.propose</c> span, and on a follower the <c>raft.forward</c> span of sending it to the leader.</summary>
+    public Activity? Activity, ForwardActivity;
 
     /// <summary>The node that forwarded this proposal here (0 for a local caller); a forwarded proposal is never
     /// forwarded or held a second time.</summary>
@@ -36,12 +38,23 @@ internal class PendingProposal<TCommand, TResult>(GroupRuntime<TCommand, TResult
 
     public void Complete(ProposeResult<TResult> result)
     {
-        if (TrySetResult(result)) Completed();
+        if (!TrySetResult(result)) return;
+        Activity?.SetTag("raft.index", result.Index);
+        Traced(null);
+        Completed();
     }
 
     public void Fail(Exception e)
     {
-        if (TrySetException(e)) Completed();
+        if (!TrySetException(e)) return;
+        Traced(e);
+        Completed();
+    }
+
+    private void Traced(Exception? error)
+    {
+        RaftTracing.Stop(ForwardActivity, error);
+        RaftTracing.Stop(Activity, error);
     }
 
     public bool IsCompleted => Task.IsCompleted;

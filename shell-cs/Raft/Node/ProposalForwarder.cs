@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using MessagePack;
 using Raft.Serialization;
 
@@ -76,8 +77,17 @@ internal sealed class ProposalForwarder<TCommand, TResult>
             var id = ++_nextId;
             _forwarded[id] = new ForwardRequest(id, g, leader, part);
             var commands = new TCommand[part.Length];
-            for (var i = 0; i < commands.Length; i++) commands[i] = part[i].Command;
-            _outbox.Add(leader, RaftEnvelope<TCommand>.ForHost(g.GroupId, new ForwardedProposals<TCommand>(id, commands)));
+            string?[]? traces = null;
+            for (var i = 0; i < commands.Length; i++)
+            {
+                var p = part[i];
+                commands[i] = p.Command;
+                if (p.Activity is not { } propose) continue;
+                p.ForwardActivity = RaftTracing.Start("raft.forward", ActivityKind.Client, g.GroupId, _nodeId, propose.Context);
+                p.ForwardActivity?.SetTag("raft.leader", leader);
+                (traces ??= new string?[commands.Length])[i] = RaftTracing.TraceParent(p.ForwardActivity);
+            }
+            _outbox.Add(leader, RaftEnvelope<TCommand>.ForHost(g.GroupId, new ForwardedProposals<TCommand>(id, commands, traces)));
             start = end;
         }
         _metrics.Forwarded(proposals.Length);
@@ -211,6 +221,11 @@ internal sealed class ProposalForwarder<TCommand, TResult>
                 continue;
             }
             var p = new ForwardedProposal<TCommand, TResult>(g, command, size, from, request.RequestId, slot, this);
+            if (request.TraceParents?[slot] is { } trace)
+            {
+                p.Activity = RaftTracing.Start("raft.propose", ActivityKind.Server, g.GroupId, _nodeId, RaftTracing.Parse(trace));
+                p.Activity?.SetTag("raft.forwarded_from", from);
+            }
             if (g.Refusal is { } refused) p.Fail(refused);
             else _propose(p);
         }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Raft.Core;
 
 namespace Raft.Node;
@@ -51,7 +52,10 @@ public sealed class RaftGroup<TCommand, TResult>
     public Task<ProposeResult<TResult>> ProposeAsync(TCommand command, TimeSpan? timeout, CancellationToken cancellationToken = default)
     {
         var size = _host.MeasureCommand(command);
-        var p = new PendingProposal<TCommand, TResult>(Runtime, command, size);
+        var p = new PendingProposal<TCommand, TResult>(Runtime, command, size)
+        {
+            Activity = RaftTracing.Start("raft.propose", ActivityKind.Internal, GroupId, NodeId),
+        };
         return _host.SubmitAsync(this, p, p.Task, timeout, "ProposeAsync", cancellationToken);
     }
 
@@ -66,7 +70,8 @@ public sealed class RaftGroup<TCommand, TResult>
     {
         ArgumentNullException.ThrowIfNull(query);
         var r = new PendingRead<TCommand, TResult, TRead>(Runtime, query);
-        return _host.SubmitAsync(this, r, r.Task, timeout, "ReadAsync", cancellationToken);
+        var activity = RaftTracing.Start("raft.read", ActivityKind.Internal, GroupId, NodeId);
+        return RaftTracing.StopWhenDone(activity, _host.SubmitAsync(this, r, r.Task, timeout, "ReadAsync", cancellationToken));
     }
 
     /// <summary><see cref="ReadAsync{TRead}(Func{IStateMachine{TCommand, TResult}, TRead}, CancellationToken)"/> with the
@@ -121,6 +126,9 @@ public sealed class RaftGroup<TCommand, TResult>
     public async Task TransferLeadershipAsync(long target, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
         var waiter = new PendingTransfer(target);
+        var activity = RaftTracing.Start("raft.leader_transfer", ActivityKind.Internal, GroupId, NodeId);
+        activity?.SetTag("raft.transfer.target", target);
+        RaftTracing.StopWhenDone(activity, waiter.Task);
         await _host.PostAsync(new TransferLeadership<TCommand, TResult>(Runtime, waiter), cancellationToken).ConfigureAwait(false);
         var limit = timeout ?? _host.Options.RequestTimeout;
         try { await waiter.Task.WaitAsync(limit, _host.Time, cancellationToken).ConfigureAwait(false); }
@@ -141,7 +149,9 @@ public sealed class RaftGroup<TCommand, TResult>
     public Task<long> ChangeMembershipAsync(ConfChange change, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(change);
-        return ProposeConfChangeAsync(new PendingConfChange(change), timeout, cancellationToken);
+        var activity = RaftTracing.Start("raft.membership_change", ActivityKind.Internal, GroupId, NodeId);
+        activity?.SetTag("raft.change", change.ToString());
+        return RaftTracing.StopWhenDone(activity, ProposeConfChangeAsync(new PendingConfChange(change), timeout, cancellationToken));
     }
 
     /// <inheritdoc cref="ChangeMembershipAsync(ConfChange, TimeSpan?, CancellationToken)"/>

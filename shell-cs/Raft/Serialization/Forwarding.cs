@@ -8,7 +8,8 @@ public abstract record HostMessage<T>;
 /// answers every command with a <see cref="ForwardedOutcome{T}"/> naming <see cref="RequestId"/> and its slot.</summary>
 /// <param name="RequestId">Chosen by the follower, unique among its requests.</param>
 /// <param name="Commands">The commands, in the order the follower's callers proposed them.</param>
-public sealed record ForwardedProposals<T>(long RequestId, T[] Commands) : HostMessage<T>;
+/// <param name="TraceParents">Per command, the W3C traceparent of the follower's forwarding span (null when not traced).</param>
+public sealed record ForwardedProposals<T>(long RequestId, T[] Commands, string?[]? TraceParents = null) : HostMessage<T>;
 
 /// <summary>What became of one forwarded command.</summary>
 /// <param name="RequestId">The request it answers.</param>

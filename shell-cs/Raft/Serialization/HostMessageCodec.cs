@@ -5,7 +5,7 @@ namespace Raft.Serialization;
 
 /// <summary>
 /// Encoding of the host's own messages between nodes (proposal forwarding), carried in the same frames as Raft
-/// messages (see <see cref="RaftBatchCodec{T}"/>): <c>[1, requestId, [command...]]</c> for forwarded proposals and
+/// messages (see <see cref="RaftBatchCodec{T}"/>): <c>[1, requestId, [command...], [traceparent | nil...] | nil]</c> for forwarded proposals and
 /// <c>[2, requestId, slot, status, index, term, result | nil, error | nil, leaderHint]</c> for their outcomes.
 /// Commands are encoded with the user's MessagePack options. Immutable and thread-safe.
 /// </summary>
@@ -28,7 +28,7 @@ internal sealed class HostMessageCodec<T>
         switch (message)
         {
             case ForwardedProposals<T> p:
-                writer.WriteArrayHeader(3);
+                writer.WriteArrayHeader(4);
                 writer.Write(ForwardedProposalsKind);
                 writer.Write(p.RequestId);
                 writer.WriteArrayHeader(p.Commands.Length);
@@ -36,6 +36,12 @@ internal sealed class HostMessageCodec<T>
                 {
                     try { _payload.Serialize(ref writer, command, Options); }
                     catch (Exception ex) { throw new RaftCodecException(RaftCodecError.PayloadEncodeFailed, $"forwarded request {p.RequestId}: {ex.Message}", ex); }
+                }
+                if (p.TraceParents is null) writer.WriteNil();
+                else
+                {
+                    writer.WriteArrayHeader(p.TraceParents.Length);
+                    foreach (var t in p.TraceParents) writer.Write(t);
                 }
                 break;
             case ForwardedOutcome<T> o:
@@ -75,8 +81,17 @@ internal sealed class HostMessageCodec<T>
                         throw new RaftCodecException(RaftCodecError.PayloadDecodeFailed, $"forwarded request {requestId}, command {i}: {ex.Message}", ex);
                     }
                 }
-                Records.SkipRest(ref reader, n, 3);
-                return new ForwardedProposals<T>(requestId, commands);
+                // Written since tracing: a request of an older node has no fourth field.
+                string?[]? traces = null;
+                if (n >= 4 && !reader.TryReadNil())
+                {
+                    var traced = Records.ReadCount(ref reader, "forwarded trace contexts");
+                    if (traced != count) throw new RaftCodecException(RaftCodecError.Malformed, $"forwarded request {requestId}: {traced} trace contexts for {count} commands");
+                    traces = new string?[traced];
+                    for (var i = 0; i < traced; i++) traces[i] = reader.ReadString();
+                }
+                Records.SkipRest(ref reader, n, 4);
+                return new ForwardedProposals<T>(requestId, commands, traces);
             }
             case ForwardedOutcomeKind:
             {
