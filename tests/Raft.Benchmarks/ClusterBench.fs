@@ -63,6 +63,29 @@ type private HostCounters() =
     interface IDisposable with
         member _.Dispose() = listener.Dispose()
 
+/// Reads every metric point of an export, as an exporter turning them into text would, and drops them.
+type private ReadingExporter() =
+    inherit OpenTelemetry.BaseExporter<OpenTelemetry.Metrics.Metric>()
+    member val Points = 0L with get, set
+    override this.Export(batch) =
+        for metric in batch do
+            for point in metric.GetMetricPoints() do
+                this.Points <- this.Points + 1L + int64 point.Tags.Count
+        OpenTelemetry.ExportResult.Success
+
+/// What a metrics exporter does to the node (`--instrumented`): the OpenTelemetry SDK listening to every instrument
+/// of the Raft meter (its aggregation per tag set, the histograms' buckets) and exporting once a second, as a
+/// Prometheus scrape every second does.
+type private ExporterLikeListener() =
+    let exporter = new ReadingExporter()
+    let provider =
+        OpenTelemetry.Sdk.CreateMeterProviderBuilder()
+        |> fun b -> b.AddMeter(RaftMetrics.MeterName)
+        |> fun b -> OpenTelemetry.Metrics.MeterProviderBuilderExtensions.AddReader(b, new OpenTelemetry.Metrics.PeriodicExportingMetricReader(exporter, 1000))
+        |> fun b -> OpenTelemetry.Metrics.MeterProviderBuilderExtensions.Build b
+    interface IDisposable with
+        member _.Dispose() = provider.Dispose()
+
 type private Result =
     { Mode: string; N: int; Conc: int; Seconds: float; OpsPerSec: float; P50: float; P99: float
       AllocPer1000: float; Gen0Per1000: float; Gen1Per1000: float; Gen2Per1000: float
@@ -205,11 +228,14 @@ let run (args: string list) =
     // Storage layout: every group of a node in one shared log (the default), or a log per group.
     let layout = opt "--layout" "shared" args
     if layout <> "shared" && layout <> "per-group" then failwithf "--layout: expected shared or per-group, got '%s'" layout
+    // Every instrument listened to and aggregated, observables collected each second (the cost of an exporter).
+    let instrumented = args |> List.contains "--instrumented"
     let runOnce () =
         let root = Path.Combine(Path.GetTempPath(), "raft-cluster-bench-" + Guid.NewGuid().ToString("N"))
         let results =
             task {
                 use counters = new HostCounters()
+                use exporter = if instrumented then new ExporterLikeListener() :> IDisposable else { new IDisposable with member _.Dispose() = () }
                 let measure = measure counters
                 let sharedLogs = ResizeArray<SharedLogStorageProvider>()
                 let! hosts, led = startCluster root memory (layout = "per-group") sharedLogs groups
@@ -258,7 +284,8 @@ let run (args: string list) =
     for round, (results, peer) in List.indexed rounds do
         printfn ""
         if runs > 1 then printfn "round %d of %d" (round + 1) runs
-        printfn "3 nodes, one process, loopback TCP, %d-byte entries, n = %d, %d group(s), %s log, %d cores, %s" size n groups layout Environment.ProcessorCount (DateTime.UtcNow.ToString "yyyy-MM-dd")
+        printfn "3 nodes, one process, loopback TCP, %d-byte entries, n = %d, %d group(s), %s log, %d cores, %s%s" size n groups layout Environment.ProcessorCount (DateTime.UtcNow.ToString "yyyy-MM-dd")
+            (if instrumented then ", every Raft instrument listened to (--instrumented)" else "")
         printfn "this library: every node fsyncs (fdatasync) before acknowledging; DotNext 6.12: followers ack before their flush"
         printfn ""
         printfn "| mode | library | ops/s | p50 µs | p99 µs | ratio (ops/s) |"
