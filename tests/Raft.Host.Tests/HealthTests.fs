@@ -39,7 +39,11 @@ let ``readiness goes unhealthy while a majority is down and healthy again after;
         for id in others do
             do! cluster.StopNode id
         // The leader steps down once it has not heard from a majority (CheckQuorum); an election timeout later it is not ready.
-        do! Wait.until "the survivor not ready" Wait.standard (fun () -> (run (ready [ survivor ])).Status = HealthStatus.Unhealthy)
+        // Each group turns unready on its own clock (its own leader loss), so wait until both are.
+        let bothUnready () =
+            let r = run (ready [ survivor ])
+            r.Status = HealthStatus.Unhealthy && (r.Data["groups"] :?> int64[]) |> Array.sort = [| 1L; 2L |]
+        do! Wait.until "both groups of the survivor not ready" Wait.standard bothUnready
         let result = run (ready [ survivor ])
         string result.Data["reason"] |> should haveSubstring "no known leader"
         (result.Data["nodes"] :?> int64[]) |> should equal [| leader |]
@@ -79,8 +83,8 @@ let ``a group whose storage failed makes liveness unhealthy with the group's id;
         (result.Data["groups"] :?> int64[]) |> should equal [| 2L |]
         string result.Data["reason"] |> should haveSubstring "fsync failed"
         let status = host.GetStatus()
-        (status.Groups |> Seq.find (fun g -> g.GroupId = 2L)).Fault |> should haveSubstring "fsync failed"
-        (status.Groups |> Seq.find (fun g -> g.GroupId = 1L)).Fault |> should equal null
+        nonNull (status.Groups |> Seq.find (fun g -> g.GroupId = 2L)).Fault |> should haveSubstring "fsync failed"
+        isNull (status.Groups |> Seq.find (fun g -> g.GroupId = 1L)).Fault |> should equal true
         do! host.StopAsync()
-        (run (live [ host ])).Description |> should haveSubstring "loop not running"
+        nonNull (run (live [ host ])).Description |> should haveSubstring "loop not running"
     }

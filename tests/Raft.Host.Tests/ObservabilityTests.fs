@@ -163,7 +163,7 @@ let ``GetStatus shows the leader's replicas caught up, followers knowing the lea
         let status = host.GetStatus()
         status.NodeId |> should equal leader
         status.Running |> should equal true
-        status.StorageFailure |> should equal null
+        isNull status.StorageFailure |> should equal true
         status.Groups |> Seq.map (fun g -> g.GroupId) |> List.ofSeq |> should equal [ 1L; 2L ]
         let g1 = status.Groups[0]
         g1.Role |> should equal RaftRole.Leader
@@ -171,7 +171,7 @@ let ``GetStatus shows the leader's replicas caught up, followers knowing the lea
         g1.LeaderlessSince.HasValue |> should equal false
         g1.CommitIndex |> should be (greaterThanOrEqualTo 6L)
         g1.AppliedIndex |> should equal g1.CommitIndex
-        g1.Fault |> should equal null
+        isNull g1.Fault |> should equal true
         g1.Replicas |> Seq.map (fun r -> r.NodeId) |> Seq.sort |> List.ofSeq |> should equal (cluster.Ids |> Seq.filter ((<>) leader) |> List.ofSeq)
         let follower = cluster.Ids |> Array.find ((<>) leader)
         do! Wait.until "the follower applied what the leader did" Wait.standard (fun () ->
@@ -226,7 +226,7 @@ let ``a proposal forwarded by a follower is one trace: the follower's propose an
         do! cluster.StartAll()
         let! leader = cluster.WaitLeader 1L
         let follower = cluster.Ids |> Array.find ((<>) leader)
-        let root = caller.StartActivity "request"
+        let root = nonNull (caller.StartActivity "request")
         let! result = cluster.Group(follower, 1L).ProposeAsync("traced")
         root.Stop()
         let trace = root.TraceId
@@ -245,6 +245,6 @@ let ``a proposal forwarded by a follower is one trace: the follower's propose an
         string (onLeader.GetTagItem "raft.index") |> should equal (string result.Index)
         propose.Status |> should equal ActivityStatusCode.Unset
         // The caller's current activity is its own again after the call returned.
-        Activity.Current |> should equal null
+        isNull Activity.Current |> should equal true
         caller.Dispose()
     }
