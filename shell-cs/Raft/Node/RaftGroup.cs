@@ -128,11 +128,20 @@ public sealed class RaftGroup<TCommand, TResult>
         var waiter = new PendingTransfer(target);
         var activity = RaftTracing.Start("raft.leader_transfer", ActivityKind.Internal, GroupId, NodeId);
         activity?.SetTag("raft.transfer.target", target);
-        RaftTracing.StopWhenDone(activity, waiter.Task);
-        await _host.PostAsync(new TransferLeadership<TCommand, TResult>(Runtime, waiter), cancellationToken).ConfigureAwait(false);
-        var limit = timeout ?? _host.Options.RequestTimeout;
-        try { await waiter.Task.WaitAsync(limit, _host.Time, cancellationToken).ConfigureAwait(false); }
-        catch (TimeoutException) when (!waiter.Task.IsCompleted) { throw new RaftTimeoutException(GroupId, limit, "TransferLeadershipAsync"); }
+        // The span ends with the call (a timeout included), not with the waiter, which a timeout leaves pending.
+        try
+        {
+            await _host.PostAsync(new TransferLeadership<TCommand, TResult>(Runtime, waiter), cancellationToken).ConfigureAwait(false);
+            var limit = timeout ?? _host.Options.RequestTimeout;
+            try { await waiter.Task.WaitAsync(limit, _host.Time, cancellationToken).ConfigureAwait(false); }
+            catch (TimeoutException) when (!waiter.Task.IsCompleted) { throw new RaftTimeoutException(GroupId, limit, "TransferLeadershipAsync"); }
+            RaftTracing.Stop(activity, null);
+        }
+        catch (Exception e)
+        {
+            RaftTracing.Stop(activity, e);
+            throw;
+        }
     }
 
     /// <inheritdoc cref="TransferLeadershipAsync(long, TimeSpan?, CancellationToken)"/>

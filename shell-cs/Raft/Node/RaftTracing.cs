@@ -51,15 +51,6 @@ public static class RaftTracing
         return task;
     }
 
-    /// <summary><c>Task</c> without a result.</summary>
-    internal static Task StopWhenDone(Activity? activity, Task task)
-    {
-        if (activity is null) return task;
-        task.ContinueWith(static (t, state) => Stop((Activity)state!, t.Exception?.InnerException ?? (t.IsCanceled ? new TaskCanceledException() : null)),
-            activity, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-        return task;
-    }
-
     /// <summary>The W3C traceparent of a span, to carry in a forwarded request (null when there is none).</summary>
     internal static string? TraceParent(Activity? activity) => activity?.Id;
 
