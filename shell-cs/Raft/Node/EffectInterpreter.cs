@@ -51,8 +51,7 @@ internal sealed class EffectInterpreter<TCommand, TResult>
                 OnPersist(g, p.Item);
                 break;
             case Effect<TCommand>.Send s:
-                _metrics.Sent(s.Item);
-                _iteration.Outbox.Add(s.Item.To, new RaftEnvelope<TCommand>(g.GroupId, s.Item));
+                _iteration.Outbox.Send(g.GroupId, s.Item);
                 break;
             case Effect<TCommand>.Apply a:
                 OnApply(g, a.Item);

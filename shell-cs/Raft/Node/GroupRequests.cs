@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Raft.Core;
 
 namespace Raft.Node;
@@ -153,7 +152,7 @@ internal sealed class GroupRequests<TCommand, TResult>(long groupId, RaftMetrics
                 if (error is null)
                 {
                     p.Complete(new ProposeResult<TResult>(index, term, result));
-                    metrics.ProposalDone(p.Started, committedAt, Stopwatch.GetTimestamp());
+                    metrics.ProposalDone(p.Started, committedAt);
                 }
                 else p.Fail(new StateMachineException(groupId, index, error));
             }

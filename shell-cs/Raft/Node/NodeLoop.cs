@@ -333,11 +333,7 @@ internal sealed class NodeLoop<TCommand, TResult>
         {
             var item = batch[i];
             if (item.ClosesGroup) continue;
-            foreach (var m in item.ThenSend)
-            {
-                _metrics.Sent(m);
-                _iteration.Outbox.Add(m.To, new RaftEnvelope<TCommand>(item.Group.GroupId, m));
-            }
+            foreach (var m in item.ThenSend) _iteration.Outbox.Send(item.Group.GroupId, m);
             if (!item.HasEntries) continue;
             // Consecutive writes of one group: Persisted for the last is enough (it covers the earlier ones).
             if (i + 1 < batch.Count && ReferenceEquals(batch[i + 1].Group, item.Group) && batch[i + 1].HasEntries && batch[i + 1].ThenSend.IsEmpty) continue;

@@ -1,3 +1,4 @@
+using Raft.Core;
 using Raft.Serialization;
 using Raft.Transport;
 
@@ -7,10 +8,17 @@ namespace Raft.Node;
 /// What the loop sends, gathered per peer over an iteration and handed to the transport as one batch per peer (loop
 /// thread only). The node's one send path: Raft messages, forwarded proposals and their answers, liveness pings.
 /// </summary>
-internal sealed class Outbox<TCommand>(ITransport<RaftEnvelope<TCommand>[]> transport)
+internal sealed class Outbox<TCommand>(ITransport<RaftEnvelope<TCommand>[]> transport, RaftMetrics metrics)
 {
     private readonly Dictionary<long, List<RaftEnvelope<TCommand>>> _byPeer = new();
     private readonly List<long> _dirty = new();
+
+    /// <summary>A message of a group's core (sent at once, or released by the write it waited for), counted by kind.</summary>
+    public void Send(long groupId, Message<TCommand> message)
+    {
+        metrics.Sent(message);
+        Add(message.To, new RaftEnvelope<TCommand>(groupId, message));
+    }
 
     public void Add(long to, RaftEnvelope<TCommand> envelope)
     {

@@ -126,11 +126,11 @@ public sealed class RaftMetrics : IDisposable
     internal void Forwarded(int count) => _forwarded.Add(count, _node);
     internal void Applied(int count) => _applied.Add(count, _node);
 
-    /// <summary>A proposal completed: <paramref name="committed"/> is when its entry was handed to the state machine.</summary>
-    internal void ProposalDone(long started, long committed, long applied)
+    /// <summary>A proposal completed now: <paramref name="committed"/> is when its entry was handed to the state machine.</summary>
+    internal void ProposalDone(long started, long committed)
     {
         if (_commitLatency.Enabled) _commitLatency.Record(Seconds(started, committed), _node);
-        if (_applyLatency.Enabled) _applyLatency.Record(Seconds(started, applied), _node);
+        if (_applyLatency.Enabled) _applyLatency.Record(Seconds(started, Stopwatch.GetTimestamp()), _node);
     }
 
     internal void ReadDone(long started, string result)

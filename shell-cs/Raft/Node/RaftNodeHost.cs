@@ -68,7 +68,7 @@ public sealed class RaftNodeHost<TCommand, TResult> : IRaftNode, IAsyncDisposabl
         _deadlines = new RequestDeadlines(Time);
         _inbox = new NodeInbox<TCommand, TResult>(options.InputQueueCapacity);
         Metrics = new RaftMetrics(NodeId, meterFactory, new MetricSource(this));
-        _loop = new NodeLoop<TCommand, TResult>(NodeId, options, _inbox, new Outbox<TCommand>(transport), _codec, MeasureCommand, _serializer,
+        _loop = new NodeLoop<TCommand, TResult>(NodeId, options, _inbox, new Outbox<TCommand>(transport, Metrics), _codec, MeasureCommand, _serializer,
             Metrics, _log, RaiseRoleChanged, OnGroupClosed);
     }
 
