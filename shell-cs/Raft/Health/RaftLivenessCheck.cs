@@ -8,30 +8,12 @@ namespace Raft.Health;
 public sealed class RaftLivenessCheck(IEnumerable<IRaftNode> nodes) : IHealthCheck
 {
     /// <inheritdoc />
-    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
-    {
-        var reasons = new List<string>();
-        var badNodes = new List<long>();
-        var faulted = new List<long>();
-        var count = 0;
-        foreach (var node in nodes)
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        Task.FromResult(RaftHealthData.Evaluate(nodes, context, "running", static (_, status, problem) =>
         {
-            count++;
-            var status = node.GetStatus();
-            var before = reasons.Count;
-            if (!status.Running) reasons.Add($"node {status.NodeId}: loop not running");
-            if (status.StorageFailure is { } failure) reasons.Add($"node {status.NodeId}: storage failed: {failure}");
+            if (!status.Running) problem("loop not running", null);
+            if (status.StorageFailure is { } failure) problem($"storage failed: {failure}", null);
             foreach (var g in status.Groups)
-                if (g.Fault is { } fault)
-                {
-                    faulted.Add(g.GroupId);
-                    reasons.Add($"node {status.NodeId} group {g.GroupId}: faulted: {fault}");
-                }
-            if (reasons.Count > before) badNodes.Add(status.NodeId);
-        }
-        if (count == 0) return Task.FromResult(HealthCheckResult.Unhealthy("no Raft node is registered", data: RaftHealthData.Of("no Raft node is registered", [], [])));
-        return Task.FromResult(reasons.Count == 0
-            ? HealthCheckResult.Healthy($"{count} node(s) running")
-            : new HealthCheckResult(context.Registration.FailureStatus, reasons[0], data: RaftHealthData.Of(string.Join("; ", reasons), badNodes, faulted)));
-    }
+                if (g.Fault is { } fault) problem($"faulted: {fault}", g.GroupId);
+        }));
 }
