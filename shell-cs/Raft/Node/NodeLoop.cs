@@ -148,6 +148,9 @@ internal sealed class NodeLoop<TCommand, TResult>
             case PendingProposal<TCommand, TResult> p:
                 Queue(p);
                 break;
+            case PendingRead<TCommand, TResult> { Local: true } r:
+                r.Run(g.StateMachine);
+                break;
             case PendingRead<TCommand, TResult> r:
                 var tag = g.Requests.Add(r);
                 _quiescence.Wake(g, _tick);

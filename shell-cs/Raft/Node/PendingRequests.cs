@@ -68,6 +68,8 @@ internal abstract class PendingRead<TCommand, TResult>(GroupRuntime<TCommand, TR
 {
     public GroupRuntime<TCommand, TResult> Group { get; } = group;
     public long Tag, Index;
+    /// <summary>Served from this node's state as it is, without confirming leadership (a stale read).</summary>
+    public bool Local { get; init; }
     /// <summary>When it was made (Stopwatch ticks; latency metrics).</summary>
     public readonly long Started = Stopwatch.GetTimestamp();
     public abstract void Run(IStateMachine<TCommand, TResult> stateMachine);

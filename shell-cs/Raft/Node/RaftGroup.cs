@@ -59,9 +59,10 @@ public sealed class RaftGroup<TCommand, TResult>
         return _host.SubmitAsync(this, p, p.Task, timeout, "ProposeAsync", cancellationToken);
     }
 
-    /// <summary>A linearizable read: waits until this node (the leader) has confirmed its leadership and applied
-    /// everything committed when the read arrived, then runs <paramref name="query"/> on the loop thread.</summary>
-    /// <exception cref="NotLeaderException">This node is not the leader, or the core does not serve reads yet.</exception>
+    /// <summary>A linearizable read: waits until the leader has confirmed its leadership (on a follower, the read
+    /// index travels to the leader and back) and this node has applied everything committed when the read arrived,
+    /// then runs <paramref name="query"/> on the loop thread.</summary>
+    /// <exception cref="NotLeaderException">No leader is known, or the leader does not serve reads yet.</exception>
     public Task<TRead> ReadAsync<TRead>(Func<IStateMachine<TCommand, TResult>, TRead> query, CancellationToken cancellationToken = default) =>
         ReadAsync(query, null, cancellationToken);
 
@@ -72,6 +73,17 @@ public sealed class RaftGroup<TCommand, TResult>
         var r = new PendingRead<TCommand, TResult, TRead>(Runtime, query);
         var activity = RaftTracing.Start("raft.read", ActivityKind.Internal, GroupId, NodeId);
         return RaftTracing.StopWhenDone(activity, _host.SubmitAsync(this, r, r.Task, timeout, "ReadAsync", cancellationToken));
+    }
+
+    /// <summary>A stale read: runs <paramref name="query"/> on the loop thread against what this node has applied so
+    /// far, on any node and without a round to the leader. It may miss writes acknowledged elsewhere (or, on a node cut
+    /// off from its peers, any number of them); use <see cref="ReadAsync{TRead}(Func{IStateMachine{TCommand, TResult}, TRead}, CancellationToken)"/>
+    /// when the read must see every acknowledged write.</summary>
+    public Task<TRead> ReadLocalAsync<TRead>(Func<IStateMachine<TCommand, TResult>, TRead> query, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        var r = new PendingRead<TCommand, TResult, TRead>(Runtime, query) { Local = true };
+        return _host.SubmitAsync(this, r, r.Task, timeout, "ReadLocalAsync", cancellationToken);
     }
 
     /// <summary><see cref="ReadAsync{TRead}(Func{IStateMachine{TCommand, TResult}, TRead}, CancellationToken)"/> with the

@@ -1,0 +1,188 @@
+using Microsoft.Extensions.Logging;
+using Raft.Node;
+
+namespace Raft.MultiRaft;
+
+/// <summary>
+/// Makes this node's groups match the directory, in passes run when the directory changes and every
+/// <see cref="MultiRaftOptions.ReconcileInterval"/>: seeds the directory on its first leader, opens the groups placed
+/// on this node and closes (deleting their data) the released ones, tells the transport the members' addresses, and on
+/// the groups this node leads adds missing members and removes departed ones, one change per group per pass (a
+/// change refused because another is pending is simply tried again next pass, so a change of several nodes completes).
+/// </summary>
+internal sealed class GroupReconciler<TCommand, TResult>(MultiRaftNode<TCommand, TResult> node, MultiRaftOptions options,
+    Action<IReadOnlyList<ClusterMember>>? membersChanged, ILogger log)
+{
+    private readonly SemaphoreSlim _wake = new(0, 1);
+    private readonly HashSet<long> _changing = new();
+    private readonly object _changingGate = new();
+    private IReadOnlyList<ClusterMember> _lastMembers = [];
+    private long _confChanges;
+    private bool _seeded;
+
+    public long ConfChangesStarted => Interlocked.Read(ref _confChanges);
+
+    /// <summary>Asks for a pass soon (any thread; coalesced).</summary>
+    public void Wake()
+    {
+        if (_wake.CurrentCount == 0)
+        {
+            try { _wake.Release(); } catch (SemaphoreFullException) { }
+        }
+    }
+
+    public async Task RunAsync(CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                await PassAsync(ct).ConfigureAwait(false);
+                await _wake.WaitAsync(options.ReconcileInterval, ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested) { return; }
+            catch (Exception e) when (e is RaftShutdownException && ct.IsCancellationRequested) { return; }
+            catch (Exception e)
+            {
+                MultiRaftLog.PassFailed(log, node.NodeId, e);
+                try { await Task.Delay(options.ReconcileInterval, node.Host.Time, ct).ConfigureAwait(false); }
+                catch (OperationCanceledException) { return; }
+            }
+        }
+    }
+
+    /// <summary>At start, before the transport runs: opens the groups the restored directory places on this node.</summary>
+    public async Task OpenPlacedGroupsAsync(CancellationToken ct)
+    {
+        var members = node.Directory.Members();
+        if (members.Count > 0 && !members.Any(m => m.Id == node.NodeId)) return;
+        foreach (var p in node.Directory.Placements())
+            if (!node.Host.TryGetGroup(p.GroupId, out _)) await OpenAsync(p, members, ct).ConfigureAwait(false);
+        PublishMembers(members.Count > 0 ? members : options.InitialMembers);
+    }
+
+    private async Task PassAsync(CancellationToken ct)
+    {
+        var host = node.Host;
+        var directory = host.GetGroup(options.DirectoryGroupId);
+        var members = node.Directory.Members();
+        if (members.Count == 0)
+        {
+            // A new cluster: the directory's first leader records the initial members (a refused seed means another did).
+            if (directory.Status.IsLeader && !_seeded && options.InitialMembers.Any(m => m.Id == node.NodeId))
+            {
+                await node.SeedAsync(ct).ConfigureAwait(false);
+                _seeded = true;
+            }
+            return;
+        }
+        if (!ReferenceEquals(members, _lastMembers) && !SameMembers(members, _lastMembers)) PublishMembers(members);
+        var ids = members.Select(m => m.Id).ToHashSet();
+        var memberHere = ids.Contains(node.NodeId);
+
+        // Open what the directory places here, close what it released.
+        if (memberHere)
+            foreach (var p in node.Directory.Placements())
+            {
+                ct.ThrowIfCancellationRequested();
+                if (!host.TryGetGroup(p.GroupId, out _)) await OpenAsync(p, members, ct).ConfigureAwait(false);
+            }
+        foreach (var g in host.Groups)
+        {
+            if (g.GroupId < options.FirstDataGroupId || node.Directory.FindGroup(g.GroupId) is not null) continue;
+            await host.RemoveGroupAsync(g.GroupId, deleteData: true, ct).ConfigureAwait(false);
+            node.Opened(g.GroupId, null);
+            node.Raise(new PlacementEventArgs("closed", g.GroupId, null));
+        }
+
+        // Voters follow the members, on the groups this node leads.
+        var started = new List<Task>();
+        foreach (var g in host.Groups)
+        {
+            if (started.Count >= options.MaxConfChangesPerPass) break;
+            if (!g.Status.IsLeader || g.Faulted) continue;
+            var change = NextChange(g, ids);
+            if (change is null) continue;
+            lock (_changingGate)
+                if (!_changing.Add(g.GroupId)) continue;
+            Interlocked.Increment(ref _confChanges);
+            started.Add(ChangeAsync(g, change.Value, ids, ct));
+        }
+        await Task.WhenAll(started).ConfigureAwait(false);
+
+        // A node the directory no longer lists leaves each group once the group's configuration no longer has it.
+        if (!memberHere)
+            foreach (var g in host.Groups)
+                if (g.GroupId != options.DirectoryGroupId && !g.Membership.Voters.Contains(node.NodeId) && !g.Membership.Learners.Contains(node.NodeId))
+                {
+                    await host.RemoveGroupAsync(g.GroupId, deleteData: true, ct).ConfigureAwait(false);
+                    node.Raise(new PlacementEventArgs("closed", g.GroupId, "this node was removed"));
+                }
+    }
+
+    /// <summary>The one change a group led here needs next: add (or promote, when the core made it a learner first)
+    /// the lowest missing member, else remove the lowest departed one; none while a joint configuration is in progress.
+    /// A learner is promoted explicitly rather than left to automatic promotion: a group that went quiet before the
+    /// learner caught up would otherwise keep it a learner until the next write.</summary>
+    private static (bool Add, long Node)? NextChange(RaftGroup<PlacedCommand<TCommand>, PlacedResult<TResult>> g, HashSet<long> ids)
+    {
+        var m = g.Membership;
+        if (!m.Outgoing.IsEmpty || !m.LearnersNext.IsEmpty) return null;
+        foreach (var id in ids.Order())
+            if (!m.Voters.Contains(id)) return (true, id);
+        foreach (var v in m.Voters)
+            if (!ids.Contains(v)) return (false, v);
+        foreach (var l in m.Learners)
+            if (!ids.Contains(l)) return (false, l);
+        return null;
+    }
+
+    private async Task ChangeAsync(RaftGroup<PlacedCommand<TCommand>, PlacedResult<TResult>> g, (bool Add, long Node) change, HashSet<long> ids,
+        CancellationToken ct)
+    {
+        try
+        {
+            if (change.Add) await g.AddVoterAsync(change.Node, ct).ConfigureAwait(false);
+            else if (change.Node != node.NodeId) await g.RemoveNodeAsync(change.Node, ct).ConfigureAwait(false);
+            else
+            {
+                // This leader is the departing member: another member takes over and removes it.
+                var target = ids.Where(id => g.Membership.Voters.Contains(id)).Order().FirstOrDefault();
+                if (target != 0) await g.TransferLeadershipAsync(target, null, ct).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is RaftException or TimeoutException)
+        {
+            MultiRaftLog.ChangeRetried(log, g.GroupId, change.Add ? "add" : "remove", change.Node, e.Message);
+        }
+        finally
+        {
+            lock (_changingGate) _changing.Remove(g.GroupId);
+        }
+    }
+
+    private async Task OpenAsync(GroupPlacement p, IReadOnlyList<ClusterMember> members, CancellationToken ct)
+    {
+        RaftGroup<PlacedCommand<TCommand>, PlacedResult<TResult>> group;
+        try
+        {
+            group = p.InitialMembers.Contains(node.NodeId)
+                ? await node.Host.CreateGroupAsync(p.GroupId, p.InitialMembers, ct).ConfigureAwait(false)
+                // Added after the group was made: the group's leader adds this node and sends it the log or a snapshot.
+                : await node.Host.JoinGroupAsync(p.GroupId, members.Select(m => m.Id), ct).ConfigureAwait(false);
+        }
+        catch (InvalidOperationException) when (node.Host.TryGetGroup(p.GroupId, out var already)) { group = already; }
+        node.Opened(p.GroupId, group);
+        node.Raise(new PlacementEventArgs("opened", p.GroupId, p.Name));
+    }
+
+    private void PublishMembers(IReadOnlyList<ClusterMember> members)
+    {
+        _lastMembers = members;
+        membersChanged?.Invoke(members);
+        node.Raise(new PlacementEventArgs("members", 0, string.Join(",", members.Select(m => m.Id))));
+    }
+
+    private static bool SameMembers(IReadOnlyList<ClusterMember> a, IReadOnlyList<ClusterMember> b) =>
+        a.Count == b.Count && a.Zip(b).All(p => p.First == p.Second);
+}
