@@ -138,6 +138,7 @@ public sealed class MultiRaftNode<TCommand, TResult> : IAsyncDisposable
     {
         var deadline = Deadline.After(Host, timeout);
         var fresh = false;
+        var attempt = 0;
         while (true)
         {
             var placement = (fresh ? await FindAsync(name, deadline.Left(name), cancellationToken).ConfigureAwait(false) : Directory.Find(name))
@@ -147,6 +148,12 @@ public sealed class MultiRaftNode<TCommand, TResult> : IAsyncDisposable
             ProposeResult<PlacedResult<TResult>> r;
             try { r = await group.ProposeAsync(PlacedCommand<TCommand>.Of(command), deadline.Left(name), cancellationToken).ConfigureAwait(false); }
             catch (RaftShutdownException) when (Volatile.Read(ref _state) == 1 && !Host.TryGetGroup(placement.GroupId, out _)) { fresh = true; continue; }
+            // Refused or overwritten, never applied: a leader moving (or none yet) is waited out within the deadline.
+            catch (Exception e) when (e is NotLeaderException or ProposalDroppedException or ProposalLostException && deadline.CanRetry(attempt))
+            {
+                await deadline.BackOffAsync(attempt++, cancellationToken).ConfigureAwait(false);
+                continue;
+            }
             switch (r.Result.Outcome)
             {
                 case PlacedOutcome.Ok: return new ProposeResult<TResult>(r.Index, r.Term, r.Result.Data!);
@@ -183,6 +190,12 @@ public sealed class MultiRaftNode<TCommand, TResult> : IAsyncDisposable
                     : await group.ReadAsync(run, deadline.Left(name), cancellationToken).ConfigureAwait(false);
             }
             catch (RaftShutdownException) when (Volatile.Read(ref _state) == 1 && !Host.TryGetGroup(placement.GroupId, out _)) { read = default; }
+            // A read has no effect: whatever stopped it (no leader yet, leadership moving) is retried within the deadline.
+            catch (Exception e) when (e is NotLeaderException or ProposalDroppedException or ForwardingFailedException && deadline.CanRetry(attempt))
+            {
+                await deadline.BackOffAsync(attempt, cancellationToken).ConfigureAwait(false);
+                continue;
+            }
             // A sealed (or removed) group: the name was released, perhaps placed again since; only a fresh lookup knows.
             if (read.Found || stale) return read;
             placement = null;
@@ -290,6 +303,14 @@ public sealed class MultiRaftNode<TCommand, TResult> : IAsyncDisposable
 
         public static Deadline After(RaftNodeHost<PlacedCommand<TCommand>, PlacedResult<TResult>> host, TimeSpan? timeout) =>
             new(host.Time, host.Time.GetTimestamp(), timeout ?? host.Options.RequestTimeout);
+
+        /// <summary>Whether a retry's back-off still fits before the deadline.</summary>
+        public bool CanRetry(int attempt) => limit - time.GetElapsedTime(start) > Pause(attempt);
+
+        /// <summary>Waits before retry <paramref name="attempt"/>: 10 ms doubling up to 200 ms (an election takes a few hundred).</summary>
+        public Task BackOffAsync(int attempt, CancellationToken ct) => Task.Delay(Pause(attempt), time, ct);
+
+        private static TimeSpan Pause(int attempt) => TimeSpan.FromMilliseconds(Math.Min(200, 10 << Math.Min(attempt, 5)));
 
         /// <summary>What is left; a spent deadline throws naming what ran out of time.</summary>
         public TimeSpan Left(string what)

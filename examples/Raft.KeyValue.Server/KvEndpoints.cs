@@ -1,0 +1,178 @@
+using System.Text;
+using Microsoft.AspNetCore.Http.Features;
+using Raft.MultiRaft;
+using Raft.Node;
+
+namespace Raft.KeyValue.Server;
+
+/// <summary>The HTTP API: <c>/kv/{key}</c> (PUT, GET, DELETE; versions as ETags, <c>If-Match</c> compare-and-set,
+/// <c>If-None-Match: *</c> create-only; GET linearizable unless <c>?consistency=stale</c>), <c>/kv?prefix=&amp;limit=</c>,
+/// <c>/kv/rebalance</c> and <c>/cluster/members</c>. Errors are <c>application/problem+json</c>.</summary>
+public static class KvEndpoints
+{
+    public static void MapKv(this WebApplication app)
+    {
+        app.MapPut("/kv/{key}", PutAsync);
+        app.MapGet("/kv/{key}", GetAsync);
+        app.MapDelete("/kv/{key}", DeleteAsync);
+        app.MapGet("/kv", List);
+        app.MapPost("/kv/rebalance", async (KvNode node, CancellationToken ct) => Results.Json(new { transfers = await node.Placement.RebalanceAsync(ct) }));
+        app.MapGet("/cluster/members", (KvNode node) => Results.Json(node.Placement.Directory.Members()));
+        app.MapPost("/cluster/members", AddMemberAsync);
+        app.MapDelete("/cluster/members/{id}", RemoveMemberAsync);
+    }
+
+    private static async Task<IResult> PutAsync(string key, HttpContext http, KvNode node, CancellationToken ct)
+    {
+        if (BadKey(key, node.Options) is { } bad) return bad;
+        var limit = node.Options.MaxValueBytes;
+        if (http.Request.ContentLength > limit) return TooLarge(limit);
+        var body = new MemoryStream();
+        var buffer = new byte[16 * 1024];
+        int read;
+        while ((read = await http.Request.Body.ReadAsync(buffer, ct)) > 0)
+        {
+            if (body.Length + read > limit) return TooLarge(limit);
+            body.Write(buffer, 0, read);
+        }
+        if (Precondition(http.Request, out var ifVersion) is { } malformed) return malformed;
+        return await Answer(node, key, async () =>
+        {
+            var r = await node.Placement.ProposeAsync(key, new KvWrite(false, body.ToArray(), ifVersion), node.Options.RequestTimeout, ct);
+            if (r.Result.Status == KvStatus.VersionMismatch) return Mismatch(key, ifVersion, r.Result.Version);
+            http.Response.Headers.ETag = ETag(r.Result.Version);
+            return Results.Json(new { key, version = r.Result.Version });
+        });
+    }
+
+    private static async Task<IResult> GetAsync(string key, HttpContext http, KvNode node, string? consistency, CancellationToken ct)
+    {
+        if (BadKey(key, node.Options) is { } bad) return bad;
+        var stale = consistency switch
+        {
+            null or "linearizable" => false,
+            "stale" => true,
+            _ => (bool?)null,
+        };
+        if (stale is null) return Problem(400, "bad consistency", $"consistency must be 'linearizable' (the default) or 'stale', not '{consistency}'");
+        return await Answer(node, key, async () =>
+        {
+            var r = await node.Placement.ReadAsync(key, sm => { var k = (KeyRegister)sm; return (k.Value, k.Version); }, stale.Value, node.Options.RequestTimeout, ct);
+            if (!r.Found || r.Value.Value is null) return Problem(404, "no such key", $"key '{key}' does not exist");
+            http.Response.Headers.ETag = ETag(r.Value.Version);
+            return Results.Bytes(r.Value.Value, "application/octet-stream");
+        });
+    }
+
+    private static async Task<IResult> DeleteAsync(string key, HttpContext http, KvNode node, CancellationToken ct)
+    {
+        if (BadKey(key, node.Options) is { } bad) return bad;
+        if (Precondition(http.Request, out var ifVersion) is { } malformed) return malformed;
+        return await Answer(node, key, async () =>
+        {
+            if (node.Placement.Directory.Find(key) is null && await node.Placement.FindAsync(key, node.Options.RequestTimeout, ct) is null)
+                return Problem(404, "no such key", $"key '{key}' does not exist");
+            var r = await node.Placement.ProposeAsync(key, new KvWrite(true, null, ifVersion), node.Options.RequestTimeout, ct);
+            if (r.Result.Status == KvStatus.VersionMismatch) return Mismatch(key, ifVersion, r.Result.Version);
+            if (r.Result.Status == KvStatus.NotFound) return Problem(404, "no such key", $"key '{key}' does not exist");
+            // The key is gone; its group goes too unless a write came after the delete (then the group stays, holding it).
+            try { await node.Placement.ReleaseAsync(key, r.Index, node.Options.RequestTimeout, ct); }
+            catch (RaftException) { }
+            catch (TimeoutException) { }
+            return Results.NoContent();
+        });
+    }
+
+    private static IResult List(KvNode node, string? prefix, int? limit)
+    {
+        if (limit is < 1 or > 10_000) return Problem(400, "bad limit", $"limit must be within 1-10000 (is {limit})");
+        var names = node.Placement.Directory.List(prefix ?? "", limit ?? 1000).Select(p => new { key = p.Name, group = p.GroupId });
+        return Results.Json(names);
+    }
+
+    private static async Task<IResult> AddMemberAsync(ClusterMember? member, KvNode node, CancellationToken ct)
+    {
+        if (member is null || member.Id <= 0) return Problem(400, "bad member", "the body must be {\"id\": positive, \"raftEndpoint\": \"host:port\", \"apiUrl\": \"http://...\"}");
+        return await Answer(node, $"member {member.Id}", async () =>
+        {
+            await node.Placement.AddMemberAsync(member, node.Options.RequestTimeout, ct);
+            return Results.Json(node.Placement.Directory.Members());
+        });
+    }
+
+    private static Task<IResult> RemoveMemberAsync(long id, KvNode node, CancellationToken ct) =>
+        Answer(node, $"member {id}", async () =>
+        {
+            await node.Placement.RemoveMemberAsync(id, node.Options.RequestTimeout, ct);
+            return Results.NoContent();
+        });
+
+    /// <summary>Runs a call and maps the library's failures to problem documents.</summary>
+    private static async Task<IResult> Answer(KvNode node, string subject, Func<Task<IResult>> call)
+    {
+        try { return await call(); }
+        catch (PlacementException e) when (e.Reason == "not a member") { return Problem(404, "no such member", e.Message); }
+        catch (PlacementException e) { return Problem(409, "placement refused", e.Message); }
+        catch (ArgumentException e) { return Problem(400, "bad request", e.Message); }
+        catch (NotLeaderException e) { return Unavailable(subject, e.Message); }
+        catch (ProposalDroppedException e) { return Unavailable(subject, e.Message); }
+        catch (RaftTimeoutException e) { return Problem(504, "timed out", $"{subject}: {e.Message} (the write may still take effect)"); }
+        catch (TimeoutException e) { return Problem(504, "timed out", $"{subject}: {e.Message}"); }
+        catch (RaftShutdownException e) { return Unavailable(subject, e.Message); }
+        catch (ForwardingFailedException e) { return Problem(504, "outcome unknown", $"{subject}: {e.Message}"); }
+        catch (OutcomeUnknownException e) { return Problem(504, "outcome unknown", $"{subject}: {e.Message}"); }
+        catch (RaftException e) { return Problem(503, "not done", $"{subject}: {e.Message}"); }
+    }
+
+    private static IResult? BadKey(string key, KvServerOptions options)
+    {
+        if (string.IsNullOrEmpty(key)) return Problem(400, "bad key", "the key is empty");
+        var bytes = Encoding.UTF8.GetByteCount(key);
+        if (bytes > options.MaxKeyBytes) return Problem(400, "bad key", $"the key is {bytes} bytes; the limit (Kv:MaxKeyBytes) is {options.MaxKeyBytes}");
+        return null;
+    }
+
+    /// <summary><c>If-Match: "v"</c> (a version), <c>If-None-Match: *</c> (absent), or neither (-1).</summary>
+    private static IResult? Precondition(HttpRequest request, out long ifVersion)
+    {
+        ifVersion = -1;
+        var ifMatch = request.Headers.IfMatch.ToString();
+        var ifNoneMatch = request.Headers.IfNoneMatch.ToString();
+        if (ifMatch.Length > 0)
+        {
+            var text = ifMatch.Trim();
+            if (text.Length < 3 || text[0] != '"' || text[^1] != '"' || !long.TryParse(text.AsSpan(1, text.Length - 2), out ifVersion) || ifVersion < 1)
+                return Problem(400, "bad If-Match", $"If-Match must be one version in quotes, like \"42\" (is {ifMatch})");
+        }
+        else if (ifNoneMatch.Length > 0)
+        {
+            if (ifNoneMatch.Trim() != "*") return Problem(400, "bad If-None-Match", $"If-None-Match must be * (create only; is {ifNoneMatch})");
+            ifVersion = 0;
+        }
+        return null;
+    }
+
+    private static string ETag(long version) => $"\"{version}\"";
+
+    private static IResult Mismatch(string key, long expected, long actual) =>
+        Problem(412, "version mismatch", expected == 0 ? $"key '{key}' exists (version {actual})" : $"key '{key}' is at version {actual}, not {expected}");
+
+    private static IResult TooLarge(int limit) => Problem(413, "value too large", $"the value is over the limit (Kv:MaxValueBytes) of {limit} bytes");
+
+    private static IResult Unavailable(string subject, string why)
+    {
+        return new RetryAfter(Problem(503, "no leader", $"{subject}: {why}"));
+    }
+
+    private static IResult Problem(int status, string title, string detail) => Results.Problem(detail, statusCode: status, title: title);
+
+    /// <summary>A 503 with <c>Retry-After: 1</c>.</summary>
+    private sealed class RetryAfter(IResult inner) : IResult
+    {
+        public Task ExecuteAsync(HttpContext http)
+        {
+            http.Response.Headers.RetryAfter = "1";
+            return inner.ExecuteAsync(http);
+        }
+    }
+}

@@ -1,0 +1,48 @@
+using Raft.MultiRaft;
+using Raft.Transport.Tcp;
+
+namespace Raft.KeyValue.Server;
+
+/// <summary>The server's settings, section "Kv" (appsettings.json, environment <c>Kv__NodeId</c>, command line <c>--Kv:NodeId</c>).</summary>
+public sealed class KvServerOptions
+{
+    public const string SectionName = "Kv";
+
+    /// <summary>This node's id (positive, unique in the cluster).</summary>
+    public long NodeId { get; set; }
+    /// <summary>Shared by every node; a node of another cluster is refused at the handshake.</summary>
+    public string ClusterId { get; set; } = "raft-kv";
+    /// <summary>Where this node's Raft transport listens (host:port).</summary>
+    public string RaftEndpoint { get; set; } = "";
+    /// <summary>This node's HTTP base URL (what Kestrel listens on, and what other nodes and the UI link to).</summary>
+    public string HttpUrl { get; set; } = "";
+    /// <summary>The node's data folder (one shared log for every group).</summary>
+    public string DataDirectory { get; set; } = "";
+    /// <summary>The cluster's first members (the same list on each); a node not listed joins once added through <c>POST /cluster/members</c>.</summary>
+    public List<ClusterMember> Members { get; set; } = [];
+    /// <summary>The longest key in UTF-8 bytes.</summary>
+    public int MaxKeyBytes { get; set; } = 512;
+    /// <summary>The largest value in bytes.</summary>
+    public int MaxValueBytes { get; set; } = 1024 * 1024;
+    /// <summary>How long a request may take before it answers 504.</summary>
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Every problem, each naming its key; empty when valid.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        if (NodeId <= 0) errors.Add($"{SectionName}:NodeId must be positive (is {NodeId})");
+        if (string.IsNullOrWhiteSpace(ClusterId)) errors.Add($"{SectionName}:ClusterId must not be empty");
+        if (!TcpTransportOptions.TryParseEndPoint(RaftEndpoint, out _)) errors.Add($"{SectionName}:RaftEndpoint '{RaftEndpoint}' is not host:port");
+        if (!Uri.TryCreate(HttpUrl, UriKind.Absolute, out var url) || url.Scheme is not ("http" or "https"))
+            errors.Add($"{SectionName}:HttpUrl '{HttpUrl}' is not an http(s) URL");
+        if (string.IsNullOrWhiteSpace(DataDirectory)) errors.Add($"{SectionName}:DataDirectory must name a folder");
+        if (Members.Count == 0) errors.Add($"{SectionName}:Members must list the cluster's first members (Id, RaftEndpoint, ApiUrl)");
+        if (MaxKeyBytes is < 1 or > 64 * 1024) errors.Add($"{SectionName}:MaxKeyBytes must be within 1-65536 (is {MaxKeyBytes})");
+        if (MaxValueBytes is < 1 or > 64 * 1024 * 1024) errors.Add($"{SectionName}:MaxValueBytes must be within 1-67108864 (is {MaxValueBytes})");
+        if (RequestTimeout <= TimeSpan.Zero) errors.Add($"{SectionName}:RequestTimeout must be positive (is {RequestTimeout})");
+        var placement = new MultiRaftOptions { InitialMembers = Members };
+        errors.AddRange(placement.Validate($"{SectionName}:Members").Where(e => e.Contains("InitialMembers")).Select(e => e.Replace(":InitialMembers", "")));
+        return errors;
+    }
+}

@@ -1,0 +1,37 @@
+// Raft.KeyValue.Server: one node of a replicated key-value store; every key its own Raft group (created on the first
+// write, placed by the directory group on every member), leaderships balanced across the nodes. Any node answers any
+// request: writes and linearizable reads travel to the key's leader through the library.
+//
+//   dotnet run --project examples/Raft.KeyValue.Server -- --Kv:NodeId 1 ...   (scripts/kv-cluster.sh starts 3)
+using Microsoft.Extensions.Options;
+using Raft.AspNetCore;
+using Raft.Health;
+using Raft.KeyValue.Server;
+using Raft.Node;
+
+var builder = WebApplication.CreateBuilder(args);
+builder.Services.AddOptions<KvServerOptions>().Bind(builder.Configuration.GetSection(KvServerOptions.SectionName))
+    .Validate(o => o.Validate().Count == 0, "invalid Kv settings").ValidateOnStart();
+var settings = builder.Configuration.GetSection(KvServerOptions.SectionName).Get<KvServerOptions>() ?? new KvServerOptions();
+if (settings.Validate() is { Count: > 0 } errors)
+{
+    foreach (var e in errors) Console.Error.WriteLine($"configuration error: {e}");
+    return 2;
+}
+builder.WebHost.UseUrls(settings.HttpUrl);
+builder.Services.AddSingleton<KvNode>();
+builder.Services.AddHostedService(sp => sp.GetRequiredService<KvNode>());
+builder.Services.AddSingleton<IRaftNode>(sp => sp.GetRequiredService<KvNode>().Host);
+builder.Services.AddHealthChecks().AddRaft();
+builder.Services.AddRaftMetrics();
+builder.Services.AddProblemDetails();
+builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(15));
+
+var app = builder.Build();
+app.MapKv();
+app.MapRaftStatus();
+app.MapRaftHealth();
+app.MapRaftMetrics();
+app.MapGet("/", () => Results.Text($"raft kv node {settings.NodeId}: PUT/GET/DELETE /kv/{{key}}, GET /kv?prefix=, /cluster/members, /raft/status, /health, /metrics\n"));
+await app.RunAsync();
+return 0;

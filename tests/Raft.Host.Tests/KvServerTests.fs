@@ -1,0 +1,161 @@
+/// The key-value server as deployed: three real processes (examples/Raft.KeyValue.Server) on 127.0.0.1, each with its
+/// own data folder, HTTP port and Raft port, driven over HTTP; one killed with SIGKILL and restarted on its files.
+module Raft.Host.Tests.KvServerTests
+
+open System
+open System.Diagnostics
+open System.IO
+open System.Net
+open System.Net.Http
+open System.Text
+open System.Threading.Tasks
+open Xunit
+open FsUnit.Xunit
+open Raft.Tests
+open Raft.Host.Tests.ProcessCrashKit
+
+let private serverDll =
+    let baseDir = Path.TrimEndingDirectorySeparator AppContext.BaseDirectory
+    let tfm = Path.GetFileName baseDir |> nonNull
+    let config = Path.GetFileName(Path.GetDirectoryName baseDir |> nonNull) |> nonNull
+    Path.GetFullPath(Path.Combine(baseDir, "..", "..", "..", "..", "..", "examples", "Raft.KeyValue.Server", "bin", config, tfm, "Raft.KeyValue.Server.dll"))
+
+/// Three server processes; `Start i` (re)starts node i on its folder and ports.
+type KvCluster() =
+    let root = Path.Combine(Path.GetTempPath(), "raft-kv-server-tests", Guid.NewGuid().ToString("N"))
+    let ports = choosePorts 6
+    let processes = Collections.Generic.Dictionary<int, Process>()
+    let http = new HttpClient(Timeout = TimeSpan.FromSeconds 15.0)
+    let httpPort i = ports[i - 1]
+    let raftPort i = ports[i + 2]
+
+    member _.Url(i: int) = $"http://127.0.0.1:{httpPort i}"
+    member _.Http = http
+
+    member this.Start(i: int) =
+        task {
+            let args = Collections.Generic.List<string>([ serverDll; $"--Kv:NodeId={i}"; $"--Kv:RaftEndpoint=127.0.0.1:{raftPort i}"
+                                                          $"--Kv:HttpUrl={this.Url i}"; $"--Kv:DataDirectory={Path.Combine(root, string i)}"
+                                                          "--Kv:MaxValueBytes=1024"; "--Logging:LogLevel:Default=Warning" ])
+            for m in 1 .. 3 do
+                args.Add $"--Kv:Members:{m - 1}:Id={m}"
+                args.Add $"--Kv:Members:{m - 1}:RaftEndpoint=127.0.0.1:{raftPort m}"
+                args.Add $"--Kv:Members:{m - 1}:ApiUrl={this.Url m}"
+            let psi = ProcessStartInfo("dotnet", args, RedirectStandardOutput = true, RedirectStandardError = true)
+            let p = Process.Start psi |> nonNull
+            p.BeginOutputReadLine()
+            p.BeginErrorReadLine()
+            processes[i] <- p
+            do! Wait.until $"node {i} answers /alive" Wait.standard (fun () ->
+                if p.HasExited then failwithf "node %d exited with %d" i p.ExitCode
+                try http.GetAsync($"{this.Url i}/alive").Result.IsSuccessStatusCode with _ -> false)
+        }
+
+    member _.Kill(i: int) =
+        let p = processes[i]
+        p.Kill()
+        p.WaitForExit 10_000 |> ignore
+
+    member this.Send(i: int, verb: HttpMethod, path: string, ?body: string, ?headers: (string * string) list) =
+        task {
+            use request = new HttpRequestMessage(verb, this.Url i + path)
+            match body with
+            | Some b -> request.Content <- new StringContent(b)
+            | None -> ()
+            for (k, v) in defaultArg headers [] do request.Headers.TryAddWithoutValidation(k, v) |> ignore
+            use! response = http.SendAsync request
+            let! text = response.Content.ReadAsStringAsync()
+            let etag = match response.Headers.ETag with | null -> "" | e -> e.Tag
+            return int response.StatusCode, text, etag
+        }
+
+    /// A write retried while it is refused for want of a leader (503) or its outcome is unknown (504): what a client does.
+    member this.PutUntilDone(i: int, key: string, value: string) =
+        Wait.untilSome $"PUT {key} through node {i} succeeds" Wait.standard (fun () ->
+            task {
+                let! status, _, etag = this.Send(i, HttpMethod.Put, $"/kv/{key}", value)
+                return if status = 200 then Some etag else None
+            })
+
+    interface IDisposable with
+        member _.Dispose() =
+            for p in processes.Values do
+                try (if not p.HasExited then p.Kill(); p.WaitForExit 10_000 |> ignore) with _ -> ()
+            http.Dispose()
+            try Directory.Delete(root, true) with _ -> ()
+
+[<Fact>]
+let ``three server processes: writes on one node read on another, versions, compare-and-set and every bad input`` () =
+    task {
+        use c = new KvCluster()
+        for i in 1 .. 3 do do! c.Start i
+        let! etag = c.PutUntilDone(1, "greeting", "hello")
+        let! status, body, readTag = c.Send(2, HttpMethod.Get, "/kv/greeting")
+        (status, body, readTag) |> should equal (200, "hello", etag)
+        // Compare-and-set: a stale version is refused with 412, the current one wins, create-only refuses an existing key.
+        let! stale, problem, _ = c.Send(3, HttpMethod.Put, "/kv/greeting", "x", [ "If-Match", "\"1\"" ])
+        (stale, problem.Contains "version mismatch") |> should equal (412, true)
+        let! swapped, _, newTag = c.Send(3, HttpMethod.Put, "/kv/greeting", "bonjour", [ "If-Match", etag ])
+        swapped |> should equal 200
+        newTag |> should not' (equal etag)
+        let! exists, _, _ = c.Send(2, HttpMethod.Put, "/kv/greeting", "y", [ "If-None-Match", "*" ])
+        exists |> should equal 412
+        let! created, _, _ = c.Send(2, HttpMethod.Put, "/kv/fresh", "y", [ "If-None-Match", "*" ])
+        created |> should equal 200
+        // Stale reads answer from the node's own state; both kinds see the swap once applied there.
+        do! Wait.until "a stale read on node 1 sees the swap" Wait.standard (fun () ->
+            let s, b, _ = c.Send(1, HttpMethod.Get, "/kv/greeting?consistency=stale").Result
+            s = 200 && b = "bonjour")
+        // Delete, then the key is gone everywhere and a second delete is 404.
+        let! deleted, _, _ = c.Send(1, HttpMethod.Delete, "/kv/fresh")
+        deleted |> should equal 204
+        let! gone, _, _ = c.Send(3, HttpMethod.Get, "/kv/fresh")
+        gone |> should equal 404
+        let! again, _, _ = c.Send(2, HttpMethod.Delete, "/kv/fresh")
+        again |> should equal 404
+        let! _, listing, _ = c.Send(3, HttpMethod.Get, "/kv?prefix=gr")
+        listing |> should haveSubstring "\"greeting\""
+        // Bad input: each a problem document naming what is wrong.
+        let! longKey, why, _ = c.Send(1, HttpMethod.Put, "/kv/" + String('k', 600), "v")
+        (longKey, why.Contains "Kv:MaxKeyBytes") |> should equal (400, true)
+        let! big, why, _ = c.Send(1, HttpMethod.Put, "/kv/big", String('v', 2000))
+        (big, why.Contains "Kv:MaxValueBytes") |> should equal (413, true)
+        let! badMatch, why, _ = c.Send(1, HttpMethod.Put, "/kv/greeting", "v", [ "If-Match", "nonsense" ])
+        (badMatch, why.Contains "If-Match") |> should equal (400, true)
+        let! badRead, _, _ = c.Send(1, HttpMethod.Get, "/kv/greeting?consistency=sometimes")
+        badRead |> should equal 400
+        let! noMember, _, _ = c.Send(1, HttpMethod.Delete, "/cluster/members/9")
+        noMember |> should equal 404
+        let! _, members, _ = c.Send(2, HttpMethod.Get, "/cluster/members")
+        members |> should haveSubstring "\"raftEndpoint\""
+    }
+
+[<Fact>]
+let ``concurrent first writes of a key on three nodes make one group, and a node killed with SIGKILL loses no acknowledged write`` () =
+    task {
+        use c = new KvCluster()
+        for i in 1 .. 3 do do! c.Start i
+        let! firsts = Task.WhenAll [ for i in 1 .. 3 -> c.PutUntilDone(i, "shared", $"from {i}") ]
+        firsts |> Array.distinct |> should haveLength 3 // three writes, three versions, one group
+        let! _, listing, _ = c.Send(1, HttpMethod.Get, "/kv?prefix=shared")
+        Text.RegularExpressions.Regex.Matches(listing, "\"key\"").Count |> should equal 1
+        let acknowledged = Collections.Generic.Dictionary<string, string>()
+        for k in 1 .. 20 do
+            let key = $"key-{k}"
+            let! _ = c.PutUntilDone(k % 3 + 1, key, $"v{k}")
+            acknowledged[key] <- $"v{k}"
+        c.Kill 1
+        // Writes go on through the other two (keys whose leader was node 1 wait for an election).
+        for k in 1 .. 20 do
+            let key = $"key-{k}"
+            let! _ = c.PutUntilDone(2, key, $"w{k}")
+            acknowledged[key] <- $"w{k}"
+        do! c.Start 1
+        for KeyValue(key, value) in acknowledged do
+            let! read = Wait.untilSome $"node 1 reads {key} after its restart" Wait.standard (fun () ->
+                            task {
+                                let! status, body, _ = c.Send(1, HttpMethod.Get, $"/kv/{key}")
+                                return if status = 200 then Some body else None
+                            })
+            read |> should equal value
+    }
