@@ -30,7 +30,9 @@ public sealed class KvNode : IHostedService, IAsyncDisposable
             },
             new RaftBatchCodec<PlacedCommand<KvWrite>>(new RaftMessageCodec<PlacedCommand<KvWrite>>(serializer)),
             loggers.CreateLogger<TcpTransport<RaftEnvelope<PlacedCommand<KvWrite>>[]>>());
-        var nodeOptions = new RaftNodeOptions { NodeId = o.NodeId, RequestTimeout = o.RequestTimeout };
+        var nodeOptions = o.Raft;
+        nodeOptions.NodeId = o.NodeId;
+        nodeOptions.RequestTimeout = o.RequestTimeout;
         Placement = new MultiRaftNode<KvWrite, KvWriteResult>(new MultiRaftOptions { InitialMembers = o.Members }, nodeOptions, _transport,
             new SharedLogStorageProvider(o.DataDirectory), _ => new KeyRegister(), UpdatePeers, serializer, loggers, meterFactory: meters);
     }

@@ -27,6 +27,10 @@ public sealed class KvServerOptions
     /// <summary>How long a request may take before it answers 504.</summary>
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>The node host's settings (<c>Kv:Raft:TickInterval</c>, <c>Kv:Raft:ElectionTicks</c>, ...); NodeId and
+    /// RequestTimeout are taken from this section's own keys.</summary>
+    public Raft.Node.RaftNodeOptions Raft { get; set; } = new();
+
     /// <summary>Every problem, each naming its key; empty when valid.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -41,6 +45,9 @@ public sealed class KvServerOptions
         if (MaxKeyBytes is < 1 or > 64 * 1024) errors.Add($"{SectionName}:MaxKeyBytes must be within 1-65536 (is {MaxKeyBytes})");
         if (MaxValueBytes is < 1 or > 64 * 1024 * 1024) errors.Add($"{SectionName}:MaxValueBytes must be within 1-67108864 (is {MaxValueBytes})");
         if (RequestTimeout <= TimeSpan.Zero) errors.Add($"{SectionName}:RequestTimeout must be positive (is {RequestTimeout})");
+        var raft = Raft;
+        raft.NodeId = Math.Max(1, NodeId);
+        errors.AddRange(raft.Validate().Select(e => $"{SectionName}:Raft:{e}"));
         var placement = new MultiRaftOptions { InitialMembers = Members };
         errors.AddRange(placement.Validate($"{SectionName}:Members").Where(e => e.Contains("InitialMembers")).Select(e => e.Replace(":InitialMembers", "")));
         return errors;
