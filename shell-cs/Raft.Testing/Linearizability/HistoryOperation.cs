@@ -20,7 +20,8 @@ public enum OperationOutcome
 /// <param name="Call">When the client called (any monotonic clock, e.g. nanoseconds; only the order matters).</param>
 /// <param name="Outcome">How it ended.</param>
 /// <param name="Return">When it returned (meaningful for <see cref="OperationOutcome.Completed"/> and
-/// <see cref="OperationOutcome.Failed"/>); at least <paramref name="Call"/>.</param>
+/// <see cref="OperationOutcome.Failed"/>; for <see cref="OperationOutcome.Unknown"/>, when the client gave up, or
+/// <see cref="long.MaxValue"/>); at least <paramref name="Call"/>.</param>
 /// <param name="Output">What it returned (meaningful for <see cref="OperationOutcome.Completed"/>).</param>
 public sealed record HistoryOperation<TInput, TOutput>(int Client, TInput Input, long Call, OperationOutcome Outcome, long Return, TOutput? Output)
 {
