@@ -62,7 +62,7 @@ public static class HistoryFile
         return Read<TInput, TOutput>(reader, options);
     }
 
-    /// <summary>Reads a history from JSON lines.</summary>
+    /// <summary>Reads a history from JSON lines; the operations come in the order of their invoke lines.</summary>
     /// <exception cref="FormatException">A line is not an event (the message names the line).</exception>
     public static IReadOnlyList<HistoryOperation<TInput, TOutput>> Read<TInput, TOutput>(TextReader reader, JsonSerializerOptions? options = null)
     {

@@ -6,7 +6,7 @@ namespace Raft.Testing;
 /// simulator's log checks compare what production would compare.
 /// </summary>
 /// <typeparam name="TCommand">The user's command type.</typeparam>
-public sealed class EncodedCommand<TCommand> : IEquatable<EncodedCommand<TCommand>>
+internal sealed class EncodedCommand<TCommand> : IEquatable<EncodedCommand<TCommand>>
 {
     internal EncodedCommand(TCommand original, byte[] bytes, long sequence)
     {
