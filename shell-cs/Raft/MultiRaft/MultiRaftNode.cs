@@ -147,7 +147,7 @@ public sealed class MultiRaftNode<TCommand, TResult> : IAsyncDisposable
             if (group is null) { fresh = true; continue; } // released meanwhile
             ProposeResult<PlacedResult<TResult>> r;
             try { r = await group.ProposeAsync(PlacedCommand<TCommand>.Of(command), deadline.Left(name), cancellationToken).ConfigureAwait(false); }
-            catch (RaftShutdownException) when (Volatile.Read(ref _state) == 1 && !Host.TryGetGroup(placement.GroupId, out _)) { fresh = true; continue; }
+            catch (RaftShutdownException) when (Volatile.Read(ref _state) == 1 && GroupGone(placement.GroupId)) { fresh = true; continue; }
             // Refused or overwritten, never applied: a leader moving (or none yet) is waited out within the deadline.
             catch (Exception e) when (e is NotLeaderException or ProposalDroppedException or ProposalLostException && deadline.CanRetry(attempt))
             {
@@ -189,7 +189,7 @@ public sealed class MultiRaftNode<TCommand, TResult> : IAsyncDisposable
                 read = stale ? await group.ReadLocalAsync(run, deadline.Left(name), cancellationToken).ConfigureAwait(false)
                     : await group.ReadAsync(run, deadline.Left(name), cancellationToken).ConfigureAwait(false);
             }
-            catch (RaftShutdownException) when (Volatile.Read(ref _state) == 1 && !Host.TryGetGroup(placement.GroupId, out _)) { read = default; }
+            catch (RaftShutdownException) when (Volatile.Read(ref _state) == 1 && GroupGone(placement.GroupId)) { read = default; }
             // A read has no effect: whatever stopped it (no leader yet, leadership moving) is retried within the deadline.
             catch (Exception e) when (e is NotLeaderException or ProposalDroppedException or ForwardingFailedException && deadline.CanRetry(attempt))
             {
@@ -238,6 +238,10 @@ public sealed class MultiRaftNode<TCommand, TResult> : IAsyncDisposable
         if (r.Result is { Outcome: PlacedOutcome.Ok, Placement: { } placement }) return placement;
         throw new PlacementException(name, r.Result.Error ?? r.Result.Outcome.ToString());
     }
+
+    /// <summary>A group being removed here (its close may still be under way) or already gone, as after a release.</summary>
+    private bool GroupGone(long groupId) =>
+        !Host.TryGetGroup(groupId, out var g) || g.Runtime.Removed || _directory.FindGroup(groupId) is null;
 
     /// <summary>The local group of a placement once the reconciler opened it; null when the directory no longer has it.</summary>
     internal async Task<RaftGroup<PlacedCommand<TCommand>, PlacedResult<TResult>>?> OpenedAsync(long groupId, Deadline deadline, CancellationToken ct)
