@@ -3,15 +3,14 @@
 // request: writes and linearizable reads travel to the key's leader through the library.
 //
 //   dotnet run --project examples/Raft.KeyValue.Server -- --Kv:NodeId 1 ...   (scripts/kv-cluster.sh starts 3)
-using Microsoft.Extensions.Options;
 using Raft.AspNetCore;
 using Raft.Health;
 using Raft.KeyValue.Server;
 using Raft.Node;
 
 var builder = WebApplication.CreateBuilder(args);
-builder.Services.AddOptions<KvServerOptions>().Bind(builder.Configuration.GetSection(KvServerOptions.SectionName))
-    .Validate(o => o.Validate().Count == 0, "invalid Kv settings").ValidateOnStart();
+builder.Services.AddOptions<KvServerOptions>().Bind(builder.Configuration.GetSection(KvServerOptions.SectionName));
+// Validated once, here, before anything starts: every problem is printed with its key.
 var settings = builder.Configuration.GetSection(KvServerOptions.SectionName).Get<KvServerOptions>() ?? new KvServerOptions();
 if (settings.Validate() is { Count: > 0 } errors)
 {

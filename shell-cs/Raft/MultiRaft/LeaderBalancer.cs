@@ -39,9 +39,7 @@ internal sealed class LeaderBalancer<TCommand, TResult>(MultiRaftNode<TCommand, 
         var members = node.Directory.Members().Select(m => m.Id).ToArray();
         if (members.Length < 2 || !members.Contains(node.NodeId)) return 0;
         var groups = node.Host.Groups;
-        var leading = members.ToDictionary(id => id, _ => 0);
-        foreach (var g in groups)
-            if (g.Status.Leader is var l and not 0 && leading.ContainsKey(l)) leading[l]++;
+        var leading = Leaderships(groups, members);
         var mine = groups.Where(g => g.Status.IsLeader).ToList();
         var transfers = new List<Task>();
         foreach (var g in mine)
@@ -66,9 +64,7 @@ internal sealed class LeaderBalancer<TCommand, TResult>(MultiRaftNode<TCommand, 
         if (members.Length == 0 || options.HandOffTimeout <= TimeSpan.Zero) return;
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
         limit.CancelAfter(options.HandOffTimeout);
-        var leading = members.ToDictionary(id => id, _ => 0);
-        foreach (var g in node.Host.Groups)
-            if (g.Status.Leader is var l and not 0 && leading.ContainsKey(l)) leading[l]++;
+        var leading = Leaderships(node.Host.Groups, members);
         var transfers = new List<Task>();
         foreach (var g in node.Host.Groups.Where(g => g.Status.IsLeader))
         {
@@ -79,6 +75,15 @@ internal sealed class LeaderBalancer<TCommand, TResult>(MultiRaftNode<TCommand, 
         }
         try { await Task.WhenAll(transfers).ConfigureAwait(false); }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested) { }
+    }
+
+    /// <summary>How many of <paramref name="groups"/> each of <paramref name="members"/> leads, as this node sees it.</summary>
+    private static Dictionary<long, int> Leaderships(IEnumerable<RaftGroup<PlacedCommand<TCommand>, PlacedResult<TResult>>> groups, long[] members)
+    {
+        var leading = members.ToDictionary(id => id, _ => 0);
+        foreach (var g in groups)
+            if (g.Status.Leader is var l and not 0 && leading.ContainsKey(l)) leading[l]++;
+        return leading;
     }
 
     private async Task TransferAsync(RaftGroup<PlacedCommand<TCommand>, PlacedResult<TResult>> g, long target, CancellationToken ct)
