@@ -95,7 +95,10 @@ internal sealed class GroupReconciler<TCommand, TResult>(MultiRaftNode<TCommand,
             node.Raise(new PlacementEventArgs("closed", g.GroupId, null));
         }
 
-        // Voters follow the members, on the groups this node leads.
+        // Voters follow the members, on the groups this node leads. A departed member leaves the directory group last:
+        // until every data group is rid of it, it keeps hearing the directory, so when it leads a data group it learns
+        // it departed and hands that leadership over (cut off from the directory first, it would hold it for good).
+        var departedButPlaced = DepartedButPlaced(host.Groups, ids);
         var started = new List<Task>();
         foreach (var g in host.Groups)
         {
@@ -103,6 +106,7 @@ internal sealed class GroupReconciler<TCommand, TResult>(MultiRaftNode<TCommand,
             if (!g.Status.IsLeader || g.Faulted) continue;
             var change = NextChange(g, ids);
             if (change is null) continue;
+            if (g.GroupId == options.DirectoryGroupId && change.Value is { Add: false } removal && departedButPlaced.Contains(removal.Node)) continue;
             lock (_changingGate)
                 if (!_changing.Add(g.GroupId)) continue;
             Interlocked.Increment(ref _confChanges);
@@ -118,6 +122,19 @@ internal sealed class GroupReconciler<TCommand, TResult>(MultiRaftNode<TCommand,
                     await host.RemoveGroupAsync(g.GroupId, deleteData: true, ct).ConfigureAwait(false);
                     node.Raise(new PlacementEventArgs("closed", g.GroupId, "this node was removed"));
                 }
+    }
+
+    /// <summary>Nodes the directory no longer lists that are still a voter or learner of some data group here.</summary>
+    private HashSet<long> DepartedButPlaced(IEnumerable<RaftGroup<PlacedCommand<TCommand>, PlacedResult<TResult>>> groups, HashSet<long> ids)
+    {
+        var placed = new HashSet<long>();
+        foreach (var g in groups)
+        {
+            if (g.GroupId == options.DirectoryGroupId) continue;
+            foreach (var v in g.Membership.Voters) if (!ids.Contains(v)) placed.Add(v);
+            foreach (var l in g.Membership.Learners) if (!ids.Contains(l)) placed.Add(l);
+        }
+        return placed;
     }
 
     /// <summary>The one change a group led here needs next: add (or promote, when the core made it a learner first)
