@@ -98,7 +98,16 @@ public sealed class RaftMetrics : IDisposable
         TransportCounter("raft.transport.frames.received", "{frame}", "Frames read", s => s.FramesReceived);
         TransportCounter("raft.transport.bytes.sent", "By", "Bytes written, frame headers included", s => s.BytesSent);
         TransportCounter("raft.transport.bytes.received", "By", "Bytes of well-formed frames read", s => s.BytesReceived);
-        TransportCounter("raft.transport.messages.dropped", "{message}", "Messages not sent (queue full, unknown peer, too large)", s => s.Dropped);
+        // One instrument, two reasons: a drill's partition drops show beside real drops instead of hiding among them.
+        _meter.CreateObservableCounter("raft.transport.messages.dropped", () =>
+        {
+            var s = source.Transport;
+            return new[]
+            {
+                new Measurement<long>(s.Dropped, _node, new("reason", "refused")),
+                new Measurement<long>(s.Partitioned, _node, new("reason", "partitioned")),
+            };
+        }, "{message}", "Messages not delivered, by reason: refused (queue full, unknown peer, too large) or partitioned (a fault filter)");
         TransportCounter("raft.transport.bad_frames", "{connection}", "Connections closed for a bad frame", s => s.BadFrames);
         TransportCounter("raft.transport.handshakes.refused", "{connection}", "Handshakes refused (another cluster, an unknown node)", s => s.RefusedHandshakes);
         TransportCounter("raft.transport.reconnects", "{connection}", "Connections re-established after one was lost", s => s.Reconnects);

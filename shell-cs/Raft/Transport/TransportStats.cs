@@ -9,6 +9,8 @@ namespace Raft.Transport;
 /// <param name="BadFrames">Connections closed for garbage, bad magic/version/flags, bad CRC, oversized or truncated frames, or undecodable payloads.</param>
 /// <param name="RefusedHandshakes">Handshakes refused: another cluster, an unknown node, the wrong target, or refused by the peer.</param>
 /// <param name="Reconnects">Connections to a peer established after an earlier one to that peer was lost.</param>
+/// <param name="Partitioned">Messages dropped on purpose by a <see cref="Faults.FaultFilterTransport{TMessage}"/>
+/// (sent to or received from a partitioned peer); not part of <paramref name="Dropped"/>.</param>
 public readonly record struct TransportStats(
     long FramesSent,
     long FramesReceived,
@@ -17,7 +19,8 @@ public readonly record struct TransportStats(
     long Dropped,
     long BadFrames,
     long RefusedHandshakes,
-    long Reconnects);
+    long Reconnects,
+    long Partitioned = 0);
 
 /// <summary>Thread-safe counters behind <see cref="TransportStats"/>; shared by the transport's loops.</summary>
 public sealed class TransportCounters
