@@ -5,6 +5,7 @@ using Raft.MultiRaft;
 using Raft.Node;
 using Raft.Serialization;
 using Raft.Storage;
+using Raft.Transport.Faults;
 using Raft.Transport.Tcp;
 
 namespace Raft.KeyValue.Server;
@@ -33,12 +34,17 @@ public sealed class KvNode : IHostedService, IAsyncDisposable
         var nodeOptions = o.Raft;
         nodeOptions.NodeId = o.NodeId;
         nodeOptions.RequestTimeout = o.RequestTimeout;
-        Placement = new MultiRaftNode<KvWrite, KvWriteResult>(new MultiRaftOptions { InitialMembers = o.Members }, nodeOptions, _transport,
+        // Always filtered: an empty filter costs one read per frame, and the chaos endpoints (when enabled) drive it.
+        var filtered = new FaultFilterTransport<RaftEnvelope<PlacedCommand<KvWrite>>[]>(_transport, Faults);
+        Placement = new MultiRaftNode<KvWrite, KvWriteResult>(new MultiRaftOptions { InitialMembers = o.Members }, nodeOptions, filtered,
             new SharedLogStorageProvider(o.DataDirectory), _ => new KeyRegister(), UpdatePeers, serializer, loggers, meterFactory: meters);
     }
 
     /// <summary>The settings.</summary>
     public KvServerOptions Options { get; }
+
+    /// <summary>The partitions the chaos endpoints put on this node's Raft traffic (none unless they are enabled and used).</summary>
+    public TransportFaultFilter Faults { get; } = new();
 
     /// <summary>The placement layer (directory, groups, balancer).</summary>
     public MultiRaftNode<KvWrite, KvWriteResult> Placement { get; }

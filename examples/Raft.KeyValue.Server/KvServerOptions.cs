@@ -31,6 +31,9 @@ public sealed class KvServerOptions
     /// RequestTimeout are taken from this section's own keys.</summary>
     public Raft.Node.RaftNodeOptions Raft { get; set; } = new();
 
+    /// <summary>The chaos admin endpoints (<c>Kv:Chaos:Enabled</c>, <c>Kv:Chaos:Token</c>); off by default.</summary>
+    public Raft.AspNetCore.RaftChaosOptions Chaos { get; set; } = new();
+
     /// <summary>Every problem, each naming its key; empty when valid.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -45,6 +48,7 @@ public sealed class KvServerOptions
         if (MaxKeyBytes is < 1 or > 64 * 1024) errors.Add($"{SectionName}:MaxKeyBytes must be within 1-65536 (is {MaxKeyBytes})");
         if (MaxValueBytes is < 1 or > 64 * 1024 * 1024) errors.Add($"{SectionName}:MaxValueBytes must be within 1-67108864 (is {MaxValueBytes})");
         if (RequestTimeout <= TimeSpan.Zero) errors.Add($"{SectionName}:RequestTimeout must be positive (is {RequestTimeout})");
+        errors.AddRange(Chaos.Validate($"{SectionName}:Chaos"));
         var raft = Raft;
         raft.NodeId = Math.Max(1, NodeId);
         errors.AddRange(raft.Validate().Select(e => $"{SectionName}:Raft:{e}"));

@@ -31,6 +31,7 @@ app.MapKv();
 app.MapRaftStatus();
 app.MapRaftHealth();
 app.MapRaftMetrics();
+app.MapKvChaos(settings);
 app.MapGet("/", () => Results.Text($"raft kv node {settings.NodeId}: PUT/GET/DELETE /kv/{{key}}, GET /kv?prefix=, /cluster/members, /raft/status, /health, /metrics\n"));
 await app.RunAsync();
 return 0;

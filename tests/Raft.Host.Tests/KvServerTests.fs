@@ -20,8 +20,18 @@ let private serverDll =
     let config = Path.GetFileName(Path.GetDirectoryName baseDir |> nonNull) |> nonNull
     Path.GetFullPath(Path.Combine(baseDir, "..", "..", "..", "..", "..", "examples", "Raft.KeyValue.Server", "bin", config, tfm, "Raft.KeyValue.Server.dll"))
 
-/// Three server processes; `Start i` (re)starts node i on its folder and ports.
-type KvCluster() =
+/// Signals to a child process (pause and resume it as a long GC pause or a stalled VM would).
+module private Signal =
+    [<Runtime.InteropServices.DllImport("libc", SetLastError = true)>]
+    extern int kill(int pid, int signal)
+    let stop, cont = 19, 18 // SIGSTOP, SIGCONT on Linux
+
+/// The token the chaos endpoints of a `KvCluster` made with `chaos = true` expect.
+let chaosToken = "kv-cluster-chaos-token"
+
+/// Three server processes; `Start i` (re)starts node i on its folder and ports. `settings` are extra `--Kv:...`
+/// arguments for every node; `chaos` enables the chaos endpoints with `chaosToken`.
+type KvCluster(?settings: string list, ?chaos: bool) =
     let root = Path.Combine(Path.GetTempPath(), "raft-kv-server-tests", Guid.NewGuid().ToString("N"))
     let ports = choosePorts 6
     let processes = Collections.Generic.Dictionary<int, Process>()
@@ -37,6 +47,8 @@ type KvCluster() =
             let args = Collections.Generic.List<string>([ serverDll; $"--Kv:NodeId={i}"; $"--Kv:RaftEndpoint=127.0.0.1:{raftPort i}"
                                                           $"--Kv:HttpUrl={this.Url i}"; $"--Kv:DataDirectory={Path.Combine(root, string i)}"
                                                           "--Kv:MaxValueBytes=1024"; "--Logging:LogLevel:Default=Warning" ])
+            args.AddRange(defaultArg settings [])
+            if defaultArg chaos false then args.AddRange [ "--Kv:Chaos:Enabled=true"; $"--Kv:Chaos:Token={chaosToken}" ]
             for m in 1 .. 3 do
                 args.Add $"--Kv:Members:{m - 1}:Id={m}"
                 args.Add $"--Kv:Members:{m - 1}:RaftEndpoint=127.0.0.1:{raftPort m}"
@@ -55,6 +67,32 @@ type KvCluster() =
         let p = processes[i]
         p.Kill()
         p.WaitForExit 10_000 |> ignore
+
+    /// SIGSTOP: node i stops stepping and answering (its sockets stay open) until `Resume`.
+    member _.Pause(i: int) =
+        if Signal.kill(processes[i].Id, Signal.stop) <> 0 then failwithf "SIGSTOP of node %d failed (errno %d)" i (Runtime.InteropServices.Marshal.GetLastPInvokeError())
+
+    /// SIGCONT: node i runs again after `Pause`.
+    member _.Resume(i: int) =
+        if Signal.kill(processes[i].Id, Signal.cont) <> 0 then failwithf "SIGCONT of node %d failed (errno %d)" i (Runtime.InteropServices.Marshal.GetLastPInvokeError())
+
+    /// A chaos admin request to node i with the cluster's token (`/admin/partition?...`, `/admin/heal`).
+    member this.Admin(i: int, pathAndQuery: string) =
+        this.Send(i, HttpMethod.Post, "/admin/" + pathAndQuery, headers = [ "Authorization", $"Bearer {chaosToken}" ])
+
+    /// Node i drops all Raft traffic to and from `peers` (its chaos endpoint), until `Heal i`.
+    member this.Partition(i: int, peers: int list) =
+        task {
+            let! status, body, _ = this.Admin(i, "partition?peers=" + String.Join(",", peers))
+            if status <> 200 then failwithf "partition of node %d failed: %d %s" i status body
+        }
+
+    /// Node i's partitions are removed.
+    member this.Heal(i: int) =
+        task {
+            let! status, body, _ = this.Admin(i, "heal")
+            if status <> 200 then failwithf "heal of node %d failed: %d %s" i status body
+        }
 
     member this.Send(i: int, verb: HttpMethod, path: string, ?body: string, ?headers: (string * string) list) =
         task {
@@ -80,7 +118,7 @@ type KvCluster() =
     interface IDisposable with
         member _.Dispose() =
             for p in processes.Values do
-                try (if not p.HasExited then p.Kill(); p.WaitForExit 10_000 |> ignore) with _ -> ()
+                try (if not p.HasExited then Signal.kill(p.Id, Signal.cont) |> ignore; p.Kill(); p.WaitForExit 10_000 |> ignore) with _ -> ()
             http.Dispose()
             try Directory.Delete(root, true) with _ -> ()
 
@@ -128,6 +166,9 @@ let ``three server processes: writes on one node read on another, versions, comp
         noMember |> should equal 404
         let! _, members, _ = c.Send(2, HttpMethod.Get, "/cluster/members")
         members |> should haveSubstring "\"raftEndpoint\""
+        // The chaos endpoints are off unless configured: they do not exist, whatever the token.
+        let! noChaos, _, _ = c.Admin(1, "heal")
+        noChaos |> should equal 404
     }
 
 [<Fact>]
