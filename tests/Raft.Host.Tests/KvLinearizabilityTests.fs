@@ -139,10 +139,20 @@ let run (operations: int) (faults: int) (log: string -> unit) =
         return recorded, history, result
     }
 
+/// Operations per run: 2,000 in CI; a longer run sets RAFT_KV_LINEARIZABILITY_OPS (three faults per 2,000 operations).
+let private operations =
+    match Environment.GetEnvironmentVariable "RAFT_KV_LINEARIZABILITY_OPS" with
+    | null | "" -> 2000
+    | text ->
+        match Int32.TryParse text with
+        | true, n when n >= 100 -> n
+        | _ -> failwithf "RAFT_KV_LINEARIZABILITY_OPS must be a number of operations of at least 100 (is '%s')" text
+
 [<Fact>]
 let ``eight HTTP clients on three server processes stay linearizable while nodes are killed, paused and partitioned`` () =
     task {
-        let! recorded, history, result = run 2000 3 (fun line -> eprintfn "kv-linearizability: %s" line)
+        let faults = 3 * ((operations + 1999) / 2000)
+        let! recorded, history, result = run operations faults (fun line -> eprintfn "kv-linearizability: %s" line)
         if not result.IsLinearizable then
             let path = Path.Combine(Path.GetTempPath(), $"kv-linearizability-{DateTime.UtcNow:yyyyMMddHHmmss}.jsonl")
             HistoryFile.Write(path, history)
