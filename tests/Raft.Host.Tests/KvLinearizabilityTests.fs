@@ -93,8 +93,7 @@ let private nemesis (c: KvCluster) (rounds: int) (log: string -> unit) =
     task {
         for round in 0 .. rounds - 1 do
             let node = round % 3 + 1
-            let quiet = Task.Delay(TimeSpan.FromSeconds 1.5)
-            do! quiet
+            do! Task.Delay(TimeSpan.FromSeconds 1.5) // quiet time between faults
             match round % 3 with
             | 0 ->
                 log $"kill {node}"

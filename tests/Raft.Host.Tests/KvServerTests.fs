@@ -68,13 +68,14 @@ type KvCluster(?settings: string list, ?chaos: bool) =
         p.Kill()
         p.WaitForExit 10_000 |> ignore
 
+    member private _.Signal(i: int, signal: int, name: string) =
+        if Signal.kill(processes[i].Id, signal) <> 0 then failwithf "%s of node %d failed (errno %d)" name i (Runtime.InteropServices.Marshal.GetLastPInvokeError())
+
     /// SIGSTOP: node i stops stepping and answering (its sockets stay open) until `Resume`.
-    member _.Pause(i: int) =
-        if Signal.kill(processes[i].Id, Signal.stop) <> 0 then failwithf "SIGSTOP of node %d failed (errno %d)" i (Runtime.InteropServices.Marshal.GetLastPInvokeError())
+    member this.Pause(i: int) = this.Signal(i, Signal.stop, "SIGSTOP")
 
     /// SIGCONT: node i runs again after `Pause`.
-    member _.Resume(i: int) =
-        if Signal.kill(processes[i].Id, Signal.cont) <> 0 then failwithf "SIGCONT of node %d failed (errno %d)" i (Runtime.InteropServices.Marshal.GetLastPInvokeError())
+    member this.Resume(i: int) = this.Signal(i, Signal.cont, "SIGCONT")
 
     /// A chaos admin request to node i with the cluster's token (`/admin/partition?...`, `/admin/heal`).
     member this.Admin(i: int, pathAndQuery: string) =

@@ -30,7 +30,14 @@ public sealed class FaultFilterTransport<TMessage> : ITransport<TMessage>
     public long LocalId => _inner.LocalId;
 
     /// <summary>The inner transport's counters, with the messages this filter dropped in <see cref="TransportStats.Partitioned"/>.</summary>
-    public TransportStats Stats => _inner.Stats with { Partitioned = _inner.Stats.Partitioned + Interlocked.Read(ref _partitioned) };
+    public TransportStats Stats
+    {
+        get
+        {
+            var inner = _inner.Stats; // one snapshot: two would read the inner counters twice and could disagree
+            return inner with { Partitioned = inner.Partitioned + Interlocked.Read(ref _partitioned) };
+        }
+    }
 
     /// <inheritdoc/>
     public Task StartAsync(TransportReceiveHandler<TMessage> onReceive, CancellationToken cancellationToken)
