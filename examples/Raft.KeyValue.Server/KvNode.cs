@@ -14,6 +14,7 @@ namespace Raft.KeyValue.Server;
 public sealed class KvNode : IHostedService, IAsyncDisposable
 {
     private readonly TcpTransport<RaftEnvelope<PlacedCommand<KvWrite>>[]> _transport;
+    private readonly KeyAppliedFanout _applied = new();
 
     public KvNode(IOptions<KvServerOptions> options, ILoggerFactory loggers, IMeterFactory meters)
     {
@@ -34,7 +35,7 @@ public sealed class KvNode : IHostedService, IAsyncDisposable
         nodeOptions.NodeId = o.NodeId;
         nodeOptions.RequestTimeout = o.RequestTimeout;
         Placement = new MultiRaftNode<KvWrite, KvWriteResult>(new MultiRaftOptions { InitialMembers = o.Members }, nodeOptions, _transport,
-            new SharedLogStorageProvider(o.DataDirectory), _ => new KeyRegister(), UpdatePeers, serializer, loggers, meterFactory: meters);
+            new SharedLogStorageProvider(o.DataDirectory), id => new KeyRegister(id, _applied), UpdatePeers, serializer, loggers, meterFactory: meters);
     }
 
     /// <summary>The settings.</summary>
@@ -45,6 +46,9 @@ public sealed class KvNode : IHostedService, IAsyncDisposable
 
     /// <summary>The node host, for status and health.</summary>
     public IRaftNode Host => Placement.Host;
+
+    /// <summary>Adds an observer of every write applied on this node, in any key's group.</summary>
+    public void ObserveApplied(IKeyApplied observer) => _applied.Add(observer);
 
     private void UpdatePeers(IReadOnlyList<ClusterMember> members)
     {
