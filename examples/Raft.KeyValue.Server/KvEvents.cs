@@ -8,7 +8,8 @@ namespace Raft.KeyValue.Server;
 
 /// <summary>
 /// This node's event feed for <c>GET /events</c>, as server-sent-event frames, each with an id, a type and JSON data:
-/// <c>role</c> (this node's role in a group changed), <c>leader</c> (a group's known leader moved), <c>commit</c> (a
+/// <c>role</c> (this node's role in a group changed), <c>leader</c> (a group's leader is known and is another node than the
+/// last one known here; <c>previous</c> names that one, 0 for none), <c>commit</c> (a
 /// write applied here; sampled, at most <see cref="CommitsPerSecond"/> a second, each naming how many it stands for),
 /// <c>rebalance</c>, <c>membership</c>, <c>group</c> (opened or closed here). Every subscriber has its own bounded
 /// queue of <see cref="SubscriberCapacity"/> frames: a slow reader loses its oldest frames, never slows the node, and is
@@ -86,7 +87,8 @@ public sealed class KvEvents : IKeyApplied, IDisposable
             var known = _seen.TryGetValue(e.GroupId, out before);
             // Handlers run on the thread pool and may arrive out of order: an older term's news is not news.
             if (known && e.Term < before.Term) return;
-            _seen[e.GroupId] = (e.Role, e.Leader, e.Term);
+            // The leader kept is the last one known: an election in between (leader 0) is no move of its own.
+            _seen[e.GroupId] = (e.Role, e.Leader != 0 ? e.Leader : known ? before.Leader : 0, e.Term);
             if (!known) before = (RaftRole.Follower, 0, 0);
         }
         if (_subscribers.Length == 0) return;
