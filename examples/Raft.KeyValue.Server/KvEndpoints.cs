@@ -6,7 +6,8 @@ using Raft.Node;
 namespace Raft.KeyValue.Server;
 
 /// <summary>The HTTP API: <c>/kv/{key}</c> (PUT, GET, DELETE; versions as ETags, <c>If-Match</c> compare-and-set,
-/// <c>If-None-Match: *</c> create-only; GET linearizable unless <c>?consistency=stale</c>), <c>/kv?prefix=&amp;limit=</c>,
+/// <c>If-None-Match: *</c> create-only; GET linearizable unless <c>?consistency=stale</c>, long-polling with
+/// <c>?wait=</c>: see <see cref="KvLongPoll"/>), <c>/kv?prefix=&amp;limit=</c>,
 /// <c>/kv/rebalance</c> and <c>/cluster/members</c>. Errors are <c>application/problem+json</c>.</summary>
 public static class KvEndpoints
 {
@@ -45,7 +46,7 @@ public static class KvEndpoints
         });
     }
 
-    private static async Task<IResult> GetAsync(string key, HttpContext http, KvNode node, string? consistency, CancellationToken ct)
+    private static async Task<IResult> GetAsync(string key, HttpContext http, KvNode node, KvWatch watch, string? consistency, CancellationToken ct)
     {
         if (BadKey(key, node.Options) is { } bad) return bad;
         var stale = consistency switch
@@ -55,13 +56,23 @@ public static class KvEndpoints
             _ => (bool?)null,
         };
         if (stale is null) return Problem(400, "bad consistency", $"consistency must be 'linearizable' (the default) or 'stale', not '{consistency}'");
-        return await Answer(node, key, async () =>
-        {
-            var r = await node.Placement.ReadAsync(key, sm => { var k = (KeyRegister)sm; return (k.Value, k.Version); }, stale.Value, node.Options.RequestTimeout, ct);
-            if (!r.Found || r.Value.Value is null) return Problem(404, "no such key", $"key '{key}' does not exist");
-            http.Response.Headers.ETag = ETag(r.Value.Version);
-            return Results.Bytes(r.Value.Value, "application/octet-stream");
-        });
+        if (KvLongPoll.Asked(http.Request)) return await KvLongPoll.GetAsync(key, http, node, watch, stale.Value, ct);
+        return await Answer(node, key, async () => Found(http, key, await ReadKeyAsync(node, key, stale.Value, node.Options.RequestTimeout, ct)));
+    }
+
+    /// <summary>A key's value (null when absent) and version (0 when absent), read as a GET reads it.</summary>
+    internal static async Task<(byte[]? Value, long Version)> ReadKeyAsync(KvNode node, string key, bool stale, TimeSpan timeout, CancellationToken ct)
+    {
+        var r = await node.Placement.ReadAsync(key, sm => { var k = (KeyRegister)sm; return (k.Value, k.Version); }, stale, timeout, ct);
+        return r.Found && r.Value.Value is not null ? r.Value : (null, 0);
+    }
+
+    /// <summary>A GET's answer: the value with its version as ETag, or 404.</summary>
+    internal static IResult Found(HttpContext http, string key, (byte[]? Value, long Version) read)
+    {
+        if (read.Value is null) return Problem(404, "no such key", $"key '{key}' does not exist");
+        http.Response.Headers.ETag = ETag(read.Version);
+        return Results.Bytes(read.Value, "application/octet-stream");
     }
 
     private static async Task<IResult> DeleteAsync(string key, HttpContext http, KvNode node, CancellationToken ct)
@@ -108,7 +119,7 @@ public static class KvEndpoints
         });
 
     /// <summary>Runs a call and maps the library's failures to problem documents.</summary>
-    private static async Task<IResult> Answer(KvNode node, string subject, Func<Task<IResult>> call)
+    internal static async Task<IResult> Answer(KvNode node, string subject, Func<Task<IResult>> call)
     {
         try { return await call(); }
         catch (PlacementException e) when (e.Reason == "not a member") { return Problem(404, "no such member", e.Message); }
@@ -152,7 +163,7 @@ public static class KvEndpoints
         return null;
     }
 
-    private static string ETag(long version) => $"\"{version}\"";
+    internal static string ETag(long version) => $"\"{version}\"";
 
     private static IResult Mismatch(string key, long expected, long actual) =>
         Problem(412, "version mismatch", expected == 0 ? $"key '{key}' exists (version {actual})" : $"key '{key}' is at version {actual}, not {expected}");
@@ -164,7 +175,7 @@ public static class KvEndpoints
         return new RetryAfter(Problem(503, "no leader", $"{subject}: {why}"));
     }
 
-    private static IResult Problem(int status, string title, string detail) => Results.Problem(detail, statusCode: status, title: title);
+    internal static IResult Problem(int status, string title, string detail) => Results.Problem(detail, statusCode: status, title: title);
 
     /// <summary>A 503 with <c>Retry-After: 1</c>.</summary>
     private sealed class RetryAfter(IResult inner) : IResult

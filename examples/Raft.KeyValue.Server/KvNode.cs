@@ -15,6 +15,7 @@ namespace Raft.KeyValue.Server;
 public sealed class KvNode : IHostedService, IAsyncDisposable
 {
     private readonly TcpTransport<RaftEnvelope<PlacedCommand<KvWrite>>[]> _transport;
+    private readonly KeyAppliedFanout _applied = new();
 
     public KvNode(IOptions<KvServerOptions> options, ILoggerFactory loggers, IMeterFactory meters)
     {
@@ -37,7 +38,7 @@ public sealed class KvNode : IHostedService, IAsyncDisposable
         // Always filtered: an empty filter costs one read per frame, and the chaos endpoints (when enabled) drive it.
         var filtered = new FaultFilterTransport<RaftEnvelope<PlacedCommand<KvWrite>>[]>(_transport, Faults);
         Placement = new MultiRaftNode<KvWrite, KvWriteResult>(new MultiRaftOptions { InitialMembers = o.Members }, nodeOptions, filtered,
-            new SharedLogStorageProvider(o.DataDirectory), _ => new KeyRegister(), UpdatePeers, serializer, loggers, meterFactory: meters);
+            new SharedLogStorageProvider(o.DataDirectory), id => new KeyRegister(id, _applied), UpdatePeers, serializer, loggers, meterFactory: meters);
     }
 
     /// <summary>The settings.</summary>
@@ -51,6 +52,9 @@ public sealed class KvNode : IHostedService, IAsyncDisposable
 
     /// <summary>The node host, for status and health.</summary>
     public IRaftNode Host => Placement.Host;
+
+    /// <summary>Adds an observer of every write applied on this node, in any key's group.</summary>
+    public void ObserveApplied(IKeyApplied observer) => _applied.Add(observer);
 
     private void UpdatePeers(IReadOnlyList<ClusterMember> members)
     {

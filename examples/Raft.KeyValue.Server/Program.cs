@@ -20,6 +20,8 @@ if (settings.Validate() is { Count: > 0 } errors)
 builder.WebHost.UseUrls(settings.HttpUrl);
 builder.Services.AddSingleton<KvNode>();
 builder.Services.AddHostedService(sp => sp.GetRequiredService<KvNode>());
+builder.Services.AddSingleton<KvWatch>();
+builder.Services.AddSingleton<KvEvents>();
 builder.Services.AddSingleton<IRaftNode>(sp => sp.GetRequiredService<KvNode>().Host);
 builder.Services.AddHealthChecks().AddRaft();
 builder.Services.AddRaftMetrics();
@@ -32,6 +34,7 @@ app.MapRaftStatus();
 app.MapRaftHealth();
 app.MapRaftMetrics();
 app.MapKvChaos(settings);
-app.MapGet("/", () => Results.Text($"raft kv node {settings.NodeId}: PUT/GET/DELETE /kv/{{key}}, GET /kv?prefix=, /cluster/members, /raft/status, /health, /metrics\n"));
+app.MapKvEvents();
+app.MapKvUi();
 await app.RunAsync();
 return 0;

@@ -63,6 +63,9 @@ type KvCluster(?settings: string list, ?chaos: bool) =
                 try http.GetAsync($"{this.Url i}/alive").Result.IsSuccessStatusCode with _ -> false)
         }
 
+    /// Node i's process id (while it runs).
+    member _.Pid(i: int) = processes[i].Id
+
     member _.Kill(i: int) =
         let p = processes[i]
         p.Kill()

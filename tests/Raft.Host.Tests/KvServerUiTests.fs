@@ -1,0 +1,67 @@
+/// The key-value server's web UI in a real headless Chromium (Debian's, at /usr/bin/chromium, driven by Playwright; no
+/// browser download): a key put through the page's form is listed and read back, on this node's page and another's,
+/// and the page's event log shows the write.
+module Raft.Host.Tests.KvServerUiTests
+
+open System
+open System.IO
+open Microsoft.Playwright
+open Xunit
+open Raft.Tests
+open Raft.Host.Tests.KvServerTests
+
+let private chromium = "/usr/bin/chromium"
+
+/// Chromium as root on a machine with no internet: no sandbox, no GPU, none of its background connections.
+let private flags =
+    [ "--headless"; "--no-sandbox"; "--disable-gpu"; "--disable-quic"; "--no-first-run"; "--disable-background-networking"
+      "--disable-component-update"; "--disable-sync" ]
+
+let private expect (locator: ILocator) = Assertions.Expect locator
+
+[<Fact>]
+let ``the web UI in headless Chromium: a key put through the form is listed with its value on two nodes' pages, and the event log shows its commit`` () =
+    task {
+        if not (File.Exists chromium) then
+            failwithf "Debian's Chromium is not at %s: install it with 'apt-get install -y chromium' (.ci/run does)" chromium
+        use c = new KvCluster()
+        for i in 1 .. 3 do do! c.Start i
+        let! _ = c.PutUntilDone(1, "warm-up", "x") // the cluster has leaders
+        Assertions.SetDefaultExpectTimeout(float32 Wait.standard.TotalMilliseconds)
+        use! playwright = Playwright.CreateAsync()
+        // A fresh profile for every run (the persistent context is how Playwright takes a user data dir).
+        let profile = Directory.CreateTempSubdirectory "raft-kv-ui-chromium"
+        try
+            let! browser =
+                playwright.Chromium.LaunchPersistentContextAsync(profile.FullName,
+                    BrowserTypeLaunchPersistentContextOptions(ExecutablePath = chromium, Headless = true, Args = flags))
+            try
+                let! page = browser.NewPageAsync()
+                let! _ = page.GotoAsync(c.Url 1)
+                do! expect(page.Locator "#node-title").ToHaveTextAsync "node 1"
+                do! expect(page.Locator "#events-state").ToHaveTextAsync "live"
+                do! page.FillAsync("#key", "from-the-page")
+                do! page.FillAsync("#value", "typed in Chromium")
+                do! page.ClickAsync "#put"
+                do! expect(page.Locator "#result").ToContainTextAsync "PUT from-the-page: 200"
+                let listed = page.Locator "#keys li[data-key='from-the-page']"
+                do! expect(listed).ToBeVisibleAsync()
+                do! page.FillAsync("#value", "")
+                do! listed.ClickAsync()
+                do! expect(page.Locator "#result").ToContainTextAsync "GET from-the-page: 200"
+                do! expect(page.Locator "#value").ToHaveValueAsync "typed in Chromium"
+                do! expect(page.Locator("#events li[data-type='commit']").Filter(LocatorFilterOptions(HasText = "from-the-page")).First).ToBeVisibleAsync()
+                do! expect(page.Locator("#groups tbody tr").Filter(LocatorFilterOptions(HasText = "from-the-page")).First).ToBeVisibleAsync()
+                // Another node's page lists the key and reads the same value.
+                let! other = browser.NewPageAsync()
+                let! _ = other.GotoAsync(c.Url 2)
+                do! expect(other.Locator "#node-title").ToHaveTextAsync "node 2"
+                do! other.FillAsync("#prefix", "from-")
+                do! other.ClickAsync "#list"
+                do! other.Locator("#keys li[data-key='from-the-page']").ClickAsync()
+                do! expect(other.Locator "#value").ToHaveValueAsync "typed in Chromium"
+            finally
+                browser.CloseAsync().Wait()
+        finally
+            try profile.Delete true with _ -> ()
+    }
