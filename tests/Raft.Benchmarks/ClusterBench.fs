@@ -181,28 +181,15 @@ let private measure (counters: HostCounters) (mode: string) (n: int) (conc: int)
               RoundUs = float (counters.PersistMicros - us0) / float (max 1L (r1 - r0)) }
     }
 
-/// Runs DotNext's harness and returns its JSON lines by mode ("seq", "conc"), or an empty map when unavailable.
+/// Runs DotNext's harness and returns its figures by mode ("seq", "conc"), or an empty map when unavailable.
 let private runDotNext (n: int) (size: int) (mode: string) =
-    let script = Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "..", "..", "shared", "peers", "dotnext-bench", "run.sh")
-    let candidates = [ Environment.GetEnvironmentVariable "DOTNEXT_BENCH"; "/work/shared/peers/dotnext-bench/run.sh"; Path.GetFullPath script ]
-    match candidates |> List.tryFind (fun p -> not (String.IsNullOrEmpty p) && File.Exists p) with
+    match PeerHarness.find "dotnext-bench" "DOTNEXT_BENCH" with
     | None ->
         eprintfn "DotNext harness not found (set DOTNEXT_BENCH=/path/to/run.sh); skipping the comparison"
         Map.empty
     | Some path ->
-        eprintfn "running %s --n %d --size %d --mode %s (builds DotNext from the package feed) ..." path n size mode
-        let psi = ProcessStartInfo("bash", $"\"{path}\" --n {n} --size {size} --mode {mode}", RedirectStandardOutput = true, UseShellExecute = false)
-        use p = nonNull (Process.Start psi)
-        let out = p.StandardOutput.ReadToEnd()
-        p.WaitForExit()
-        if p.ExitCode <> 0 then eprintfn "DotNext harness exited with %d" p.ExitCode
-        out.Split('\n', StringSplitOptions.RemoveEmptyEntries)
-        |> Array.choose (fun line ->
-            try
-                let d = JsonDocument.Parse(line).RootElement
-                Some(nonNull (d.GetProperty("mode").GetString()), (d.GetProperty("ops_per_s").GetDouble(), d.GetProperty("p50_us").GetDouble(), d.GetProperty("p99_us").GetDouble()))
-            with _ -> None)
-        |> Map.ofArray
+        PeerHarness.run path $"--n {n} --size {size} --mode {mode}"
+        |> Map.map (fun _ f -> f.OpsPerSecond, f.P50, f.P99)
 
 let run (args: string list) =
     let rec opt name def = function

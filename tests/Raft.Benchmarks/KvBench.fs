@@ -1,6 +1,9 @@
 /// `kv`: the key-value server as deployed, three processes on 127.0.0.1 (examples/Raft.KeyValue.Server), loaded over
-/// HTTP like tests/../peers/etcd-bench loads etcd: sequential PUT, PUT with C in flight, linearizable and stale GET
-/// with C in flight. Keys: `--keys` of them (64 by default, so 64 groups), created before the measured runs.
+/// HTTP the way ../shared/peers/etcd-bench loads etcd (a .NET client in one process, C requests in flight), and etcd
+/// itself through that harness in the same run: sequential PUT, PUT with C in flight, linearizable and stale GET with C
+/// in flight, one mode after another. Keys: `--keys` of them (64 by default, so 64 groups), created and their
+/// leaderships balanced before anything is measured. `--target leader` (the default, like etcd-bench's) sends each
+/// request to its key's leader; `--target spread` sends them round-robin over the nodes, so two in three are forwarded.
 module Raft.Benchmarks.KvBench
 
 open System
@@ -9,6 +12,7 @@ open System.IO
 open System.Net
 open System.Net.Http
 open System.Net.Sockets
+open System.Text.Json
 open System.Threading
 open System.Threading.Tasks
 
@@ -33,33 +37,56 @@ let private arg (name: string) (fallback: string) (args: string list) =
     | _ :: v :: _ -> v
     | _ -> fallback
 
-/// Runs `n` operations with `conc` in flight; returns ops/s and the latency percentiles in µs.
-let private measure (n: int) (conc: int) (op: int -> Task) =
-    task {
-        let latencies = Array.zeroCreate<float> n
-        let mutable next = -1
-        let clock = Stopwatch.StartNew()
-        let worker () =
-            task {
-                let mutable i = Interlocked.Increment &next
-                while i < n do
-                    let started = Stopwatch.GetTimestamp()
-                    do! op i
-                    latencies[i] <- Stopwatch.GetElapsedTime(started).TotalMicroseconds
-                    i <- Interlocked.Increment &next
-            }
-        let! _ = Task.WhenAll [ for _ in 1 .. conc -> worker () :> Task ]
-        let seconds = clock.Elapsed.TotalSeconds
-        Array.sortInPlace latencies
-        let p (q: float) = latencies[min (n - 1) (int (q * float n))]
-        return float n / seconds, p 0.5, p 0.99
-    }
+/// One measured mode: ops/s, latency percentiles in µs, and the CPU seconds the servers and this client spent per
+/// 1,000 operations (a steadier figure than latency on a shared machine).
+type private Row = { Name: string; EtcdMode: string; OpsPerSecond: float; P50: float; P99: float; ServerCpu: float; ClientCpu: float }
+
+/// Runs `n` operations with `conc` in flight, one mode at a time (each awaited before the next starts).
+let private measure (servers: Process list) (name: string) (etcdMode: string) (n: int) (conc: int) (op: int -> Task) =
+    let cpu (p: Process) = p.Refresh(); p.TotalProcessorTime.TotalSeconds
+    let self = Process.GetCurrentProcess()
+    let server0 = servers |> List.sumBy cpu
+    let client0 = cpu self
+    let latencies = Array.zeroCreate<float> n
+    let mutable next = -1
+    let clock = Stopwatch.StartNew()
+    let worker () =
+        task {
+            let mutable i = Interlocked.Increment &next
+            while i < n do
+                let started = Stopwatch.GetTimestamp()
+                do! op i
+                latencies[i] <- Stopwatch.GetElapsedTime(started).TotalMicroseconds
+                i <- Interlocked.Increment &next
+        }
+    Task.WhenAll([ for _ in 1 .. conc -> Task.Run<unit>(fun () -> worker ()) :> Task ]).Wait()
+    let seconds = clock.Elapsed.TotalSeconds
+    let perThousand x = x * 1000.0 / float n
+    let serverCpu = perThousand ((servers |> List.sumBy cpu) - server0)
+    let clientCpu = perThousand (cpu self - client0)
+    Array.sortInPlace latencies
+    let p (q: float) = latencies[min (n - 1) (int (q * float n))]
+    { Name = name; EtcdMode = etcdMode; OpsPerSecond = float n / seconds; P50 = p 0.5; P99 = p 0.99; ServerCpu = serverCpu; ClientCpu = clientCpu }
+
+/// etcd through its harness, before our servers start (so the two never share the machine): figures by mode.
+let private runEtcd (n: int) (size: int) (conc: int) (args: string list) =
+    if args |> List.contains "--no-etcd" then
+        eprintfn "--no-etcd: no etcd figures in this run"
+        Map.empty
+    else
+        match PeerHarness.find "etcd-bench" "ETCD_BENCH" with
+        | None -> failwith "etcd harness not found (set ETCD_BENCH=/path/to/etcd-bench/run.sh, or pass --no-etcd)"
+        | Some path -> PeerHarness.run path $"--n {n} --size {size} --conc {conc} --mode all"
 
 let run (args: string list) =
     let n = int (arg "--n" "5000" args)
     let conc = int (arg "--conc" "64" args)
     let size = int (arg "--size" "128" args)
     let keys = int (arg "--keys" "64" args)
+    let target = arg "--target" "leader" args
+    if target <> "leader" && target <> "spread" then failwithf "--target must be leader or spread (is '%s')" target
+    let loadBefore = PeerHarness.loadAverage ()
+    let etcd = runEtcd n size conc args
     let root = Path.Combine(Path.GetTempPath(), "raft-kv-bench-" + Guid.NewGuid().ToString("N")[..7])
     let httpPorts = [| for _ in 1 .. 3 -> freePort () |]
     let raftPorts = [| for _ in 1 .. 3 -> freePort () |]
@@ -74,14 +101,15 @@ let run (args: string list) =
                 a.Add $"--Kv:Members:{m - 1}:RaftEndpoint=127.0.0.1:{raftPorts[m - 1]}"
                 a.Add $"--Kv:Members:{m - 1}:ApiUrl={url m}"
             Process.Start(ProcessStartInfo("dotnet", a)) |> nonNull ]
-    let handler = new SocketsHttpHandler(MaxConnectionsPerServer = conc * 2, PooledConnectionLifetime = TimeSpan.FromMinutes 10.0)
+    let handler = new SocketsHttpHandler(MaxConnectionsPerServer = conc, PooledConnectionLifetime = TimeSpan.FromMinutes 10.0)
     use http = new HttpClient(handler, Timeout = TimeSpan.FromSeconds 30.0)
+    let mutable retries = 0
     try
         let deadline = Stopwatch.StartNew()
         for i in 1 .. 3 do
             while not (try http.GetAsync($"{url i}/health").Result.IsSuccessStatusCode with _ -> false) do
                 if deadline.Elapsed > TimeSpan.FromSeconds 60.0 then failwith $"node {i} not healthy within 60 s"
-                Thread.Sleep 50 // start-up polling outside any measurement
+                Thread.Sleep 50 // start-up polling, outside any measurement
         let value = Array.init size (fun i -> byte (i % 251))
         let put (node: int) (key: string) =
             task {
@@ -90,6 +118,7 @@ let run (args: string list) =
                 while not ok do
                     use! r = http.PutAsync($"{url node}/kv/{key}", content)
                     ok <- r.IsSuccessStatusCode
+                    if not ok then Interlocked.Increment &retries |> ignore
             }
         let get (node: int) (query: string) (key: string) =
             task {
@@ -99,28 +128,43 @@ let run (args: string list) =
         let key i = $"k{i % keys:D6}"
         // Every key (group) created, then leaderships given time to balance before measuring.
         Task.WaitAll [| for i in 0 .. keys - 1 -> put (i % 3 + 1) (key i) :> Task |]
+        let leaders () =
+            use status = JsonDocument.Parse(http.GetStringAsync($"{url 1}/raft/status").Result)
+            let leaderOf = dict [ for g in status.RootElement.GetProperty("groups").EnumerateArray() -> g.GetProperty("groupId").GetInt64(), g.GetProperty("leader").GetInt64() ]
+            use listing = JsonDocument.Parse(http.GetStringAsync($"{url 1}/kv?prefix=k&limit={keys}").Result)
+            dict [ for e in listing.RootElement.EnumerateArray() ->
+                     let g = e.GetProperty("group").GetInt64()
+                     nonNull (e.GetProperty("key").GetString()), (match leaderOf.TryGetValue g with | true, l -> int l | _ -> 0) ]
         let spread () =
-            use doc = Text.Json.JsonDocument.Parse(http.GetStringAsync($"{url 1}/raft/status").Result)
-            let leaders = [ for g in doc.RootElement.GetProperty("groups").EnumerateArray() -> g.GetProperty("leader").GetInt64() ]
-            let counts = [ for id in 1L .. 3L -> leaders |> List.filter ((=) id) |> List.length ]
+            let counts = [ for id in 1 .. 3 -> leaders().Values |> Seq.filter ((=) id) |> Seq.length ]
             List.max counts - List.min counts
         let balancing = Stopwatch.StartNew()
-        while spread () > 1 && balancing.Elapsed < TimeSpan.FromSeconds 30.0 do Thread.Sleep 200
+        while spread () > 1 && balancing.Elapsed < TimeSpan.FromSeconds 30.0 do Thread.Sleep 200 // outside any measurement
+        let route = leaders ()
         eprintfn "leaderships spread within %d after %.1f s" (spread ()) balancing.Elapsed.TotalSeconds
-        let node i = i % 3 + 1 // requests spread over the three nodes; two in three go to a node that forwards
-        let warm = measure (min 1000 n) conc (fun i -> put (node i) (key i)) |> fun t -> t.Result
-        ignore warm
+        let node i =
+            match target with
+            | "leader" -> (match route.TryGetValue(key i) with | true, l when l > 0 -> l | _ -> i % 3 + 1)
+            | _ -> i % 3 + 1
+        let measure = measure processes
+        measure "warm-up" "" (min 2000 n) (min conc 16) (fun i -> put (node i) (key i)) |> ignore
         let rows =
-            [ "sequential PUT", measure (n / 5) 1 (fun i -> put (node i) (key i))
-              $"{conc} in flight PUT", measure n conc (fun i -> put (node i) (key i))
-              $"{conc} in flight linearizable GET", measure n conc (fun i -> get (node i) "" (key i))
-              $"{conc} in flight stale GET", measure n conc (fun i -> get (node i) "?consistency=stale" (key i)) ]
-        printfn "kv server, 3 processes on 127.0.0.1, %d keys (groups), %d-byte values, requests spread over the nodes (%s)" keys size (DateTime.UtcNow.ToString "u")
-        printfn "| mode | ops/s | p50 µs | p99 µs |"
-        printfn "|---|---:|---:|---:|"
-        for (name, t) in rows do
-            let opsPerSecond, p50, p99 = t.Result
-            printfn "| %s | %.0f | %.0f | %.0f |" name opsPerSecond p50 p99
+            [ measure "sequential PUT" "seq" n 1 (fun i -> put (node i) (key i))
+              measure $"{conc} in flight PUT" "conc" n conc (fun i -> put (node i) (key i))
+              measure $"{conc} in flight linearizable GET" "getlin" n conc (fun i -> get (node i) "" (key i))
+              measure $"{conc} in flight stale GET (etcd: serializable)" "getser" n conc (fun i -> get (node i) "?consistency=stale" (key i)) ]
+        let moved = leaders () |> Seq.filter (fun kv -> route[kv.Key] <> kv.Value) |> Seq.length
+        printfn "kv server, 3 processes on 127.0.0.1, %d keys (groups), %d-byte values, requests to %s, n = %d, %d cores, %s"
+            keys size (if target = "leader" then "each key's leader" else "the nodes in turn") n Environment.ProcessorCount (DateTime.UtcNow.ToString "u")
+        printfn "load average before: %s, after: %s; PUTs retried: %d; leaderships moved during the run: %d of %d" loadBefore (PeerHarness.loadAverage ()) retries moved keys
+        printfn "| mode | kv ops/s | p50 µs | p99 µs | server CPU s / 1k ops | client CPU s / 1k ops | etcd ops/s | etcd p50 µs | ops/s kv / etcd | p50 kv / etcd |"
+        printfn "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+        for r in rows do
+            let e, ratio, p50Ratio =
+                match etcd.TryFind r.EtcdMode with
+                | Some e -> $"| {e.OpsPerSecond:N0} | {e.P50:N0} ", $"{r.OpsPerSecond / e.OpsPerSecond:F2}x", $"{r.P50 / e.P50:F2}x"
+                | None -> "| - | - ", "-", "-"
+            printfn "| %s | %.0f | %.0f | %.0f | %.3f | %.3f %s| %s | %s |" r.Name r.OpsPerSecond r.P50 r.P99 r.ServerCpu r.ClientCpu e ratio p50Ratio
     finally
         for p in processes do
             try p.Kill() ; p.WaitForExit 10_000 |> ignore with _ -> ()
