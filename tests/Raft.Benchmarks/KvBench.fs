@@ -16,22 +16,6 @@ open System.Text.Json
 open System.Threading
 open System.Threading.Tasks
 
-let private serverDll () =
-    let rec up (dir: DirectoryInfo | null) =
-        match dir with
-        | null -> failwith "Raft.sln not found above the benchmark's folder"
-        | d when File.Exists(Path.Combine(d.FullName, "Raft.sln")) -> d.FullName
-        | d -> up d.Parent
-    let root = up (DirectoryInfo AppContext.BaseDirectory)
-    let dll = Path.Combine(root, "examples", "Raft.KeyValue.Server", "bin", "Release", "net10.0", "Raft.KeyValue.Server.dll")
-    if not (File.Exists dll) then failwithf "%s is missing: build the solution in Release first" dll
-    dll
-
-let private freePort () =
-    use s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp)
-    s.Bind(IPEndPoint(IPAddress.Loopback, 0))
-    (s.LocalEndPoint :?> IPEndPoint).Port
-
 let private arg (name: string) (fallback: string) (args: string list) =
     match args |> List.skipWhile (fun a -> a <> name) with
     | _ :: v :: _ -> v
@@ -87,85 +71,59 @@ let run (args: string list) =
     if target <> "leader" && target <> "spread" then failwithf "--target must be leader or spread (is '%s')" target
     let loadBefore = PeerHarness.loadAverage ()
     let etcd = runEtcd n size conc args
-    let root = Path.Combine(Path.GetTempPath(), "raft-kv-bench-" + Guid.NewGuid().ToString("N")[..7])
-    let httpPorts = [| for _ in 1 .. 3 -> freePort () |]
-    let raftPorts = [| for _ in 1 .. 3 -> freePort () |]
-    let url i = $"http://127.0.0.1:{httpPorts[i - 1]}"
-    let dll = serverDll ()
-    let processes =
-        [ for i in 1 .. 3 ->
-            let a = Collections.Generic.List<string>([ dll; $"--Kv:NodeId={i}"; $"--Kv:RaftEndpoint=127.0.0.1:{raftPorts[i - 1]}"; $"--Kv:HttpUrl={url i}"
-                                                       $"--Kv:DataDirectory={Path.Combine(root, string i)}"; "--Logging:LogLevel:Default=Warning" ])
-            for m in 1 .. 3 do
-                a.Add $"--Kv:Members:{m - 1}:Id={m}"
-                a.Add $"--Kv:Members:{m - 1}:RaftEndpoint=127.0.0.1:{raftPorts[m - 1]}"
-                a.Add $"--Kv:Members:{m - 1}:ApiUrl={url m}"
-            Process.Start(ProcessStartInfo("dotnet", a)) |> nonNull ]
+    use servers = KvServers.start 3
+    let url = servers.Url
+    let processes = servers.Processes
     let handler = new SocketsHttpHandler(MaxConnectionsPerServer = conc, PooledConnectionLifetime = TimeSpan.FromMinutes 10.0)
     use http = new HttpClient(handler, Timeout = TimeSpan.FromSeconds 30.0)
     let mutable retries = 0
-    try
-        let deadline = Stopwatch.StartNew()
-        for i in 1 .. 3 do
-            while not (try http.GetAsync($"{url i}/health").Result.IsSuccessStatusCode with _ -> false) do
-                if deadline.Elapsed > TimeSpan.FromSeconds 60.0 then failwith $"node {i} not healthy within 60 s"
-                Thread.Sleep 50 // start-up polling, outside any measurement
-        let value = Array.init size (fun i -> byte (i % 251))
-        let put (node: int) (key: string) =
-            task {
-                use content = new ByteArrayContent(value)
-                let mutable ok = false
-                while not ok do
-                    use! r = http.PutAsync($"{url node}/kv/{key}", content)
-                    ok <- r.IsSuccessStatusCode
-                    if not ok then Interlocked.Increment &retries |> ignore
-            }
-        let get (node: int) (query: string) (key: string) =
-            task {
-                use! r = http.GetAsync($"{url node}/kv/{key}{query}")
-                if not r.IsSuccessStatusCode then failwith $"GET {key}: {r.StatusCode}"
-            }
-        let key i = $"k{i % keys:D6}"
-        // Every key (group) created, then leaderships given time to balance before measuring.
-        Task.WaitAll [| for i in 0 .. keys - 1 -> put (i % 3 + 1) (key i) :> Task |]
-        let leaders () =
-            use status = JsonDocument.Parse(http.GetStringAsync($"{url 1}/raft/status").Result)
-            let leaderOf = dict [ for g in status.RootElement.GetProperty("groups").EnumerateArray() -> g.GetProperty("groupId").GetInt64(), g.GetProperty("leader").GetInt64() ]
-            use listing = JsonDocument.Parse(http.GetStringAsync($"{url 1}/kv?prefix=k&limit={keys}").Result)
-            dict [ for e in listing.RootElement.EnumerateArray() ->
-                     let g = e.GetProperty("group").GetInt64()
-                     nonNull (e.GetProperty("key").GetString()), (match leaderOf.TryGetValue g with | true, l -> int l | _ -> 0) ]
-        let spread () =
-            let counts = [ for id in 1 .. 3 -> leaders().Values |> Seq.filter ((=) id) |> Seq.length ]
-            List.max counts - List.min counts
-        let balancing = Stopwatch.StartNew()
-        while spread () > 1 && balancing.Elapsed < TimeSpan.FromSeconds 30.0 do Thread.Sleep 200 // outside any measurement
-        let route = leaders ()
-        eprintfn "leaderships spread within %d after %.1f s" (spread ()) balancing.Elapsed.TotalSeconds
-        let node i =
-            match target with
-            | "leader" -> (match route.TryGetValue(key i) with | true, l when l > 0 -> l | _ -> i % 3 + 1)
-            | _ -> i % 3 + 1
-        let measure = measure processes
-        measure "warm-up" "" (min 2000 n) (min conc 16) (fun i -> put (node i) (key i)) |> ignore
-        let rows =
-            [ measure "sequential PUT" "seq" n 1 (fun i -> put (node i) (key i))
-              measure $"{conc} in flight PUT" "conc" n conc (fun i -> put (node i) (key i))
-              measure $"{conc} in flight linearizable GET" "getlin" n conc (fun i -> get (node i) "" (key i))
-              measure $"{conc} in flight stale GET (etcd: serializable)" "getser" n conc (fun i -> get (node i) "?consistency=stale" (key i)) ]
-        let moved = leaders () |> Seq.filter (fun kv -> route[kv.Key] <> kv.Value) |> Seq.length
-        printfn "kv server, 3 processes on 127.0.0.1, %d keys (groups), %d-byte values, requests to %s, n = %d, %d cores, %s"
-            keys size (if target = "leader" then "each key's leader" else "the nodes in turn") n Environment.ProcessorCount (DateTime.UtcNow.ToString "u")
-        printfn "load average before: %s, after: %s; PUTs retried: %d; leaderships moved during the run: %d of %d" loadBefore (PeerHarness.loadAverage ()) retries moved keys
-        printfn "| mode | kv ops/s | p50 µs | p99 µs | server CPU s / 1k ops | client CPU s / 1k ops | etcd ops/s | etcd p50 µs | ops/s kv / etcd | p50 kv / etcd |"
-        printfn "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
-        for r in rows do
-            let e, ratio, p50Ratio =
-                match etcd.TryFind r.EtcdMode with
-                | Some e -> $"| {e.OpsPerSecond:N0} | {e.P50:N0} ", $"{r.OpsPerSecond / e.OpsPerSecond:F2}x", $"{r.P50 / e.P50:F2}x"
-                | None -> "| - | - ", "-", "-"
-            printfn "| %s | %.0f | %.0f | %.0f | %.3f | %.3f %s| %s | %s |" r.Name r.OpsPerSecond r.P50 r.P99 r.ServerCpu r.ClientCpu e ratio p50Ratio
-    finally
-        for p in processes do
-            try p.Kill() ; p.WaitForExit 10_000 |> ignore with _ -> ()
-        try Directory.Delete(root, true) with _ -> ()
+    servers.WaitHealthy http
+    let value = Array.init size (fun i -> byte (i % 251))
+    let put (node: int) (key: string) =
+        task {
+            use content = new ByteArrayContent(value)
+            let mutable ok = false
+            while not ok do
+                use! r = http.PutAsync($"{url node}/kv/{key}", content)
+                ok <- r.IsSuccessStatusCode
+                if not ok then Interlocked.Increment &retries |> ignore
+        }
+    let get (node: int) (query: string) (key: string) =
+        task {
+            use! r = http.GetAsync($"{url node}/kv/{key}{query}")
+            if not r.IsSuccessStatusCode then failwith $"GET {key}: {r.StatusCode}"
+        }
+    let key i = $"k{i % keys:D6}"
+    // Every key (group) created, then leaderships given time to balance before measuring.
+    Task.WaitAll [| for i in 0 .. keys - 1 -> put (i % 3 + 1) (key i) :> Task |]
+    let leaders () = servers.Leaders(http, "k", keys)
+    let spread () =
+        let counts = [ for id in 1 .. 3 -> leaders().Values |> Seq.filter ((=) id) |> Seq.length ]
+        List.max counts - List.min counts
+    let balancing = Stopwatch.StartNew()
+    while spread () > 1 && balancing.Elapsed < TimeSpan.FromSeconds 30.0 do Thread.Sleep 200 // outside any measurement
+    let route = leaders ()
+    eprintfn "leaderships spread within %d after %.1f s" (spread ()) balancing.Elapsed.TotalSeconds
+    let node i =
+        match target with
+        | "leader" -> (match route.TryGetValue(key i) with | true, l when l > 0 -> l | _ -> i % 3 + 1)
+        | _ -> i % 3 + 1
+    let measure = measure processes
+    measure "warm-up" "" (min 2000 n) (min conc 16) (fun i -> put (node i) (key i)) |> ignore
+    let rows =
+        [ measure "sequential PUT" "seq" n 1 (fun i -> put (node i) (key i))
+          measure $"{conc} in flight PUT" "conc" n conc (fun i -> put (node i) (key i))
+          measure $"{conc} in flight linearizable GET" "getlin" n conc (fun i -> get (node i) "" (key i))
+          measure $"{conc} in flight stale GET (etcd: serializable)" "getser" n conc (fun i -> get (node i) "?consistency=stale" (key i)) ]
+    let moved = leaders () |> Seq.filter (fun kv -> route[kv.Key] <> kv.Value) |> Seq.length
+    printfn "kv server, 3 processes on 127.0.0.1, %d keys (groups), %d-byte values, requests to %s, n = %d, %d cores, %s"
+        keys size (if target = "leader" then "each key's leader" else "the nodes in turn") n Environment.ProcessorCount (DateTime.UtcNow.ToString "u")
+    printfn "load average before: %s, after: %s; PUTs retried: %d; leaderships moved during the run: %d of %d" loadBefore (PeerHarness.loadAverage ()) retries moved keys
+    printfn "| mode | kv ops/s | p50 µs | p99 µs | server CPU s / 1k ops | client CPU s / 1k ops | etcd ops/s | etcd p50 µs | ops/s kv / etcd | p50 kv / etcd |"
+    printfn "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+    for r in rows do
+        let e, ratio, p50Ratio =
+            match etcd.TryFind r.EtcdMode with
+            | Some e -> $"| {e.OpsPerSecond:N0} | {e.P50:N0} ", $"{r.OpsPerSecond / e.OpsPerSecond:F2}x", $"{r.P50 / e.P50:F2}x"
+            | None -> "| - | - ", "-", "-"
+        printfn "| %s | %.0f | %.0f | %.0f | %.3f | %.3f %s| %s | %s |" r.Name r.OpsPerSecond r.P50 r.P99 r.ServerCpu r.ClientCpu e ratio p50Ratio

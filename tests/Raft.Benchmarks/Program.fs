@@ -1,7 +1,7 @@
 module Raft.Benchmarks.Program
 
 let private usage () =
-    eprintfn "usage: Raft.Benchmarks <core [runs] | crc [BenchmarkDotNet options] | storage [--size-mb N] [--dir PATH] | cluster [--n N] [--size B] [--conc C] [--mode seq|conc|both] [--groups G] [--layout shared|per-group] [--runs R] [--no-dotnext] [--instrumented] | cluster --idle [groups] [--no-quiescence] [--layout shared|memory] | kv [--n N] [--conc C] [--size B] [--keys K] | scrape [groups] | shared-open [--mb N] [--groups G] [--runs R] [--dir PATH] | facade [--seeds N] [--rounds R] [-- simulator flags]>"
+    eprintfn "usage: Raft.Benchmarks <core [runs] | crc [BenchmarkDotNet options] | storage [--size-mb N] [--dir PATH] | cluster [--n N] [--size B] [--conc C] [--mode seq|conc|both] [--groups G] [--layout shared|per-group] [--runs R] [--no-dotnext] [--instrumented] | cluster --idle [groups] [--no-quiescence] [--layout shared|memory] | kv [--n N] [--conc C] [--size B] [--keys K] [--target leader|spread] [--no-etcd] | kv --footprint K [--idle S] | kv --failover [keys] [rounds] | scrape [groups] | shared-open [--mb N] [--groups G] [--runs R] [--dir PATH] | facade [--seeds N] [--rounds R] [-- simulator flags]>"
     2
 
 [<EntryPoint>]
@@ -15,6 +15,12 @@ let main argv =
         0
     | "cluster" :: rest ->
         ClusterBench.run rest
+        0
+    | "kv" :: "--footprint" :: keys :: rest ->
+        KvFootprint.run (int keys) (match rest with "--idle" :: s :: _ -> int s | _ -> 30)
+        0
+    | "kv" :: "--failover" :: rest ->
+        KvFailover.run (match rest with k :: _ -> int k | [] -> 96) (match rest with _ :: r :: _ -> int r | _ -> 5)
         0
     | "kv" :: rest ->
         KvBench.run rest

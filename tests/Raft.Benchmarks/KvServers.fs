@@ -1,0 +1,89 @@
+/// Three key-value server processes (examples/Raft.KeyValue.Server, built in Release) on 127.0.0.1 with free ports and
+/// data in a temporary folder, for the `kv` benchmarks; disposing kills them and deletes the folder.
+module Raft.Benchmarks.KvServers
+
+open System
+open System.Diagnostics
+open System.IO
+open System.Net
+open System.Net.Http
+open System.Net.Sockets
+open System.Text.Json
+open System.Threading
+
+let private serverDll () =
+    let rec up (dir: DirectoryInfo | null) =
+        match dir with
+        | null -> failwith "Raft.sln not found above the benchmark's folder"
+        | d when File.Exists(Path.Combine(d.FullName, "Raft.sln")) -> d.FullName
+        | d -> up d.Parent
+    let root = up (DirectoryInfo AppContext.BaseDirectory)
+    let dll = Path.Combine(root, "examples", "Raft.KeyValue.Server", "bin", "Release", "net10.0", "Raft.KeyValue.Server.dll")
+    if not (File.Exists dll) then failwithf "%s is missing: build the solution in Release first" dll
+    dll
+
+let private freePort () =
+    use s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp)
+    s.Bind(IPEndPoint(IPAddress.Loopback, 0))
+    (s.LocalEndPoint :?> IPEndPoint).Port
+
+/// The running servers: node i (1-based) answers HTTP at `Url i`.
+type Servers(count: int) =
+    let root = Path.Combine(Path.GetTempPath(), "raft-kv-bench-" + Guid.NewGuid().ToString("N")[..7])
+    let httpPorts = [| for _ in 1 .. count -> freePort () |]
+    let raftPorts = [| for _ in 1 .. count -> freePort () |]
+    let url i = $"http://127.0.0.1:{httpPorts[i - 1]}"
+    let dll = serverDll ()
+    let launch i =
+        let a = Collections.Generic.List<string>([ dll; $"--Kv:NodeId={i}"; $"--Kv:RaftEndpoint=127.0.0.1:{raftPorts[i - 1]}"; $"--Kv:HttpUrl={url i}"
+                                                   $"--Kv:DataDirectory={Path.Combine(root, string i)}"; "--Logging:LogLevel:Default=Warning" ])
+        for m in 1 .. count do
+            a.Add $"--Kv:Members:{m - 1}:Id={m}"
+            a.Add $"--Kv:Members:{m - 1}:RaftEndpoint=127.0.0.1:{raftPorts[m - 1]}"
+            a.Add $"--Kv:Members:{m - 1}:ApiUrl={url m}"
+        Process.Start(ProcessStartInfo("dotnet", a)) |> nonNull
+    let processes = [| for i in 1 .. count -> launch i |]
+
+    /// Node i's HTTP base address.
+    member _.Url(i: int) = url i
+
+    /// The server processes, node 1 first.
+    member _.Processes = List.ofArray processes
+
+    /// Kills node i with SIGKILL (no flush, no hand-off: a crash) and waits for it to exit.
+    member _.Kill(i: int) =
+        processes[i - 1].Kill()
+        processes[i - 1].WaitForExit 10_000 |> ignore
+
+    /// Starts node i again on its data folder.
+    member _.Restart(i: int) = processes[i - 1] <- launch i
+
+    /// The data folder of node i.
+    member _.DataDirectory(i: int) = Path.Combine(root, string i)
+
+    /// Waits (at most 60 s) until every node's /health answers 200.
+    member _.WaitHealthy(http: HttpClient) =
+        let deadline = Stopwatch.StartNew()
+        for i in 1 .. count do
+            while not (try http.GetAsync($"{url i}/health").Result.IsSuccessStatusCode with _ -> false) do
+                if deadline.Elapsed > TimeSpan.FromSeconds 60.0 then failwith $"node {i} not healthy within 60 s"
+                Thread.Sleep 50 // start-up polling, outside any measurement
+
+    /// Each key under `prefix` (at most `limit`) with its group's leader as node `from` sees it (0 when none is known).
+    member _.Leaders(http: HttpClient, prefix: string, limit: int, ?from: int) =
+        let from = defaultArg from 1
+        use status = JsonDocument.Parse(http.GetStringAsync($"{url from}/raft/status").Result)
+        let leaderOf = dict [ for g in status.RootElement.GetProperty("groups").EnumerateArray() -> g.GetProperty("groupId").GetInt64(), g.GetProperty("leader").GetInt64() ]
+        use listing = JsonDocument.Parse(http.GetStringAsync($"{url from}/kv?prefix={prefix}&limit={limit}").Result)
+        dict [ for e in listing.RootElement.EnumerateArray() ->
+                 let g = e.GetProperty("group").GetInt64()
+                 nonNull (e.GetProperty("key").GetString()), (match leaderOf.TryGetValue g with | true, l -> int l | _ -> 0) ]
+
+    interface IDisposable with
+        member _.Dispose() =
+            for p in processes do
+                try p.Kill() ; p.WaitForExit 10_000 |> ignore with _ -> ()
+            try Directory.Delete(root, true) with _ -> ()
+
+/// Starts `count` servers forming one cluster.
+let start (count: int) = new Servers(count)
