@@ -8,7 +8,9 @@ namespace Raft.KeyValue.Server;
 /// compare-and-set names exactly the write it expects.</summary>
 /// <param name="groupId">The group, named to <paramref name="applied"/>.</param>
 /// <param name="applied">Told of every write applied and every snapshot restored (long polls and /events); null for none.</param>
-public sealed class KeyRegister(long groupId = 0, IKeyApplied? applied = null) : IStateMachine<KvWrite, KvWriteResult>, INamedKeys
+/// <param name="groupName">The group's name in the directory: under per-key placement the key itself, for the writes and
+/// snapshots made before writes named their key (a data folder of an earlier version); null when there are none.</param>
+public sealed class KeyRegister(long groupId = 0, IKeyApplied? applied = null, Func<string?>? groupName = null) : IStateMachine<KvWrite, KvWriteResult>, INamedKeys
 {
     private const long ImageMarker = -2; // first field of a snapshot; never a version (those are 0 or more)
     private readonly Dictionary<string, (byte[] Value, long Version)> _values = new(StringComparer.Ordinal);
@@ -23,7 +25,7 @@ public sealed class KeyRegister(long groupId = 0, IKeyApplied? applied = null) :
 
     public KvWriteResult Apply(long index, long term, KvWrite command)
     {
-        var key = command.Key ?? "";
+        var key = command.Key ?? LegacyKey();
         var result = ApplyWrite(index, key, command);
         applied?.Applied(groupId, key, index, term, Read(key).Version);
         return result;
@@ -73,14 +75,30 @@ public sealed class KeyRegister(long groupId = 0, IKeyApplied? applied = null) :
         w.Flush();
     }
 
+    /// <summary>A snapshot from before keys were named: one key's version, then its value (length -1: absent).</summary>
+    private void RestoreOneKey(BinaryReader r, long version)
+    {
+        var length = r.ReadInt32();
+        if (length < 0) return;
+        var value = r.ReadBytes(length);
+        if (value.Length != length) throw new InvalidDataException($"A key snapshot ends after {value.Length} of its {length} value bytes.");
+        var key = LegacyKey();
+        _values[key] = (value, version);
+        _order.Add(key);
+    }
+
+    private string LegacyKey() =>
+        groupName?.Invoke() ?? throw new InvalidDataException($"Group {groupId} holds a write or snapshot that names no key, and the group's name is unknown.");
+
     public void Restore(Stream input)
     {
         var r = new BinaryReader(input);
-        if (r.ReadInt64() != ImageMarker) throw new InvalidDataException("A key group snapshot of an older format (one key without its name); this node reads the many-key format.");
+        var first = r.ReadInt64();
         var before = _order.ToArray();
         _values.Clear();
         _order.Clear();
-        for (var n = r.ReadInt32(); n > 0; n--)
+        if (first != ImageMarker) RestoreOneKey(r, first);
+        else for (var n = r.ReadInt32(); n > 0; n--)
         {
             var key = r.ReadString();
             var version = r.ReadInt64();

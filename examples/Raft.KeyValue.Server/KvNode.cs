@@ -38,7 +38,7 @@ public sealed class KvNode : IHostedService, IAsyncDisposable
         // Always filtered: an empty filter costs one read per frame, and the chaos endpoints (when enabled) drive it.
         var filtered = new FaultFilterTransport<RaftEnvelope<PlacedCommand<KvWrite>>[]>(_transport, Faults);
         Placement = new MultiRaftNode<KvWrite, KvWriteResult>(o.ToPlacementOptions(), nodeOptions, filtered,
-            new SharedLogStorageProvider(o.DataDirectory), id => new KeyRegister(id, _applied), UpdatePeers, serializer, loggers, meterFactory: meters);
+            new SharedLogStorageProvider(o.DataDirectory), id => new KeyRegister(id, _applied, () => Placement?.Directory.FindGroup(id)?.Name), UpdatePeers, serializer, loggers, meterFactory: meters);
     }
 
     /// <summary>The settings.</summary>
