@@ -9,8 +9,8 @@ namespace Raft.MultiRaft;
 /// on this node and closes (deleting their data) the released ones and those it no longer replicates, tells the
 /// transport the members' addresses, and on the groups this node leads adds missing members and removes departed ones
 /// (a group's members are every member of the cluster, or the ones the directory records for it under a replication
-/// factor), one change per group per pass (a
-/// change refused because another is pending is simply tried again next pass, so a change of several nodes completes).
+/// factor), one change per group per pass (a change refused because another is pending is simply tried again next
+/// pass, so a change of several nodes completes).
 /// </summary>
 internal sealed class GroupReconciler<TCommand, TResult>(MultiRaftNode<TCommand, TResult> node, MultiRaftOptions options,
     Action<IReadOnlyList<ClusterMember>>? membersChanged, ILogger log)
