@@ -5,8 +5,9 @@ namespace Raft.KeyValue.Server;
 public interface IKeyApplied
 {
     /// <summary>Group <paramref name="groupId"/> applied the entry at <paramref name="index"/> (of
-    /// <paramref name="term"/>; 0 for a restored snapshot); the key is now at <paramref name="version"/> (0: absent).</summary>
-    void Applied(long groupId, long index, long term, long version);
+    /// <paramref name="term"/>; 0 for a restored snapshot), a write of <paramref name="key"/>, now at
+    /// <paramref name="version"/> (0: absent).</summary>
+    void Applied(long groupId, string key, long index, long term, long version);
 }
 
 /// <summary>Forwards each apply to every observer added (the long-poll watch and the event feed).</summary>
@@ -20,8 +21,8 @@ internal sealed class KeyAppliedFanout : IKeyApplied
         lock (this) _observers = [.. _observers, observer];
     }
 
-    public void Applied(long groupId, long index, long term, long version)
+    public void Applied(long groupId, string key, long index, long term, long version)
     {
-        foreach (var o in _observers) o.Applied(groupId, index, term, version);
+        foreach (var o in _observers) o.Applied(groupId, key, index, term, version);
     }
 }

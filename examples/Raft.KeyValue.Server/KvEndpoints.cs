@@ -16,7 +16,7 @@ public static class KvEndpoints
         app.MapPut("/kv/{key}", PutAsync);
         app.MapGet("/kv/{key}", GetAsync);
         app.MapDelete("/kv/{key}", DeleteAsync);
-        app.MapGet("/kv", List);
+        app.MapGet("/kv", ListAsync);
         app.MapPost("/kv/rebalance", async (KvNode node, CancellationToken ct) => Results.Json(new { transfers = await node.Placement.RebalanceAsync(ct) }));
         app.MapGet("/cluster/members", (KvNode node) => Results.Json(node.Placement.Directory.Members()));
         app.MapPost("/cluster/members", AddMemberAsync);
@@ -37,9 +37,11 @@ public static class KvEndpoints
             body.Write(buffer, 0, read);
         }
         if (Precondition(http.Request, out var ifVersion) is { } malformed) return malformed;
+        var value = body.ToArray();
+        http.Items[KvForward.BodyItem] = value;
         return await Answer(node, key, async () =>
         {
-            var r = await node.Placement.ProposeAsync(key, new KvWrite(false, body.ToArray(), ifVersion), node.Options.RequestTimeout, ct);
+            var r = await node.Placement.ProposeAsync(key, new KvWrite(false, value, ifVersion, key), node.Options.RequestTimeout, ct);
             if (r.Result.Status == KvStatus.VersionMismatch) return Mismatch(key, ifVersion, r.Result.Version);
             http.Response.Headers.ETag = ETag(r.Result.Version);
             return Results.Json(new { key, version = r.Result.Version });
@@ -63,7 +65,7 @@ public static class KvEndpoints
     /// <summary>A key's value (null when absent) and version (0 when absent), read as a GET reads it.</summary>
     internal static async Task<(byte[]? Value, long Version)> ReadKeyAsync(KvNode node, string key, bool stale, TimeSpan timeout, CancellationToken ct)
     {
-        var r = await node.Placement.ReadAsync(key, sm => { var k = (KeyRegister)sm; return (k.Value, k.Version); }, stale, timeout, ct);
+        var r = await node.Placement.ReadAsync(key, sm => ((KeyRegister)sm).Read(key), stale, timeout, ct);
         return r.Found && r.Value.Value is not null ? r.Value : (null, 0);
     }
 
@@ -83,10 +85,11 @@ public static class KvEndpoints
         {
             if (node.Placement.Directory.Find(key) is null && await node.Placement.FindAsync(key, node.Options.RequestTimeout, ct) is null)
                 return Problem(404, "no such key", $"key '{key}' does not exist");
-            var r = await node.Placement.ProposeAsync(key, new KvWrite(true, null, ifVersion), node.Options.RequestTimeout, ct);
+            var r = await node.Placement.ProposeAsync(key, new KvWrite(true, null, ifVersion, key), node.Options.RequestTimeout, ct);
             if (r.Result.Status == KvStatus.VersionMismatch) return Mismatch(key, ifVersion, r.Result.Version);
             if (r.Result.Status == KvStatus.NotFound) return Problem(404, "no such key", $"key '{key}' does not exist");
-            // The key is gone; its group goes too unless a write came after the delete (then the group stays, holding it).
+            // The key is gone; under per-key placement its group goes too unless a write came after the delete (then the
+            // group stays, holding it); a hashed group, shared by other keys, always stays (the release declines).
             try { await node.Placement.ReleaseAsync(key, r.Index, node.Options.RequestTimeout, ct); }
             catch (RaftException) { }
             catch (TimeoutException) { }
@@ -94,12 +97,28 @@ public static class KvEndpoints
         });
     }
 
-    private static IResult List(KvNode node, string? prefix, int? limit)
+    /// <summary><c>GET /kv?prefix=&amp;limit=</c>: the keys as this node has applied them (per-key placement: its copy of
+    /// the directory; hash placement: each hashed group it replicates, and the others through one of their members).
+    /// <c>&amp;group=</c> lists one hashed group (what a node asks another for).</summary>
+    private static async Task<IResult> ListAsync(KvNode node, string? prefix, int? limit, long? group, CancellationToken ct)
     {
         if (limit is < 1 or > 10_000) return Problem(400, "bad limit", $"limit must be within 1-10000 (is {limit})");
-        var names = node.Placement.Directory.List(prefix ?? "", limit ?? 1000).Select(p => new { key = p.Name, group = p.GroupId });
-        return Results.Json(names);
+        var (p, n, timeout) = (prefix ?? "", limit ?? 1000, node.Options.RequestTimeout);
+        return await Answer(node, "the listing", async () =>
+        {
+            IEnumerable<KvListed> names;
+            if (group is { } g) names = (await node.Placement.ListGroupAsync(g, p, n, stale: true, timeout, ct)).Select(Listed);
+            else
+            {
+                var listing = await node.Placement.ListAsync(p, n, stale: true, timeout, ct);
+                names = listing.Names.Select(Listed);
+                if (listing.Elsewhere.Count > 0) names = names.Concat(await KvForward.ListElsewhereAsync(node, listing.Elsewhere, p, n, ct));
+            }
+            return Results.Json(names.OrderBy(l => l.Key, StringComparer.Ordinal).Take(n).ToArray());
+        });
     }
+
+    private static KvListed Listed(GroupPlacement p) => new(p.Name, p.GroupId);
 
     private static async Task<IResult> AddMemberAsync(ClusterMember? member, KvNode node, CancellationToken ct)
     {
@@ -122,6 +141,7 @@ public static class KvEndpoints
     internal static async Task<IResult> Answer(KvNode node, string subject, Func<Task<IResult>> call)
     {
         try { return await call(); }
+        catch (NotPlacedHereException e) { return new KvForward(e.Members, node.Options.RequestTimeout); }
         catch (PlacementException e) when (e.Reason == "not a member") { return Problem(404, "no such member", e.Message); }
         catch (PlacementException e) { return Problem(409, "placement refused", e.Message); }
         catch (ArgumentException e) { return Problem(400, "bad request", e.Message); }
@@ -170,7 +190,7 @@ public static class KvEndpoints
 
     private static IResult TooLarge(int limit) => Problem(413, "value too large", $"the value is over the limit (Kv:MaxValueBytes) of {limit} bytes");
 
-    private static IResult Unavailable(string subject, string why)
+    internal static IResult Unavailable(string subject, string why)
     {
         return new RetryAfter(Problem(503, "no leader", $"{subject}: {why}"));
     }

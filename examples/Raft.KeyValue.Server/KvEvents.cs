@@ -64,7 +64,7 @@ public sealed class KvEvents : IKeyApplied, IDisposable
     }
 
     /// <inheritdoc />
-    public void Applied(long groupId, long index, long term, long version)
+    public void Applied(long groupId, string key, long index, long term, long version)
     {
         if (_subscribers.Length == 0) return;
         var now = TimeProvider.System.GetTimestamp();
@@ -75,7 +75,7 @@ public sealed class KvEvents : IKeyApplied, IDisposable
             return;
         }
         var stands = Interlocked.Exchange(ref _commitsSkipped, 0) + 1;
-        Publish("commit", new { group = groupId, key = KeyOf(groupId), index, term, version, sampledOf = stands });
+        Publish("commit", new { group = groupId, key, index, term, version, sampledOf = stands });
     }
 
     private void OnRoleChanged(object? sender, RoleChangedEventArgs e)

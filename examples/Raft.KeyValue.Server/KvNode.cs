@@ -11,7 +11,7 @@ using Raft.Transport.Tcp;
 namespace Raft.KeyValue.Server;
 
 /// <summary>This process's node: a TCP transport, one shared log, and the placement layer running a
-/// <see cref="KeyRegister"/> per key. The transport learns members added later from the directory.</summary>
+/// <see cref="KeyRegister"/> per group (one key each under per-key placement, many under hash placement). The transport learns members added later from the directory.</summary>
 public sealed class KvNode : IHostedService, IAsyncDisposable
 {
     private readonly TcpTransport<RaftEnvelope<PlacedCommand<KvWrite>>[]> _transport;
@@ -37,8 +37,8 @@ public sealed class KvNode : IHostedService, IAsyncDisposable
         nodeOptions.RequestTimeout = o.RequestTimeout;
         // Always filtered: an empty filter costs one read per frame, and the chaos endpoints (when enabled) drive it.
         var filtered = new FaultFilterTransport<RaftEnvelope<PlacedCommand<KvWrite>>[]>(_transport, Faults);
-        Placement = new MultiRaftNode<KvWrite, KvWriteResult>(new MultiRaftOptions { InitialMembers = o.Members }, nodeOptions, filtered,
-            new SharedLogStorageProvider(o.DataDirectory), id => new KeyRegister(id, _applied), UpdatePeers, serializer, loggers, meterFactory: meters);
+        Placement = new MultiRaftNode<KvWrite, KvWriteResult>(o.ToPlacementOptions(), nodeOptions, filtered,
+            new SharedLogStorageProvider(o.DataDirectory), id => new KeyRegister(id, _applied, () => Placement?.Directory.FindGroup(id)?.Name), UpdatePeers, serializer, loggers, meterFactory: meters);
     }
 
     /// <summary>The settings.</summary>

@@ -20,6 +20,14 @@ public sealed class KvServerOptions
     public string DataDirectory { get; set; } = "";
     /// <summary>The cluster's first members (the same list on each); a node not listed joins once added through <c>POST /cluster/members</c>.</summary>
     public List<ClusterMember> Members { get; set; } = [];
+    /// <summary>How keys map to Raft groups: <c>per-key</c> (the default; each key its own group, created on its first
+    /// write, released on delete) or <c>hash:N</c> (N groups created when the cluster forms, each key in the one its
+    /// stable hash picks). Fixed when the cluster forms: the first members' setting is recorded and followed.</summary>
+    public string Placement { get; set; } = "per-key";
+    /// <summary>How many nodes replicate each key's group: 1 to the number of <see cref="Members"/>; 0 (the default)
+    /// for every member. A node that does not replicate a key's group forwards the key's requests to one that does.
+    /// Fixed when the cluster forms, like <see cref="Placement"/>.</summary>
+    public int ReplicationFactor { get; set; }
     /// <summary>The longest key in UTF-8 bytes.</summary>
     public int MaxKeyBytes { get; set; } = 512;
     /// <summary>The largest value in bytes.</summary>
@@ -34,6 +42,13 @@ public sealed class KvServerOptions
     /// <summary>The chaos admin endpoints (<c>Kv:Chaos:Enabled</c>, <c>Kv:Chaos:Token</c>); off by default.</summary>
     public Raft.AspNetCore.RaftChaosOptions Chaos { get; set; } = new();
 
+    /// <summary>The placement layer's settings these make (valid settings only).</summary>
+    public MultiRaftOptions ToPlacementOptions()
+    {
+        PlacementPolicy.TryParse(Placement, out var policy);
+        return new MultiRaftOptions { InitialMembers = Members, Placement = policy, ReplicationFactor = ReplicationFactor };
+    }
+
     /// <summary>Every problem, each naming its key; empty when valid.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -45,6 +60,10 @@ public sealed class KvServerOptions
             errors.Add($"{SectionName}:HttpUrl '{HttpUrl}' is not an http(s) URL");
         if (string.IsNullOrWhiteSpace(DataDirectory)) errors.Add($"{SectionName}:DataDirectory must name a folder");
         if (Members.Count == 0) errors.Add($"{SectionName}:Members must list the cluster's first members (Id, RaftEndpoint, ApiUrl)");
+        if (!PlacementPolicy.TryParse(Placement, out _))
+            errors.Add($"{SectionName}:Placement must be 'per-key' or 'hash:N' with N within 1-{PlacementPolicy.MaxHashGroups} (is '{Placement}')");
+        if (ReplicationFactor < 0 || ReplicationFactor > Math.Max(1, Members.Count))
+            errors.Add($"{SectionName}:ReplicationFactor must be within 1-{Math.Max(1, Members.Count)} (the members), or 0 for every member (is {ReplicationFactor})");
         if (MaxKeyBytes is < 1 or > 64 * 1024) errors.Add($"{SectionName}:MaxKeyBytes must be within 1-65536 (is {MaxKeyBytes})");
         if (MaxValueBytes is < 1 or > 64 * 1024 * 1024) errors.Add($"{SectionName}:MaxValueBytes must be within 1-67108864 (is {MaxValueBytes})");
         if (RequestTimeout <= TimeSpan.Zero) errors.Add($"{SectionName}:RequestTimeout must be positive (is {RequestTimeout})");

@@ -1,5 +1,3 @@
-using Raft.MultiRaft;
-
 namespace Raft.KeyValue.Server;
 
 /// <summary>
@@ -10,7 +8,6 @@ namespace Raft.KeyValue.Server;
 /// </summary>
 public sealed class KvWatch : IKeyApplied
 {
-    private readonly IDirectoryView _directory;
     private readonly Dictionary<string, Entry> _keys = new(StringComparer.Ordinal);
     // _keys.Count, readable on the node loop without the lock.
     private volatile int _watched;
@@ -18,7 +15,6 @@ public sealed class KvWatch : IKeyApplied
     /// <summary>Watches the applies of <paramref name="node"/>.</summary>
     public KvWatch(KvNode node)
     {
-        _directory = node.Placement.Directory;
         node.ObserveApplied(this);
     }
 
@@ -38,14 +34,13 @@ public sealed class KvWatch : IKeyApplied
     }
 
     /// <inheritdoc />
-    public void Applied(long groupId, long index, long term, long version)
+    public void Applied(long groupId, string key, long index, long term, long version)
     {
         if (_watched == 0) return;
-        if (_directory.FindGroup(groupId)?.Name is not { } name) return;
         TaskCompletionSource fired;
         lock (_keys)
         {
-            if (!_keys.TryGetValue(name, out var entry)) return;
+            if (!_keys.TryGetValue(key, out var entry)) return;
             fired = entry.Pulse;
             entry.Pulse = NewPulse();
         }

@@ -1,6 +1,7 @@
 // Raft.KeyValue.Server: one node of a replicated key-value store; every key its own Raft group (created on the first
-// write, placed by the directory group on every member), leaderships balanced across the nodes. Any node answers any
-// request: writes and linearizable reads travel to the key's leader through the library.
+// write) or, with Kv:Placement=hash:N, one of N shared groups; each group on every member or on Kv:ReplicationFactor of
+// them; leaderships balanced across the nodes. Any node answers any request: writes and linearizable reads travel to
+// the key's leader through the library, or over HTTP to a member of the key's group when this node holds no replica.
 //
 //   dotnet run --project examples/Raft.KeyValue.Server -- --Kv:NodeId 1 ...   (scripts/kv-cluster.sh starts 3)
 using Raft.AspNetCore;

@@ -41,6 +41,14 @@ type RecordingMachine() =
                     let sp = text.IndexOf ' '
                     applied.Add(struct (int64 text[.. sp - 1], text[sp + 1 ..]))
                     line <- r.ReadLine())
+    /// The names written ("put NAME") and not deleted since ("del NAME"): the placement tests' groups of many names.
+    interface Raft.MultiRaft.INamedKeys with
+        member _.Names(prefix) =
+            let live = SortedSet<string>(StringComparer.Ordinal)
+            for struct (_, c) in lock applied (fun () -> applied.ToArray()) do
+                if c.StartsWith "put " then live.Add c[4..] |> ignore
+                elif c.StartsWith "del " then live.Remove c[4..] |> ignore
+            live |> Seq.filter (fun n -> n.StartsWith(prefix, StringComparison.Ordinal))
 
 /// Writes warnings and worse to stderr (a failed test's output then says why a group stopped).
 type StderrLoggerFactory() =

@@ -14,7 +14,8 @@ open FsUnit.Xunit
 open Raft.Tests
 open Raft.Host.Tests.ProcessCrashKit
 
-let private serverDll =
+/// The built server (beside this test assembly's configuration and framework).
+let serverDll =
     let baseDir = Path.TrimEndingDirectorySeparator AppContext.BaseDirectory
     let tfm = Path.GetFileName baseDir |> nonNull
     let config = Path.GetFileName(Path.GetDirectoryName baseDir |> nonNull) |> nonNull
@@ -119,6 +120,17 @@ type KvCluster(?settings: string list, ?chaos: bool) =
                 return if status = 200 then Some etag else None
             })
 
+    /// DELETE of `key` through node `via` answers 204, then a GET through `readVia` 404 and a second DELETE through `againVia` 404.
+    member this.DeleteAndCheckGone(via: int, readVia: int, againVia: int, key: string) =
+        task {
+            let! deleted, _, _ = this.Send(via, HttpMethod.Delete, $"/kv/{key}")
+            deleted |> should equal 204
+            let! gone, _, _ = this.Send(readVia, HttpMethod.Get, $"/kv/{key}")
+            gone |> should equal 404
+            let! again, _, _ = this.Send(againVia, HttpMethod.Delete, $"/kv/{key}")
+            again |> should equal 404
+        }
+
     interface IDisposable with
         member _.Dispose() =
             for p in processes.Values do
@@ -149,12 +161,7 @@ let ``three server processes: writes on one node read on another, versions, comp
             let s, b, _ = c.Send(1, HttpMethod.Get, "/kv/greeting?consistency=stale").Result
             s = 200 && b = "bonjour")
         // Delete, then the key is gone everywhere and a second delete is 404.
-        let! deleted, _, _ = c.Send(1, HttpMethod.Delete, "/kv/fresh")
-        deleted |> should equal 204
-        let! gone, _, _ = c.Send(3, HttpMethod.Get, "/kv/fresh")
-        gone |> should equal 404
-        let! again, _, _ = c.Send(2, HttpMethod.Delete, "/kv/fresh")
-        again |> should equal 404
+        do! c.DeleteAndCheckGone(1, 3, 2, "fresh")
         let! _, listing, _ = c.Send(3, HttpMethod.Get, "/kv?prefix=gr")
         listing |> should haveSubstring "\"greeting\""
         // Bad input: each a problem document naming what is wrong.

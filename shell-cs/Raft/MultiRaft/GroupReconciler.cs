@@ -6,9 +6,11 @@ namespace Raft.MultiRaft;
 /// <summary>
 /// Makes this node's groups match the directory, in passes run when the directory changes and every
 /// <see cref="MultiRaftOptions.ReconcileInterval"/>: seeds the directory on its first leader, opens the groups placed
-/// on this node and closes (deleting their data) the released ones, tells the transport the members' addresses, and on
-/// the groups this node leads adds missing members and removes departed ones, one change per group per pass (a
-/// change refused because another is pending is simply tried again next pass, so a change of several nodes completes).
+/// on this node and closes (deleting their data) the released ones and those it no longer replicates, tells the
+/// transport the members' addresses, and on the groups this node leads adds missing members and removes departed ones
+/// (a group's members are every member of the cluster, or the ones the directory records for it under a replication
+/// factor), one change per group per pass (a change refused because another is pending is simply tried again next
+/// pass, so a change of several nodes completes).
 /// </summary>
 internal sealed class GroupReconciler<TCommand, TResult>(MultiRaftNode<TCommand, TResult> node, MultiRaftOptions options,
     Action<IReadOnlyList<ClusterMember>>? membersChanged, ILogger log)
@@ -57,7 +59,7 @@ internal sealed class GroupReconciler<TCommand, TResult>(MultiRaftNode<TCommand,
         var members = node.Directory.Members();
         if (members.Count > 0 && !members.Any(m => m.Id == node.NodeId)) return;
         foreach (var p in node.Directory.Placements())
-            if (!node.Host.TryGetGroup(p.GroupId, out _)) await OpenAsync(p, members, ct).ConfigureAwait(false);
+            if (Wanted(p) && !node.Host.TryGetGroup(p.GroupId, out _)) await OpenAsync(p, ct).ConfigureAwait(false);
         PublishMembers(members.Count > 0 ? members : options.InitialMembers);
     }
 
@@ -85,7 +87,7 @@ internal sealed class GroupReconciler<TCommand, TResult>(MultiRaftNode<TCommand,
             foreach (var p in node.Directory.Placements())
             {
                 ct.ThrowIfCancellationRequested();
-                if (!host.TryGetGroup(p.GroupId, out _)) await OpenAsync(p, members, ct).ConfigureAwait(false);
+                if (Wanted(p) && !host.TryGetGroup(p.GroupId, out _)) await OpenAsync(p, ct).ConfigureAwait(false);
             }
         foreach (var g in host.Groups)
         {
@@ -104,25 +106,34 @@ internal sealed class GroupReconciler<TCommand, TResult>(MultiRaftNode<TCommand,
         {
             if (started.Count >= options.MaxConfChangesPerPass) break;
             if (!g.Status.IsLeader || g.Faulted) continue;
-            var change = NextChange(g, ids);
+            var want = g.GroupId == options.DirectoryGroupId ? ids : node.Directory.FindGroup(g.GroupId) is { } placed ? Voters(placed, ids) : null;
+            if (want is null) continue;
+            var change = NextChange(g, want);
             if (change is null) continue;
             if (g.GroupId == options.DirectoryGroupId && change.Value is { Add: false } removal && departedButPlaced.Contains(removal.Node)) continue;
             lock (_changingGate)
                 if (!_changing.Add(g.GroupId)) continue;
             Interlocked.Increment(ref _confChanges);
-            started.Add(ChangeAsync(g, change.Value, ids, ct));
+            started.Add(ChangeAsync(g, change.Value, want, ct));
         }
         await Task.WhenAll(started).ConfigureAwait(false);
 
-        // A node the directory no longer lists leaves each group once the group's configuration no longer has it.
-        if (!memberHere)
-            foreach (var g in host.Groups)
-                if (g.GroupId != options.DirectoryGroupId && !g.Membership.Voters.Contains(node.NodeId) && !g.Membership.Learners.Contains(node.NodeId))
-                {
-                    await host.RemoveGroupAsync(g.GroupId, deleteData: true, ct).ConfigureAwait(false);
-                    node.Raise(new PlacementEventArgs("closed", g.GroupId, "this node was removed"));
-                }
+        // A node the directory no longer lists (or no longer places in a group) leaves each such group once the
+        // group's configuration no longer has it: until then it may still be needed for a quorum.
+        foreach (var g in host.Groups)
+        {
+            if (g.GroupId == options.DirectoryGroupId || node.Directory.FindGroup(g.GroupId) is not { } p || (memberHere && Wanted(p))) continue;
+            if (g.Membership.Voters.Contains(node.NodeId) || g.Membership.Learners.Contains(node.NodeId)) continue;
+            await host.RemoveGroupAsync(g.GroupId, deleteData: true, ct).ConfigureAwait(false);
+            node.Raise(new PlacementEventArgs("closed", g.GroupId, "this node was removed"));
+        }
     }
+
+    /// <summary>Whether the directory places group <paramref name="p"/> on this node.</summary>
+    private bool Wanted(GroupPlacement p) => node.Directory.MembersOf(p).Contains(node.NodeId);
+
+    /// <summary>The voters a data group should have: its recorded members, or every member (<paramref name="ids"/>).</summary>
+    private static HashSet<long> Voters(GroupPlacement p, HashSet<long> ids) => p.Members is { } members ? members.Where(ids.Contains).ToHashSet() : ids;
 
     /// <summary>Nodes the directory no longer lists that are still a voter or learner of some data group here.</summary>
     private HashSet<long> DepartedButPlaced(IEnumerable<RaftGroup<PlacedCommand<TCommand>, PlacedResult<TResult>>> groups, HashSet<long> ids)
@@ -178,7 +189,7 @@ internal sealed class GroupReconciler<TCommand, TResult>(MultiRaftNode<TCommand,
         }
     }
 
-    private async Task OpenAsync(GroupPlacement p, IReadOnlyList<ClusterMember> members, CancellationToken ct)
+    private async Task OpenAsync(GroupPlacement p, CancellationToken ct)
     {
         RaftGroup<PlacedCommand<TCommand>, PlacedResult<TResult>> group;
         try
@@ -186,7 +197,7 @@ internal sealed class GroupReconciler<TCommand, TResult>(MultiRaftNode<TCommand,
             group = p.InitialMembers.Contains(node.NodeId)
                 ? await node.Host.CreateGroupAsync(p.GroupId, p.InitialMembers, ct).ConfigureAwait(false)
                 // Added after the group was made: the group's leader adds this node and sends it the log or a snapshot.
-                : await node.Host.JoinGroupAsync(p.GroupId, members.Select(m => m.Id), ct).ConfigureAwait(false);
+                : await node.Host.JoinGroupAsync(p.GroupId, node.Directory.MembersOf(p).Where(id => id != node.NodeId), ct).ConfigureAwait(false);
         }
         catch (InvalidOperationException) when (node.Host.TryGetGroup(p.GroupId, out var already)) { group = already; }
         node.Opened(p.GroupId, group);

@@ -6,8 +6,11 @@ namespace Raft.MultiRaft;
 /// <summary>
 /// Keeps each member leading its share of the groups. Every member runs one and moves only leaderships it holds:
 /// while it leads more than one group above the member leading fewest, it transfers groups to that member, at most
-/// <see cref="MultiRaftOptions.MaxTransfersPerRound"/> per round. Every member is a voter of every group and so sees
-/// every group's leader; the members' rounds converge on a spread of at most one between the most and least loaded.
+/// <see cref="MultiRaftOptions.MaxTransfersPerRound"/> per round. When every member is a voter of every group it sees
+/// every group's leader, and the members' rounds converge on a spread of at most one between the most and least
+/// loaded. Under a replication factor below the member count a member sees only the leaders of the groups it
+/// replicates (other members' counts are lower bounds), so it also keeps every leadership up to its fair share of all
+/// groups: only the excess moves, and a member misjudged as lightly loaded is not handed groups it would hand on again.
 /// </summary>
 internal sealed class LeaderBalancer<TCommand, TResult>(MultiRaftNode<TCommand, TResult> node, MultiRaftOptions options, ILogger log)
 {
@@ -41,13 +44,16 @@ internal sealed class LeaderBalancer<TCommand, TResult>(MultiRaftNode<TCommand, 
         var groups = node.Host.Groups;
         var leading = Leaderships(groups, members);
         var mine = groups.Where(g => g.Status.IsLeader).ToList();
+        var partial = node.Directory.ReplicationFactor > 0 && node.Directory.ReplicationFactor < members.Length;
+        // The directory group counts too: it is led somewhere like any other.
+        var fairShare = partial ? (node.Directory.Placements().Count + 1 + members.Length - 1) / members.Length : 0;
         var transfers = new List<Task>();
         foreach (var g in mine)
         {
             if (transfers.Count >= options.MaxTransfersPerRound) break;
             var (least, count) = leading.Where(kv => kv.Key != node.NodeId && g.Membership.Voters.Contains(kv.Key))
                 .OrderBy(kv => kv.Value).ThenBy(kv => kv.Key).Select(kv => (kv.Key, kv.Value)).FirstOrDefault();
-            if (least == 0 || leading[node.NodeId] <= count + 1) continue;
+            if (least == 0 || leading[node.NodeId] <= count + 1 || leading[node.NodeId] <= fairShare) continue;
             leading[node.NodeId]--;
             leading[least]++;
             transfers.Add(TransferAsync(g, least, ct));

@@ -13,10 +13,14 @@ namespace Raft.MultiRaft;
 /// Multi-raft with placement: a node whose data lives in many Raft groups found by name. A directory group
 /// (<see cref="MultiRaftOptions.DirectoryGroupId"/>, run by every member) maps each name to its group and holds the
 /// cluster's members; a name's group is created on its first write and opened on every member when the directory
-/// entry applies there; a released name's group is closed and deleted everywhere. A reconciler keeps every group's
-/// voters equal to the directory's members (a member added or removed is added to or removed from every group, one
-/// change at a time, retried while an earlier one is pending), and a balancer keeps each member leading its share of
-/// the groups. Calls go to any member: proposals and reads travel to the group's leader through the node host.
+/// entry applies there; a released name's group is closed and deleted everywhere (<see cref="MultiRaftOptions.Placement"/>:
+/// one group per name, or a fixed number of hashed groups created when the cluster forms). A reconciler keeps every
+/// group's voters equal to its members as the directory records them: every member, or
+/// <see cref="MultiRaftOptions.ReplicationFactor"/> of them spread evenly, a departed member's groups getting
+/// replacements (one change at a time, retried while an earlier one is pending); a balancer keeps each member leading
+/// its share of the groups. Calls go to any member of a name's group: proposals and reads travel to the group's leader
+/// through the node host; a node not replicating the group throws <see cref="NotPlacedHereException"/> naming the
+/// members to ask instead.
 /// </summary>
 /// <typeparam name="TCommand">The user's command type (MessagePack, with the user's resolver).</typeparam>
 /// <typeparam name="TResult">What the user's state machine returns.</typeparam>
@@ -143,6 +147,7 @@ public sealed class MultiRaftNode<TCommand, TResult> : IAsyncDisposable
         {
             var placement = (fresh ? await FindAsync(name, deadline.Left(name), cancellationToken).ConfigureAwait(false) : Directory.Find(name))
                 ?? await AssignAsync(name, deadline, cancellationToken).ConfigureAwait(false);
+            if (!HostsHere(placement)) throw NotPlacedHere(name, placement);
             var group = await OpenedAsync(placement.GroupId, deadline, cancellationToken).ConfigureAwait(false);
             if (group is null) { fresh = true; continue; } // released meanwhile
             ProposeResult<PlacedResult<TResult>> r;
@@ -175,31 +180,91 @@ public sealed class MultiRaftNode<TCommand, TResult> : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(query);
         var deadline = Deadline.After(Host, timeout);
         var placement = Directory.Find(name);
-        for (var attempt = 0; ; attempt++)
+        Func<IStateMachine<PlacedCommand<TCommand>, PlacedResult<TResult>>, NamedRead<TRead>> run = sm =>
+            sm is PlacedStateMachine<TCommand, TResult> { Sealed: false } placed ? new NamedRead<TRead>(true, query(placed.Inner)) : default;
+        while (true)
         {
             if (placement is null && !stale) placement = await FindAsync(name, deadline.Left(name), cancellationToken).ConfigureAwait(false);
             if (placement is null) return default;
+            if (!HostsHere(placement)) throw NotPlacedHere(name, placement);
             var group = await OpenedAsync(placement.GroupId, deadline, cancellationToken).ConfigureAwait(false);
             if (group is null) { placement = null; if (stale) return default; continue; }
-            Func<IStateMachine<PlacedCommand<TCommand>, PlacedResult<TResult>>, NamedRead<TRead>> run = sm =>
-                sm is PlacedStateMachine<TCommand, TResult> { Sealed: false } placed ? new NamedRead<TRead>(true, query(placed.Inner)) : default;
-            NamedRead<TRead> read;
-            try
-            {
-                read = stale ? await group.ReadLocalAsync(run, deadline.Left(name), cancellationToken).ConfigureAwait(false)
-                    : await group.ReadAsync(run, deadline.Left(name), cancellationToken).ConfigureAwait(false);
-            }
-            catch (RaftShutdownException) when (Volatile.Read(ref _state) == 1 && GroupGone(placement.GroupId)) { read = default; }
-            // A read has no effect: whatever stopped it (no leader yet, leadership moving) is retried within the deadline.
-            catch (Exception e) when (e is NotLeaderException or ProposalDroppedException or ForwardingFailedException && deadline.CanRetry(attempt))
-            {
-                await deadline.BackOffAsync(attempt, cancellationToken).ConfigureAwait(false);
-                continue;
-            }
+            var (done, read) = await ReadGroupAsync(group, run, stale, deadline, name, cancellationToken).ConfigureAwait(false);
             // A sealed (or removed) group: the name was released, perhaps placed again since; only a fresh lookup knows.
-            if (read.Found || stale) return read;
+            if (done && (read.Found || stale)) return read;
+            if (stale) return default;
             placement = null;
         }
+    }
+
+    /// <summary>One read of a group open here, retried within the deadline while no leader answers (a read has no
+    /// effect, so whatever stopped it is safe to retry); not done when the group is being removed here.</summary>
+    private async Task<(bool Done, TRead Value)> ReadGroupAsync<TRead>(RaftGroup<PlacedCommand<TCommand>, PlacedResult<TResult>> group,
+        Func<IStateMachine<PlacedCommand<TCommand>, PlacedResult<TResult>>, TRead> run, bool stale, Deadline deadline, string what, CancellationToken ct)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return (true, stale ? await group.ReadLocalAsync(run, deadline.Left(what), ct).ConfigureAwait(false)
+                    : await group.ReadAsync(run, deadline.Left(what), ct).ConfigureAwait(false));
+            }
+            catch (RaftShutdownException) when (Volatile.Read(ref _state) == 1 && GroupGone(group.GroupId)) { return (false, default!); }
+            catch (Exception e) when (e is NotLeaderException or ProposalDroppedException or ForwardingFailedException && deadline.CanRetry(attempt))
+            {
+                await deadline.BackOffAsync(attempt, ct).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Up to <paramref name="limit"/> names starting with <paramref name="prefix"/>, in ordinal order, each with
+    /// its group. Per-key placement: from this node's copy of the directory (no Raft round trip; it may trail the
+    /// directory's leader). Hash placement: the names are not in the directory, so every hashed group this node
+    /// replicates is read (linearizably unless <paramref name="stale"/>; one read per group, in parallel) through its
+    /// state machine's <see cref="INamedKeys"/>, and the groups it does not replicate are returned in
+    /// <see cref="NameListing.Elsewhere"/> for the caller to ask their members.</summary>
+    public async Task<NameListing> ListAsync(string prefix, int limit, bool stale = false, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(prefix);
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        if (!Directory.Policy.IsHashed) return new(Directory.List(prefix, limit), []);
+        var placements = Directory.Placements().OrderBy(p => p.GroupId).ToArray();
+        var here = placements.Where(HostsHere).ToArray();
+        var lists = await Task.WhenAll(here.Select(p => ListGroupAsync(p.GroupId, prefix, limit, stale, timeout, cancellationToken))).ConfigureAwait(false);
+        var names = lists.SelectMany(l => l).OrderBy(p => p.Name, StringComparer.Ordinal).Take(limit).ToArray();
+        return new(names, placements.Where(p => !HostsHere(p)).ToArray());
+    }
+
+    /// <summary>Up to <paramref name="limit"/> names of one group (hash placement) starting with <paramref name="prefix"/>,
+    /// in ordinal order, read from its state machine's <see cref="INamedKeys"/>.</summary>
+    /// <exception cref="NotPlacedHereException">This node does not replicate the group.</exception>
+    /// <exception cref="PlacementException">No such group, or its state machine lists no names.</exception>
+    public async Task<IReadOnlyList<GroupPlacement>> ListGroupAsync(long groupId, string prefix, int limit, bool stale = false, TimeSpan? timeout = null,
+        CancellationToken cancellationToken = default)
+    {
+        var what = $"group {groupId}";
+        var placement = Directory.FindGroup(groupId) ?? throw new PlacementException(what, "not in the directory");
+        if (!HostsHere(placement)) throw NotPlacedHere(placement.Name, placement);
+        var deadline = Deadline.After(Host, timeout);
+        var group = await OpenedAsync(groupId, deadline, cancellationToken).ConfigureAwait(false);
+        if (group is null) return [];
+        var (done, names) = await ReadGroupAsync(group, sm => sm is PlacedStateMachine<TCommand, TResult> { Inner: INamedKeys keys }
+            ? keys.Names(prefix).Take(limit).Select(n => placement with { Name = n }).ToArray() : null, stale, deadline, what, cancellationToken).ConfigureAwait(false);
+        if (done && names is null) throw new PlacementException(what, $"its state machine is no {nameof(INamedKeys)}, so it cannot list names");
+        return names ?? [];
+    }
+
+    /// <summary>Whether this node replicates the group of <paramref name="placement"/>: always when every member replicates
+    /// every group (a node not yet a member, or whose copy of the directory trails the assignment, waits for the group
+    /// to open here), else when the directory records it among the group's members.</summary>
+    public bool HostsHere(GroupPlacement placement) => placement.Members is not { } members || members.Contains(NodeId);
+
+    private NotPlacedHereException NotPlacedHere(string name, GroupPlacement placement)
+    {
+        // The placement may come from the directory's leader before this node's copy has the members it names (a first
+        // write here): their addresses then come from the initial members, or are unknown.
+        var known = Directory.Members().Concat(_options.InitialMembers).DistinctBy(m => m.Id).ToDictionary(m => m.Id);
+        return new(name, placement.GroupId, NodeId, Directory.MembersOf(placement).Select(id => known.GetValueOrDefault(id) ?? new ClusterMember(id, "", null)).ToArray());
     }
 
     /// <summary>The placement of <paramref name="name"/> as of now: a linearizable read of the directory, so a name
@@ -213,6 +278,8 @@ public sealed class MultiRaftNode<TCommand, TResult> : IAsyncDisposable
     /// the group changed after <paramref name="unchangedSince"/>.</summary>
     public async Task<bool> ReleaseAsync(string name, long unchangedSince = long.MaxValue, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
+        // Hashed groups hold many names: releasing one name never removes its group (the caller deletes the name's data).
+        if (Directory.Policy.IsHashed) return false;
         var deadline = Deadline.After(Host, timeout);
         var placement = await FindAsync(name, deadline.Left(name), cancellationToken).ConfigureAwait(false);
         if (placement is null) return false;
@@ -234,7 +301,7 @@ public sealed class MultiRaftNode<TCommand, TResult> : IAsyncDisposable
 
     private async Task<GroupPlacement> AssignAsync(string name, Deadline deadline, CancellationToken ct)
     {
-        var r = await DirectoryGroup.ProposeAsync(new PlacedCommand<TCommand> { Kind = PlacedCommandKind.Assign, Name = name, Seed = _seed }, deadline.Left(name), ct).ConfigureAwait(false);
+        var r = await DirectoryGroup.ProposeAsync(ToDirectory(PlacedCommandKind.Assign, name: name), deadline.Left(name), ct).ConfigureAwait(false);
         if (r.Result is { Outcome: PlacedOutcome.Ok, Placement: { } placement }) return placement;
         throw new PlacementException(name, r.Result.Error ?? r.Result.Outcome.ToString());
     }
@@ -278,13 +345,13 @@ public sealed class MultiRaftNode<TCommand, TResult> : IAsyncDisposable
         if (member.Id <= 0) throw new ArgumentOutOfRangeException(nameof(member), member.Id, "Member ids must be positive.");
         if (!Transport.Tcp.TcpTransportOptions.TryParseEndPoint(member.RaftEndpoint, out _))
             throw new ArgumentException($"The member's RaftEndpoint '{member.RaftEndpoint}' is not host:port.", nameof(member));
-        return DirectoryCommandAsync(new PlacedCommand<TCommand> { Kind = PlacedCommandKind.AddMember, Members = [member], Seed = _seed }, $"member {member.Id}", timeout, cancellationToken);
+        return DirectoryCommandAsync(ToDirectory(PlacedCommandKind.AddMember, members: [member]), $"member {member.Id}", timeout, cancellationToken);
     }
 
     /// <summary>Removes a member: the reconciler removes it from every group (its leaderships move first).</summary>
     /// <exception cref="PlacementException">No such member, or it is the last one.</exception>
     public Task RemoveMemberAsync(long memberId, TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
-        DirectoryCommandAsync(new PlacedCommand<TCommand> { Kind = PlacedCommandKind.RemoveMember, MemberId = memberId, Seed = _seed }, $"member {memberId}", timeout, cancellationToken);
+        DirectoryCommandAsync(ToDirectory(PlacedCommandKind.RemoveMember, memberId: memberId), $"member {memberId}", timeout, cancellationToken);
 
     private async Task DirectoryCommandAsync(PlacedCommand<TCommand> command, string what, TimeSpan? timeout, CancellationToken ct)
     {
@@ -295,7 +362,16 @@ public sealed class MultiRaftNode<TCommand, TResult> : IAsyncDisposable
 
     /// <summary>Seeds the directory with the initial members (on the directory's first leader).</summary>
     internal Task SeedAsync(CancellationToken ct) =>
-        DirectoryGroup.ProposeAsync(new PlacedCommand<TCommand> { Kind = PlacedCommandKind.Seed, Members = _seed }, ct);
+        DirectoryGroup.ProposeAsync(ToDirectory(PlacedCommandKind.Seed, members: _seed), ct);
+
+    /// <summary>A directory command from this node: on a first member it carries the seed (members and placement
+    /// rules), so whichever directory command commits first forms the cluster.</summary>
+    private PlacedCommand<TCommand> ToDirectory(PlacedCommandKind kind, string? name = null, ClusterMember[]? members = null, long memberId = 0) =>
+        new()
+        {
+            Kind = kind, Name = name, Members = members, MemberId = memberId, Seed = _seed,
+            SeedHashGroups = _options.Placement.HashGroups, SeedReplicationFactor = _options.ReplicationFactor,
+        };
 
     /// <summary>One balancing round now, whatever the interval and settle period: returns the transfers it started.</summary>
     public Task<int> RebalanceAsync(CancellationToken cancellationToken = default) => _balancer.RoundAsync(cancellationToken);

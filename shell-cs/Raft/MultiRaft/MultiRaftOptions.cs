@@ -14,6 +14,17 @@ public sealed class MultiRaftOptions
     /// <see cref="MultiRaftNode{TCommand,TResult}.AddMemberAsync"/> on a member.</summary>
     public List<ClusterMember> InitialMembers { get; set; } = [];
 
+    /// <summary>How names map to groups: <see cref="PlacementPolicy.PerKey"/> (the default) or
+    /// <see cref="PlacementPolicy.Hash"/>. Fixed when the cluster forms: the directory records the first member's
+    /// policy and every node follows the recorded one.</summary>
+    public PlacementPolicy Placement { get; set; } = PlacementPolicy.PerKey;
+
+    /// <summary>How many members replicate each data group; 0 (the default) for every member. Below the member count,
+    /// each group gets that many members, spread evenly and recorded in the directory, and a departed member's groups
+    /// get replacements. Fixed when the cluster forms, like <see cref="Placement"/>; the directory group itself is
+    /// always on every member.</summary>
+    public int ReplicationFactor { get; set; }
+
     /// <summary>How often the reconciler checks every group against the directory even when nothing changed
     /// (membership changes that failed are retried then).</summary>
     public TimeSpan ReconcileInterval { get; set; } = TimeSpan.FromMilliseconds(500);
@@ -48,6 +59,10 @@ public sealed class MultiRaftOptions
         if (BalanceSettle < TimeSpan.Zero) errors.Add($"{section}:BalanceSettle must not be negative (is {BalanceSettle})");
         if (MaxTransfersPerRound < 1) errors.Add($"{section}:MaxTransfersPerRound must be at least 1 (is {MaxTransfersPerRound})");
         if (HandOffTimeout < TimeSpan.Zero) errors.Add($"{section}:HandOffTimeout must not be negative (is {HandOffTimeout})");
+        ArgumentNullException.ThrowIfNull(Placement);
+        if (ReplicationFactor < 0) errors.Add($"{section}:ReplicationFactor must be 0 (every member) or positive (is {ReplicationFactor})");
+        else if (ReplicationFactor > InitialMembers.Count && InitialMembers.Count > 0)
+            errors.Add($"{section}:ReplicationFactor must be at most the {InitialMembers.Count} initial members (is {ReplicationFactor})");
         var ids = new HashSet<long>();
         for (var i = 0; i < InitialMembers.Count; i++)
         {

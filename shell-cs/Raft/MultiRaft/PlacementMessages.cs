@@ -43,6 +43,11 @@ public sealed class PlacedCommand<TCommand>
     /// <summary>The cluster's initial members, taken before the command applies while the directory has no members
     /// (every directory command of an initial member carries them, so the first one to commit seeds the cluster).</summary>
     [Key(7)] public ClusterMember[]? Seed { get; init; }
+    /// <summary>With <see cref="Seed"/>: the placement rules the seed fixes for the cluster's life, hashed group count
+    /// (0: per-key placement; see <see cref="PlacementPolicy"/>).</summary>
+    [Key(8)] public int SeedHashGroups { get; init; }
+    /// <summary>With <see cref="Seed"/>: how many members replicate each data group (0: every member).</summary>
+    [Key(9)] public int SeedReplicationFactor { get; init; }
 
     internal static PlacedCommand<TCommand> Of(TCommand command) => new() { Kind = PlacedCommandKind.Data, Data = command };
 }
@@ -91,5 +96,8 @@ public sealed record ClusterMember([property: Key(0)] long Id, [property: Key(1)
 /// <param name="GroupId">Its Raft group.</param>
 /// <param name="InitialMembers">The members the group was created with (each creates it with these voters; a member
 /// added later joins it instead).</param>
+/// <param name="Members">The members that replicate the group now, the voters the reconciler keeps it at; null when
+/// every member of the cluster replicates every group (no <see cref="MultiRaftOptions.ReplicationFactor"/>).</param>
 [MessagePackObject]
-public sealed record GroupPlacement([property: Key(0)] string Name, [property: Key(1)] long GroupId, [property: Key(2)] long[] InitialMembers);
+public sealed record GroupPlacement([property: Key(0)] string Name, [property: Key(1)] long GroupId, [property: Key(2)] long[] InitialMembers,
+    [property: Key(3)] long[]? Members = null);
