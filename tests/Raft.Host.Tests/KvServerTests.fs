@@ -31,30 +31,36 @@ module private Signal =
 let chaosToken = "kv-cluster-chaos-token"
 
 /// Three server processes; `Start i` (re)starts node i on its folder and ports. `settings` are extra `--Kv:...`
-/// arguments for every node; `chaos` enables the chaos endpoints with `chaosToken`.
-type KvCluster(?settings: string list, ?chaos: bool) =
+/// arguments for every node; `chaos` enables the chaos endpoints with `chaosToken`. `host i` is node i's address
+/// (127.0.0.1 unless given) and `launcher i` the command and leading arguments that run `dotnet` for it (plain `dotnet`
+/// unless given; NetnsKit's runs it inside node i's network namespace).
+type KvCluster(?settings: string list, ?chaos: bool, ?host: int -> string, ?launcher: int -> string * string list) =
     let root = Path.Combine(Path.GetTempPath(), "raft-kv-server-tests", Guid.NewGuid().ToString("N"))
     let ports = choosePorts 6
     let processes = Collections.Generic.Dictionary<int, Process>()
     let http = new HttpClient(Timeout = TimeSpan.FromSeconds 15.0)
     let httpPort i = ports[i - 1]
     let raftPort i = ports[i + 2]
+    let host = defaultArg host (fun _ -> "127.0.0.1")
+    let launcher = defaultArg launcher (fun _ -> "dotnet", [])
 
-    member _.Url(i: int) = $"http://127.0.0.1:{httpPort i}"
+    member _.Url(i: int) = $"http://{host i}:{httpPort i}"
     member _.Http = http
 
     member this.Start(i: int) =
         task {
-            let args = Collections.Generic.List<string>([ serverDll; $"--Kv:NodeId={i}"; $"--Kv:RaftEndpoint=127.0.0.1:{raftPort i}"
+            let args = Collections.Generic.List<string>([ serverDll; $"--Kv:NodeId={i}"; $"--Kv:RaftEndpoint={host i}:{raftPort i}"
                                                           $"--Kv:HttpUrl={this.Url i}"; $"--Kv:DataDirectory={Path.Combine(root, string i)}"
                                                           "--Kv:MaxValueBytes=1024"; "--Logging:LogLevel:Default=Warning" ])
             args.AddRange(defaultArg settings [])
             if defaultArg chaos false then args.AddRange [ "--Kv:Chaos:Enabled=true"; $"--Kv:Chaos:Token={chaosToken}" ]
             for m in 1 .. 3 do
                 args.Add $"--Kv:Members:{m - 1}:Id={m}"
-                args.Add $"--Kv:Members:{m - 1}:RaftEndpoint=127.0.0.1:{raftPort m}"
+                args.Add $"--Kv:Members:{m - 1}:RaftEndpoint={host m}:{raftPort m}"
                 args.Add $"--Kv:Members:{m - 1}:ApiUrl={this.Url m}"
-            let psi = ProcessStartInfo("dotnet", args, RedirectStandardOutput = true, RedirectStandardError = true)
+            let file, leading = launcher i
+            args.InsertRange(0, leading)
+            let psi = ProcessStartInfo(file, args, RedirectStandardOutput = true, RedirectStandardError = true)
             let p = Process.Start psi |> nonNull
             p.BeginOutputReadLine()
             p.BeginErrorReadLine()
