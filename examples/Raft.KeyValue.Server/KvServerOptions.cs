@@ -68,9 +68,10 @@ public sealed class KvServerOptions
         if (MaxValueBytes is < 1 or > 64 * 1024 * 1024) errors.Add($"{SectionName}:MaxValueBytes must be within 1-67108864 (is {MaxValueBytes})");
         if (RequestTimeout <= TimeSpan.Zero) errors.Add($"{SectionName}:RequestTimeout must be positive (is {RequestTimeout})");
         errors.AddRange(Chaos.Validate($"{SectionName}:Chaos"));
-        var raft = Raft;
-        raft.NodeId = Math.Max(1, NodeId);
-        errors.AddRange(raft.Validate().Select(e => $"{SectionName}:Raft:{e}"));
+        // The node id is Kv:NodeId (checked above); the node host's own copy is filled from it, so a different one is a mistake.
+        if (Raft.NodeId != 0 && Raft.NodeId != NodeId)
+            errors.Add($"{SectionName}:Raft:NodeId must be left unset (Kv:NodeId is the node's id; is {Raft.NodeId}, Kv:NodeId {NodeId})");
+        errors.AddRange(Raft.Validate().Where(e => !e.StartsWith(nameof(Raft.NodeId) + " ", StringComparison.Ordinal)).Select(e => $"{SectionName}:Raft:{e}"));
         var placement = new MultiRaftOptions { InitialMembers = Members };
         errors.AddRange(placement.Validate($"{SectionName}:Members").Where(e => e.Contains("InitialMembers")).Select(e => e.Replace(":InitialMembers", "")));
         return errors;

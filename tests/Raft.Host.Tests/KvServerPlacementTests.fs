@@ -99,8 +99,9 @@ let ``replication factor 2 of 3: each key's group on two nodes, every request th
     }
 
 [<Fact>]
-let ``bad placement settings stop the server with the key named`` () =
-    for setting, key in [ "--Kv:Placement=hash:0", "Kv:Placement"; "--Kv:Placement=ring", "Kv:Placement"; "--Kv:ReplicationFactor=4", "Kv:ReplicationFactor" ] do
+let ``bad placement and node host settings stop the server with the key named`` () =
+    for setting, key in [ "--Kv:Placement=hash:0", "Kv:Placement"; "--Kv:Placement=ring", "Kv:Placement"; "--Kv:ReplicationFactor=4", "Kv:ReplicationFactor"
+                          "--Kv:Raft:NodeId=5", "Kv:Raft:NodeId must be left unset"; "--Kv:Raft:ElectionTicks=1", "Kv:Raft:ElectionTicks" ] do
         let psi = ProcessStartInfo("dotnet", [ serverDll; "--Kv:NodeId=1"; "--Kv:RaftEndpoint=127.0.0.1:1"; "--Kv:HttpUrl=http://127.0.0.1:1"
                                                "--Kv:DataDirectory=/tmp/unused"; "--Kv:Members:0:Id=1"; "--Kv:Members:0:RaftEndpoint=127.0.0.1:1"
                                                "--Kv:Members:1:Id=2"; "--Kv:Members:1:RaftEndpoint=127.0.0.1:2"
@@ -109,4 +110,4 @@ let ``bad placement settings stop the server with the key named`` () =
         use p = Process.Start psi |> nonNull
         let errors = p.StandardError.ReadToEnd()
         p.WaitForExit 30_000 |> should equal true
-        (p.ExitCode, errors.Contains key) |> should equal (2, true)
+        (setting, p.ExitCode, errors.Contains key) |> should equal (setting, 2, true)
