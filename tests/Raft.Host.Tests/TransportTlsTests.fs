@@ -21,17 +21,13 @@ open Raft.Node
 open Raft.Transport
 open Raft.Transport.Tcp
 open Raft.Host.Tests.TransportTestKit
+open Raft.Tests.TestCertificates
 open Raft.Host.Tests.TlsTestKit
 open Raft.Host.Tests.ClusterKit
 open Raft.Tests
 
 /// A PEM directory with a cluster CA (file `ca.pem`) and a certificate for each of `ids` (files `node-ID.crt/.key`).
-let private setup (ids: int64 list) =
-    let pem = new PemDirectory()
-    let ca = newCa "raft-test-ca"
-    pem.WriteCa("ca.pem", [ ca ]) |> ignore
-    for id in ids do pem.WriteNode($"node-{id}", issue ca id)
-    pem, ca
+let private setup (ids: int64 list) = clusterFiles ids
 
 /// Transport options of node `id` with TLS on, using its files in `pem` and the CA file `ca`.
 let private tlsOptions (pem: PemDirectory) (ca: string) (id: int64) =
