@@ -28,7 +28,7 @@ let ``nodes sharing the cluster secret connect and exchange messages`` () =
         mesh [ a; b ]
         do! exchange a b 1L
         do! exchange b a 1L
-        a.T.Stats.RefusedHandshakes + b.T.Stats.RefusedHandshakes |> should equal 0L
+        credentialRefusals a.T.Stats + credentialRefusals b.T.Stats |> should equal 0L
         do! stopAll [ a; b ]
     }
 

@@ -153,3 +153,10 @@ let rawConnect (endPoint: EndPoint) =
         do! s.ConnectAsync(endPoint)
         return { Socket = s; Reader = TcpConnection.CreateReader s }
     }
+
+/// Refusals that judge a node's credentials: plaintext, each certificate verdict, the cluster secret. Tests that expect
+/// none look at these alone: a node dialing a peer not yet told of it is refused as an unknown node (`handshake`, a race
+/// of the test's setup), and a handshake cut short by the other side's deadline on a loaded machine counts as `tls`.
+let credentialRefusals (stats: Raft.Transport.TransportStats) =
+    let r = stats.Refusals
+    r.Plaintext + r.CertificateMissing + r.CertificateUntrusted + r.CertificateExpired + r.CertificateIdentity + r.ClusterSecret

@@ -89,7 +89,7 @@ let ``a 3-node cluster over mutual TLS 1.3 commits, and a plaintext probe shows 
             tls.SslProtocol |> should equal SslProtocols.Tls13
             let presented = X509CertificateLoader.LoadCertificate((nonNull tls.RemoteCertificate).GetRawCertData())
             NodeIdentity.Matches(presented, p, null) |> should equal true
-        for n in cluster.Nodes do n.Host.TransportStats.RefusedHandshakes |> should equal 0L
+        for n in cluster.Nodes do credentialRefusals n.Host.TransportStats |> should equal 0L
 
         let! _ = plaintextHello (nonNull (cluster.Node 1L).Tcp.Value.LocalEndPoint)
         do! Wait.until "node 1 counts the plaintext probe" Wait.standard (fun () ->
@@ -246,6 +246,27 @@ let ``a certificate rotated on disk is used for the next connection without a re
             | null -> false
             | tls -> thumbprint (nonNull tls.RemoteCertificate) = thumbprint newer.Certificate)
         do! exchange b a 2L
+        do! stopAll [ a; b ]
+    }
+
+[<Fact>]
+let ``certificates issued by an intermediate CA, sent after the node's certificate, chain to the root in the CA file`` () =
+    task {
+        let pem, root = setup []
+        use _ = pem
+        let intermediate = newIntermediate root "raft-intermediate"
+        for id in [ 1L; 2L ] do
+            let node = issue intermediate id
+            pem.Write($"node-{id}.crt", node.Certificate.ExportCertificatePem() + "\n" + intermediate.Certificate.ExportCertificatePem()) |> ignore
+            pem.Write($"node-{id}.key", node.Key.ExportPkcs8PrivateKeyPem()) |> ignore
+        let! a = start (tlsOptions pem "ca.pem" 1L)
+        let! b = start (tlsOptions pem "ca.pem" 2L)
+        mesh [ a; b ]
+        do! exchange a b 1L
+        do! exchange b a 1L
+        if credentialRefusals a.T.Stats + credentialRefusals b.T.Stats <> 0L then
+            failwithf "credential refusals: node 1 %A, node 2 %A\nnode 1's log: %A\nnode 2's log: %A"
+                a.T.Stats.Refusals b.T.Stats.Refusals a.Log.Entries b.Log.Entries
         do! stopAll [ a; b ]
     }
 

@@ -23,6 +23,20 @@ let newCa (name: string) =
     let now = DateTimeOffset.UtcNow
     { Certificate = request.CreateSelfSigned(now.AddDays -30.0, now.AddYears 1); Key = key }
 
+/// An intermediate CA signed by `root`, valid from a week ago to six months from now, able to sign node certificates.
+let newIntermediate (root: Issued) (name: string) =
+    let key = ECDsa.Create(ECCurve.NamedCurves.nistP256)
+    let request = CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256)
+    request.CertificateExtensions.Add(X509BasicConstraintsExtension(true, true, 0, true))
+    request.CertificateExtensions.Add(X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign ||| X509KeyUsageFlags.CrlSign, true))
+    request.CertificateExtensions.Add(X509SubjectKeyIdentifierExtension(request.PublicKey, false))
+    request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(root.Certificate, true, false))
+    let now = DateTimeOffset.UtcNow
+    let serial = RandomNumberGenerator.GetBytes 8
+    serial[0] <- serial[0] &&& 0x7Fuy // a positive serial number
+    use signed = request.Create(root.Certificate, now.AddDays -7.0, now.AddMonths 6, serial)
+    { Certificate = signed.CopyWithPrivateKey key; Key = key }
+
 /// A certificate signed by `ca` with subject CN `commonName` and the given SAN URIs, valid in [notBefore, notAfter].
 let issueNamed (ca: Issued) (commonName: string) (uris: string list) (notBefore: DateTimeOffset) (notAfter: DateTimeOffset) =
     let key = ECDsa.Create(ECCurve.NamedCurves.nistP256)

@@ -232,11 +232,12 @@ public sealed partial class TcpTransport<TMessage>
         await stream.WriteAsync(buffer.WrittenMemory, token).ConfigureAwait(false);
     }
 
-    /// <summary>Counts and logs a refused connection, naming the remote address.</summary>
+    /// <summary>Logs and counts a refused connection, naming the remote address (logged first: whoever sees the count
+    /// finds the line).</summary>
     private void Refuse(EndPoint? remote, HandshakeRefusal reason, string why)
     {
-        _counters.RefusedHandshake(reason);
         _logger.HandshakeRefused(remote, reason == HandshakeRefusal.Handshake ? why : $"{reason}: {why}");
+        _counters.RefusedHandshake(reason);
     }
 
     /// <summary>Hands a connection that passed the handshake to its peer (or retires it) and starts its read loop.</summary>

@@ -125,7 +125,13 @@ internal sealed class TlsAuthenticator(TcpTlsOptions options, ILogger logger)
             policy.CustomTrustStore.AddRange(credentials.Authorities);
             policy.RevocationMode = owner._options.CheckRevocation ? X509RevocationMode.Online : X509RevocationMode.NoCheck;
             policy.VerificationTime = DateTime.Now;
-            if (sent is not null) policy.ExtraStore.AddRange(sent.ChainPolicy.ExtraStore);
+            if (sent is not null)
+            {
+                // The intermediates the peer sent: the TLS stack's own chain holds them in its extra store and, once
+                // it found them, among its elements; both are offered, the trust decision stays with the CA file alone.
+                policy.ExtraStore.AddRange(sent.ChainPolicy.ExtraStore);
+                foreach (var element in sent.ChainElements) policy.ExtraStore.Add(element.Certificate);
+            }
             if (!chain.Build(leaf))
             {
                 var status = chain.ChainStatus.Aggregate(X509ChainStatusFlags.NoError, (all, s) => all | s.Status);
