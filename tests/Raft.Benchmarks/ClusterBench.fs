@@ -99,14 +99,17 @@ type private Result =
 let private percentile (sorted: float[]) (q: float) =
     sorted[Math.Clamp(int (Math.Ceiling(q * float sorted.Length)) - 1, 0, sorted.Length - 1)]
 
-/// Starts 3 nodes with `groups` groups, all led by node 1; returns the hosts and node 1's groups.
-let private startCluster (root: string) (memory: bool) (perGroup: bool) (shared: ResizeArray<SharedLogStorageProvider>) (groups: int) =
+/// Starts 3 nodes with `groups` groups, all led by node 1, over mutual TLS when `tls` holds the nodes' files; returns
+/// the hosts and node 1's groups.
+let private startCluster (root: string) (memory: bool) (perGroup: bool) (shared: ResizeArray<SharedLogStorageProvider>) (groups: int)
+                         (tls: Raft.Tests.TestCertificates.PemDirectory option) =
     task {
         let codec = RaftBatchCodec<byte[]>(RaftMessageCodec<byte[]>())
         let transports =
             [| for id in 1L .. 3L ->
                 let o = TcpTransportOptions(NodeId = id, ClusterId = "bench", ListenEndpoint = "127.0.0.1:0",
                                             ReconnectBackoffMin = TimeSpan.FromMilliseconds 10.0, QueueCapacity = 65536)
+                tls |> Option.iter (fun pem -> o.Tls <- pem.Options($"node-{id}", "ca.pem"))
                 new TcpTransport<RaftEnvelope<byte[]>[]>(o, codec) |]
         let hosts =
             [| for t in transports ->
@@ -217,6 +220,9 @@ let run (args: string list) =
     if layout <> "shared" && layout <> "per-group" then failwithf "--layout: expected shared or per-group, got '%s'" layout
     // Every instrument listened to and aggregated, observables collected each second (the cost of an exporter).
     let instrumented = args |> List.contains "--instrumented"
+    // Mutual TLS 1.3 between the nodes, with a CA and node certificates made for the run (beside a plaintext run, the
+    // cost of TLS on the same machine).
+    let tls = args |> List.contains "--tls"
     let runOnce () =
         let root = Path.Combine(Path.GetTempPath(), "raft-cluster-bench-" + Guid.NewGuid().ToString("N"))
         let results =
@@ -225,7 +231,9 @@ let run (args: string list) =
                 use exporter = if instrumented then new ExporterLikeListener() :> IDisposable else { new IDisposable with member _.Dispose() = () }
                 let measure = measure counters
                 let sharedLogs = ResizeArray<SharedLogStorageProvider>()
-                let! hosts, led = startCluster root memory (layout = "per-group") sharedLogs groups
+                let pem = if tls then Some(fst (Raft.Tests.TestCertificates.clusterFiles [ 1L; 2L; 3L ])) else None
+                use _ = match pem with Some p -> p :> IDisposable | None -> { new IDisposable with member _.Dispose() = () }
+                let! hosts, led = startCluster root memory (layout = "per-group") sharedLogs groups pem
                 try
                     let rnd = Random(7)
                     let payload () =
@@ -271,7 +279,7 @@ let run (args: string list) =
     for round, (results, peer) in List.indexed rounds do
         printfn ""
         if runs > 1 then printfn "round %d of %d" (round + 1) runs
-        printfn "3 nodes, one process, loopback TCP, %d-byte entries, n = %d, %d group(s), %s log, %d cores, %s%s" size n groups layout Environment.ProcessorCount (DateTime.UtcNow.ToString "yyyy-MM-dd")
+        printfn "3 nodes, one process, loopback TCP%s, %d-byte entries, n = %d, %d group(s), %s log, %d cores, %s%s" (if tls then " with mutual TLS 1.3 (--tls)" else "") size n groups layout Environment.ProcessorCount (DateTime.UtcNow.ToString "yyyy-MM-dd")
             (if instrumented then ", every Raft instrument listened to (--instrumented)" else "")
         printfn "this library: every node fsyncs (fdatasync) before acknowledging; DotNext 6.12: followers ack before their flush"
         printfn ""

@@ -90,7 +90,7 @@ let testOptions (id: int64) =
 type ClusterOf<'C, 'R, 'M when 'M :> IStateMachine<'C, 'R>>(size: int, groups: int, useTcp: bool, newMachine: unit -> 'M,
         ?clusterId: string, ?quiescence: bool, ?electionTicks: int, ?configure: RaftNodeOptions -> unit,
         ?wrapTransport: int64 -> ITransport<RaftEnvelope<'C>[]> -> ITransport<RaftEnvelope<'C>[]>,
-        ?meterFactory: Diagnostics.Metrics.IMeterFactory) =
+        ?meterFactory: Diagnostics.Metrics.IMeterFactory, ?configureTcp: int64 -> TcpTransportOptions -> unit) =
     let root = Path.Combine(Path.GetTempPath(), "raft-host-tests", Guid.NewGuid().ToString("N"))
     let clusterId = defaultArg clusterId "test-cluster"
     let ids = [| 1L .. int64 size |]
@@ -129,6 +129,9 @@ type ClusterOf<'C, 'R, 'M when 'M :> IStateMachine<'C, 'R>>(size: int, groups: i
                                                 ReconnectBackoffMax = TimeSpan.FromMilliseconds 200.0)
                     for KeyValue(peer, ep) in endpoints do
                         if peer <> id then o.Peers[peer] <- string ep
+                    match configureTcp with
+                    | Some f -> f id o
+                    | None -> ()
                     let t = new TcpTransport<RaftEnvelope<'C>[]>(o, codec)
                     (t :> ITransport<_>), Some t
                 else
@@ -234,10 +237,11 @@ type ClusterOf<'C, 'R, 'M when 'M :> IStateMachine<'C, 'R>>(size: int, groups: i
 /// The string-command cluster most tests use: every group's state machine records the commands it applied.
 type Cluster(size: int, groups: int, useTcp: bool, ?clusterId: string, ?quiescence: bool, ?electionTicks: int,
              ?configure: RaftNodeOptions -> unit, ?wrapTransport: int64 -> ITransport<RaftEnvelope<string>[]> -> ITransport<RaftEnvelope<string>[]>,
-             ?meterFactory: Diagnostics.Metrics.IMeterFactory) =
+             ?meterFactory: Diagnostics.Metrics.IMeterFactory, ?configureTcp: int64 -> TcpTransportOptions -> unit) =
     inherit ClusterOf<string, int64, RecordingMachine>(size, groups, useTcp, RecordingMachine, ?clusterId = clusterId,
                                                        ?quiescence = quiescence, ?electionTicks = electionTicks, ?configure = configure,
-                                                       ?wrapTransport = wrapTransport, ?meterFactory = meterFactory)
+                                                       ?wrapTransport = wrapTransport, ?meterFactory = meterFactory,
+                                                       ?configureTcp = configureTcp)
 
     /// Waits until every running node applied at least `count` commands in `group`.
     member this.WaitApplied(group: int64, count: int) =

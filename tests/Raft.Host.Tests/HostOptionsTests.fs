@@ -94,6 +94,8 @@ let private asReadme (value: obj) =
     | :? TimeSpan as t -> t.ToString()
     | :? Dictionary<int64, string> as d when d.Count = 0 -> "{}"
     | :? List<int64> as l -> "[" + String.Join(", ", l) + "]"
+    | :? Raft.Transport.Tcp.TcpTlsOptions as t -> string t.Mode // the section's own keys are in the README's TLS table
+    | null -> "none"
     | v -> string v
 
 /// Settings with no default: the host refuses to start without them.

@@ -49,6 +49,13 @@ public sealed class RaftHostOptions : RaftNodeOptions
     /// <summary>Largest frame accepted or sent.</summary>
     public int MaxFrameBytes { get; set; } = TcpTransportOptions.DefaultMaxFrameBytes;
 
+    /// <summary>Mutual TLS between nodes (<c>Raft:Tls:Mode</c>, <c>CertificatePath</c>, <c>KeyPath</c>, <c>CaPath</c>, ...); off by default.</summary>
+    public TcpTlsOptions Tls { get; set; } = new();
+
+    /// <summary>Optional shared key proven at every handshake when TLS is off (see <see cref="TcpTransportOptions.ClusterSecret"/>):
+    /// at least 16 bytes; every node needs the same value. Weaker than TLS.</summary>
+    public string? ClusterSecret { get; set; }
+
     /// <summary>Log write buffer per group, in bytes.</summary>
     public int WriteBufferBytes { get; set; } = FileRaftStorageProvider.DefaultWriteBufferBytes;
 
@@ -80,6 +87,9 @@ public sealed class RaftHostOptions : RaftNodeOptions
             errors.Add($"{Key(nameof(StorageLayout))} must be {string.Join(" or ", Enum.GetNames<StorageLayout>())} (got {StorageLayout})");
         if (WriteBufferBytes < FileLogOptions.MinWriteBufferSize)
             errors.Add($"{Key(nameof(WriteBufferBytes))} must be at least {FileLogOptions.MinWriteBufferSize} (got {WriteBufferBytes})");
+        if (TcpTransportOptions.ClusterSecretProblem(ClusterSecret) is { } secret) errors.Add($"{Key(nameof(ClusterSecret))} {secret}");
+        if (Tls is null) errors.Add($"{Key(nameof(Tls))} must not be null");
+        else errors.AddRange(Tls.Validate(Key(nameof(Tls)), NodeId));
         return errors;
     }
 
@@ -88,7 +98,11 @@ public sealed class RaftHostOptions : RaftNodeOptions
     public static IReadOnlyList<string> UnknownKeys(IConfiguration section)
     {
         var known = typeof(RaftHostOptions).GetProperties().Where(p => p.CanWrite).Select(p => p.Name).ToHashSet(StringComparer.OrdinalIgnoreCase);
-        return section.GetChildren().Where(c => !known.Contains(c.Key)).Select(c => c.Path).ToList();
+        var tls = typeof(TcpTlsOptions).GetProperties().Where(p => p.CanWrite).Select(p => p.Name).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        var unknown = section.GetChildren().Where(c => !known.Contains(c.Key)).Select(c => c.Path).ToList();
+        // The one nested section: a typo under it (Raft:Tls:CertPath) would otherwise leave TLS half configured.
+        unknown.AddRange(section.GetSection(nameof(Tls)).GetChildren().Where(c => !tls.Contains(c.Key)).Select(c => c.Path));
+        return unknown;
     }
 
     /// <summary>The voters of every configured group: this node and its peers.</summary>
@@ -111,6 +125,8 @@ public sealed class RaftHostOptions : RaftNodeOptions
         ListenEndpoint = ListenEndpoint,
         Peers = new Dictionary<long, string>(Peers ?? []),
         MaxFrameBytes = MaxFrameBytes,
+        Tls = Tls,
+        ClusterSecret = ClusterSecret,
     };
 }
 

@@ -109,7 +109,14 @@ public sealed class RaftMetrics : IDisposable
             };
         }, "{message}", "Messages not delivered, by reason: refused (queue full, unknown peer, too large) or partitioned (a fault filter)");
         TransportCounter("raft.transport.bad_frames", "{connection}", "Connections closed for a bad frame", s => s.BadFrames);
-        TransportCounter("raft.transport.handshakes.refused", "{connection}", "Handshakes refused (another cluster, an unknown node)", s => s.RefusedHandshakes);
+        // One instrument, a reason each: a probe with plaintext or a stolen certificate for another id is told apart
+        // from a misconfigured cluster id without a second metric.
+        _meter.CreateObservableCounter("raft.transport.handshakes.refused", () =>
+        {
+            var refusals = source.Transport.Refusals;
+            return RefusalCounts.Tags.Select(t => new Measurement<long>(refusals[t.Reason], _node, new("reason", t.Tag))).ToArray();
+        }, "{connection}", "Handshakes refused, by reason: handshake (another cluster, an unknown node), plaintext, certificate_missing, " +
+           "certificate_untrusted, certificate_expired, certificate_identity, tls, cluster_secret");
         TransportCounter("raft.transport.reconnects", "{connection}", "Connections re-established after one was lost", s => s.Reconnects);
 
         void Gauge(string name, string unit, string description, Func<int> read) =>

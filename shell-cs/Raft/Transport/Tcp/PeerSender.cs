@@ -1,4 +1,3 @@
-using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 
 namespace Raft.Transport.Tcp;
@@ -45,7 +44,7 @@ internal sealed class PeerSender<TMessage>(TcpTransportOptions options, IFrameCo
                 return;
             }
             ValueTask<int> send;
-            try { send = connection!.Socket.SendAsync(buffer.WrittenMemory, SocketFlags.None, peer.Lifetime.Token); }
+            try { send = connection!.SendSomeAsync(buffer.WrittenMemory, peer.Lifetime.Token); }
             catch (Exception ex)
             {
                 SendFailed(peer, connection!, ex);

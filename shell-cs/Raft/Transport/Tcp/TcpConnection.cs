@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
 
 namespace Raft.Transport.Tcp;
@@ -9,7 +10,7 @@ namespace Raft.Transport.Tcp;
 internal sealed class BadFrameException(string reason) : Exception(reason);
 
 /// <summary>
-/// One authenticated socket to a peer. Its read loop runs until the peer closes or a bad frame arrives; writing is
+/// One authenticated socket to a peer, plaintext or under TLS (then every byte goes through <see cref="Tls"/>). Its read loop runs until the peer closes or a bad frame arrives; writing is
 /// done only by the peer's send loop. A connection that loses the one-per-pair tie-break is <see cref="Retire">retired</see>:
 /// it stops sending (half-close) but keeps reading until the other side closes too, so frames already in flight on it
 /// are not lost.
@@ -18,9 +19,10 @@ internal sealed class TcpConnection
 {
     private int _closed;
 
-    public TcpConnection(Socket socket, PipeReader reader, long peerId, long dialerId, string direction)
+    public TcpConnection(Socket socket, SslStream? tls, PipeReader reader, long peerId, long dialerId, string direction)
     {
         Socket = socket;
+        Tls = tls;
         Reader = reader;
         PeerId = peerId;
         DialerId = dialerId;
@@ -29,6 +31,8 @@ internal sealed class TcpConnection
     }
 
     public Socket Socket { get; }
+    /// <summary>The TLS session over <see cref="Socket"/>, or null for plaintext.</summary>
+    public SslStream? Tls { get; }
     public PipeReader Reader { get; }
     public long PeerId { get; }
     /// <summary>Which node opened the connection; the tie-break keeps the one opened by the lower id.</summary>
@@ -38,15 +42,26 @@ internal sealed class TcpConnection
     public bool IsClosed => Volatile.Read(ref _closed) != 0;
     public bool IsRetired { get; private set; }
 
-    /// <summary>Writes all of <paramref name="data"/> (a socket send may take only part of it).</summary>
+    /// <summary>Starts writing <paramref name="data"/>; returns how many bytes were taken (a plaintext socket send may take
+    /// only part of it, a TLS write takes all). The caller owns writing: one write at a time.</summary>
+    public ValueTask<int> SendSomeAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken) =>
+        Tls is null ? Socket.SendAsync(data, SocketFlags.None, cancellationToken) : WriteTlsAsync(Tls, data, cancellationToken);
+
+    /// <summary>Writes all of <paramref name="data"/>.</summary>
     public async ValueTask SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
         while (!data.IsEmpty)
         {
-            var sent = await Socket.SendAsync(data, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+            var sent = await SendSomeAsync(data, cancellationToken).ConfigureAwait(false);
             if (sent <= 0) throw new IOException("socket accepted no bytes");
             data = data[sent..];
         }
+    }
+
+    private static async ValueTask<int> WriteTlsAsync(SslStream tls, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        await tls.WriteAsync(data, cancellationToken).ConfigureAwait(false);
+        return data.Length;
     }
 
     /// <summary>Stops sending on this connection but keeps reading until the peer closes its side.</summary>
@@ -63,9 +78,13 @@ internal sealed class TcpConnection
         try { Socket.Dispose(); } catch (Exception) { /* nothing to release */ }
     }
 
-    /// <summary>Creates the pipe reader of a freshly connected socket.</summary>
-    public static PipeReader CreateReader(Socket socket) =>
-        PipeReader.Create(new NetworkStream(socket, ownsSocket: false),
+    /// <summary>Creates the pipe reader of a freshly connected plaintext socket.</summary>
+    public static PipeReader CreateReader(Socket socket) => CreateReader(new NetworkStream(socket, ownsSocket: false));
+
+    /// <summary>Creates the pipe reader of a connection's stream (a <see cref="NetworkStream"/> or a TLS session); completing
+    /// the reader disposes the stream.</summary>
+    public static PipeReader CreateReader(Stream stream) =>
+        PipeReader.Create(stream,
             new StreamPipeReaderOptions(pool: MemoryPool<byte>.Shared, bufferSize: 64 * 1024, minimumReadSize: 4096, leaveOpen: false));
 
     /// <summary>Reads exactly one frame of <paramref name="expected"/> kind (a handshake) and decodes it before releasing the buffer.</summary>

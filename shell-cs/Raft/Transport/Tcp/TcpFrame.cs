@@ -13,6 +13,8 @@ internal enum FrameKind : byte
     Hello = 1,
     /// <summary>The acceptor's answer to a handshake.</summary>
     HelloReply = 2,
+    /// <summary>The dialer's cluster-secret proof, after the reply (only when a cluster secret is configured).</summary>
+    HelloProof = 3,
 }
 
 /// <summary>Why a frame was rejected; every value closes the connection and counts a bad frame.</summary>
@@ -81,7 +83,7 @@ internal static class TcpFrame
         buffer.Slice(0, HeaderSize).CopyTo(header);
         if (BinaryPrimitives.ReadUInt32LittleEndian(header) != Magic) { error = FrameError.BadMagic; return false; }
         if (header[4] != Version) { error = FrameError.BadVersion; return false; }
-        if (header[5] > (byte)FrameKind.HelloReply) { error = FrameError.BadFlags; return false; }
+        if (header[5] > (byte)FrameKind.HelloProof) { error = FrameError.BadFlags; return false; }
         var length = BinaryPrimitives.ReadUInt32LittleEndian(header[6..]);
         if (length > (uint)maxPayload) { error = FrameError.Oversized; return false; }
         if (buffer.Length < HeaderSize + length) return false;

@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 
 [assembly: InternalsVisibleTo("Raft.Host.Tests")]
 
@@ -12,7 +13,8 @@ namespace Raft.Transport.Tcp;
 /// <summary>
 /// The TCP transport: one connection per peer pair, carrying every group's messages, framed as described in
 /// <c>TcpFrame</c> (magic, version, flags, length, CRC-32C), opened by a handshake that checks the cluster id and
-/// node ids. Each peer has a bounded queue, drained by the sending thread itself into one socket write per batch
+/// node ids (optionally inside mutual TLS, <see cref="TcpTlsOptions"/>, or proving a <see cref="TcpTransportOptions.ClusterSecret"/>).
+/// Each peer has a bounded queue, drained by the sending thread itself into one socket write per batch
 /// (<see cref="PeerSender{TMessage}"/>); each connection has one read loop over a
 /// <see cref="System.IO.Pipelines.PipeReader"/> (<see cref="FrameReader{TMessage}"/>). Opening connections (accept,
 /// dial, handshake) is in <c>TcpTransport.Connect.cs</c>. A bad frame closes only
@@ -28,6 +30,8 @@ public sealed partial class TcpTransport<TMessage> : ITransport<TMessage>
     private readonly ConcurrentDictionary<TcpConnection, Task> _connections = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly PeerSender<TMessage> _sender;
+    private readonly TlsAuthenticator? _tls;
+    private readonly byte[]? _secret;
     private FrameReader<TMessage>? _reader;
     private Socket? _listener;
     private Task _acceptLoop = Task.CompletedTask;
@@ -44,6 +48,12 @@ public sealed partial class TcpTransport<TMessage> : ITransport<TMessage>
         _codec = codec;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _sender = new PeerSender<TMessage>(options, codec, _counters, _logger);
+        try { _tls = options.Tls.Enabled ? new TlsAuthenticator(options.Tls, _logger) : null; }
+        catch (TlsConfigurationException ex) // the files changed since they were validated a moment ago
+        {
+            throw new OptionsValidationException(nameof(TcpTransportOptions), typeof(TcpTransportOptions), [$"Tls:{ex.Key} {ex.Message}"]);
+        }
+        _secret = options.HasClusterSecret ? ClusterSecretProof.KeyOf(options.ClusterSecret!) : null;
         foreach (var (id, text) in options.Peers)
             if (id != options.NodeId && TcpTransportOptions.TryParseEndPoint(text, out var endPoint))
                 _peers[id] = new TcpPeer<TMessage>(id, endPoint, options.QueueCapacity, _stopping.Token);
@@ -63,6 +73,10 @@ public sealed partial class TcpTransport<TMessage> : ITransport<TMessage>
 
     /// <summary>Whether a connection to <paramref name="peer"/> is up (handshake done).</summary>
     public bool IsConnected(long peer) => _peers.TryGetValue(peer, out var p) && p.Current is { IsClosed: false, IsRetired: false };
+
+    /// <summary>The TLS session of the connection to <paramref name="peer"/> (null when plaintext or not connected): tests
+    /// read the protocol and the certificate the peer presented on it.</summary>
+    internal System.Net.Security.SslStream? TlsOf(long peer) => _peers.TryGetValue(peer, out var p) ? p.Current?.Tls : null;
 
     /// <summary>Messages for <paramref name="peer"/> dropped because its queue was full.</summary>
     public long DroppedFor(long peer) => _peers.TryGetValue(peer, out var p) ? p.Dropped : 0;

@@ -38,4 +38,7 @@ internal static partial class TcpTransportLog
 
     [LoggerMessage(11, LogLevel.Information, "Node {NodeId} transport stopped")]
     public static partial void Stopped(this ILogger logger, long nodeId);
+
+    [LoggerMessage(12, LogLevel.Warning, "The TLS files changed but cannot be used, keeping the previous certificate: {Error}")]
+    public static partial void TlsReloadFailed(this ILogger logger, string error);
 }

@@ -43,6 +43,19 @@ public sealed class TcpTransportOptions
     /// <summary>Time allowed for a TCP connect plus the handshake, on both sides.</summary>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>Mutual TLS between nodes; off by default.</summary>
+    public TcpTlsOptions Tls { get; set; } = new();
+
+    /// <summary>
+    /// Optional shared key (at least 16 UTF-8 bytes; off when empty): the handshake then proves that both sides know it
+    /// (HMAC-SHA256 over a nonce from each side), so connecting as a node needs the key, not just the cluster id. Weaker
+    /// than <see cref="Tls"/>: nothing after the handshake is encrypted or authenticated. Every node needs the same value.
+    /// </summary>
+    public string? ClusterSecret { get; set; }
+
+    /// <summary>Whether a cluster secret is configured.</summary>
+    public bool HasClusterSecret => !string.IsNullOrEmpty(ClusterSecret);
+
     /// <summary>Every problem found, each naming the offending key; empty when valid.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -61,6 +74,9 @@ public sealed class TcpTransportOptions
         if (ReconnectBackoffMin <= TimeSpan.Zero) errors.Add($"{nameof(ReconnectBackoffMin)} must be positive (was {ReconnectBackoffMin}).");
         if (ReconnectBackoffMax < ReconnectBackoffMin) errors.Add($"{nameof(ReconnectBackoffMax)} must be at least {nameof(ReconnectBackoffMin)} (was {ReconnectBackoffMax}).");
         if (ConnectTimeout <= TimeSpan.Zero) errors.Add($"{nameof(ConnectTimeout)} must be positive (was {ConnectTimeout}).");
+        if (ClusterSecretProblem(ClusterSecret) is { } secret) errors.Add($"{nameof(ClusterSecret)} {secret}.");
+        if (Tls is null) errors.Add($"{nameof(Tls)} must not be null.");
+        else errors.AddRange(Tls.Validate(nameof(Tls), NodeId));
         return errors;
     }
 
@@ -70,6 +86,12 @@ public sealed class TcpTransportOptions
         var errors = Validate();
         if (errors.Count > 0) throw new OptionsValidationException(nameof(TcpTransportOptions), typeof(TcpTransportOptions), errors);
     }
+
+    /// <summary>What is wrong with a cluster secret (null when it is fine or not set); the caller prefixes the key.</summary>
+    public static string? ClusterSecretProblem(string? secret) =>
+        !string.IsNullOrEmpty(secret) && ClusterSecretProof.KeyOf(secret).Length < ClusterSecretProof.MinSecretBytes
+            ? $"must be at least {ClusterSecretProof.MinSecretBytes} bytes (UTF-8) when set (was {ClusterSecretProof.KeyOf(secret).Length}); use a random value"
+            : null;
 
     /// <summary>Parses <c>ip:port</c>, <c>[ipv6]:port</c> or <c>hostname:port</c>.</summary>
     public static bool TryParseEndPoint(string? text, out EndPoint endPoint)
