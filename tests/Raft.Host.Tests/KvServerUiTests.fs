@@ -1,6 +1,6 @@
 /// The key-value server's web UI in a real headless Chromium (Debian's, at /usr/bin/chromium, driven by Playwright; no
 /// browser download): a key put through the page's form is listed and read back, on this node's page and another's,
-/// and the page's event log shows the write.
+/// and the page's event log shows the write; the key's leader killed, the page of the node elected shows it leading.
 module Raft.Host.Tests.KvServerUiTests
 
 open System
@@ -60,6 +60,26 @@ let ``the web UI in headless Chromium: a key put through the form is listed with
                 do! other.ClickAsync "#list"
                 do! other.Locator("#keys li[data-key='from-the-page']").ClickAsync()
                 do! expect(other.Locator "#value").ToHaveValueAsync "typed in Chromium"
+                // The key's leader killed: a survivor's page shows another leader, and the page of the node elected
+                // shows its role in the group become Leader, with the move in its event log.
+                let! third = browser.NewPageAsync()
+                let! _ = third.GotoAsync(c.Url 3)
+                let pages = [| page; other; third |]
+                for p in pages do do! expect(p.Locator "#events-state").ToHaveTextAsync "live" // listening before the kill
+                let groupRow (p: IPage) = p.Locator("#groups tbody tr").Filter(LocatorFilterOptions(HasText = "from-the-page")).First
+                let leaderCell (p: IPage) = (groupRow p).Locator "td:nth-child(4)"
+                do! expect(leaderCell page).ToHaveTextAsync(Text.RegularExpressions.Regex "^[123]$")
+                let! victimText = (leaderCell page).TextContentAsync()
+                let victim = int (nonNull victimText)
+                let survivor = pages[if victim = 1 then 1 else 0]
+                c.Kill victim
+                let others = [ 1; 2; 3 ] |> List.filter ((<>) victim) |> List.map string |> String.concat ""
+                do! expect(leaderCell survivor).ToHaveTextAsync(Text.RegularExpressions.Regex $"^[{others}]$")
+                let! electedText = (leaderCell survivor).TextContentAsync()
+                let elected = pages[int (nonNull electedText) - 1]
+                do! expect((groupRow elected).Locator "td:nth-child(3)").ToHaveTextAsync "Leader"
+                let roleEvents = elected.Locator("#events li[data-type='role']").Filter(LocatorFilterOptions(HasText = "from-the-page"))
+                do! expect(roleEvents.Filter(LocatorFilterOptions(HasText = "-> Leader")).First).ToBeVisibleAsync()
             finally
                 browser.CloseAsync().Wait()
         finally

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace Raft.Testing;
 
 /// <summary>
@@ -23,15 +21,19 @@ public sealed class HistoryRecorder<TInput, TOutput>
     private readonly long[] _returns;
     private readonly int[] _states;
     private readonly bool[] _published;
-    private readonly long _start = Stopwatch.GetTimestamp();
+    private readonly TimeProvider _clock;
+    private readonly long _start;
     private int _next;
     private long _fullAt = long.MaxValue;
 
     /// <param name="capacity">Most operations recorded.</param>
-    public HistoryRecorder(int capacity = 1_000_000)
+    /// <param name="clock">The monotonic clock stamping calls and returns (the system's by default).</param>
+    public HistoryRecorder(int capacity = 1_000_000, TimeProvider? clock = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
         Capacity = capacity;
+        _clock = clock ?? TimeProvider.System;
+        _start = _clock.GetTimestamp();
         _clients = new int[capacity];
         _inputs = new TInput[capacity];
         _outputs = new TOutput[capacity];
@@ -51,7 +53,7 @@ public sealed class HistoryRecorder<TInput, TOutput>
     public int Dropped => Math.Max(0, Volatile.Read(ref _next) - Capacity);
 
     /// <summary>Nanoseconds since the recorder was made, from the monotonic clock.</summary>
-    public long Now() => (long)(Stopwatch.GetElapsedTime(_start).Ticks * 100.0);
+    public long Now() => (long)(_clock.GetElapsedTime(_start).Ticks * 100.0);
 
     /// <summary>Records that <paramref name="client"/> calls <paramref name="input"/> now; returns its handle (-1
     /// when the recorder is full). Call it right before the operation starts.</summary>
@@ -109,7 +111,9 @@ public sealed class HistoryRecorder<TInput, TOutput>
             if (!Volatile.Read(ref _published[i])) continue;
             var state = Volatile.Read(ref _states[i]);
             var returned = _returns[i];
-            if (state != Pending && state != Unsure && returned > cut) state = Unsure;
+            // A return stamped at the cut itself cannot be ordered against the call that did not fit (two reads of a
+            // clock in the same tick), so it counts as after it: unknown is always a safe claim.
+            if (state != Pending && state != Unsure && returned >= cut) state = Unsure;
             list.Add(state switch
             {
                 Done => HistoryOperation<TInput, TOutput>.Completed(_clients[i], _inputs[i], _calls[i], returned, _outputs[i]),
