@@ -8,10 +8,7 @@ module Raft.Benchmarks.KvBench
 
 open System
 open System.Diagnostics
-open System.IO
-open System.Net
 open System.Net.Http
-open System.Net.Sockets
 open System.Text.Json
 open System.Threading
 open System.Threading.Tasks
@@ -79,14 +76,10 @@ let run (args: string list) =
     let mutable retries = 0
     servers.WaitHealthy http
     let value = Array.init size (fun i -> byte (i % 251))
-    let put (node: int) (key: string) =
+    let put (node: int) (key: string) : Task =
         task {
-            use content = new ByteArrayContent(value)
-            let mutable ok = false
-            while not ok do
-                use! r = http.PutAsync($"{url node}/kv/{key}", content)
-                ok <- r.IsSuccessStatusCode
-                if not ok then Interlocked.Increment &retries |> ignore
+            let! refused = servers.PutUntilAcknowledged(http, node, key, value)
+            if refused > 0 then Interlocked.Add(&retries, refused) |> ignore
         }
     let get (node: int) (query: string) (key: string) =
         task {
@@ -98,7 +91,8 @@ let run (args: string list) =
     Task.WaitAll [| for i in 0 .. keys - 1 -> put (i % 3 + 1) (key i) :> Task |]
     let leaders () = servers.Leaders(http, "k", keys)
     let spread () =
-        let counts = [ for id in 1 .. 3 -> leaders().Values |> Seq.filter ((=) id) |> Seq.length ]
+        let now = leaders ()
+        let counts = [ for id in 1 .. 3 -> now.Values |> Seq.filter ((=) id) |> Seq.length ]
         List.max counts - List.min counts
     let balancing = Stopwatch.StartNew()
     while spread () > 1 && balancing.Elapsed < TimeSpan.FromSeconds 30.0 do Thread.Sleep 200 // outside any measurement

@@ -26,7 +26,8 @@ let run (keys: int) (rounds: int) =
             with _ -> return false
         }
     let key i = $"fo{i:D5}"
-    Task.WaitAll [| for i in 0 .. keys - 1 -> task { while not (put (i % 3 + 1) (key i)).Result do () } :> Task |]
+    let created = Text.Encoding.UTF8.GetBytes "v"
+    Task.WaitAll [| for i in 0 .. keys - 1 -> servers.PutUntilAcknowledged(http, i % 3 + 1, key i, created) :> Task |]
     let balanced (survivorView: int) =
         let leaders = servers.Leaders(http, "fo", keys, survivorView)
         let counts = [ for id in 1 .. 3 -> leaders.Values |> Seq.filter ((=) id) |> Seq.length ]

@@ -26,14 +26,8 @@ let run (keys: int) (idleSeconds: int) =
     use servers = KvServers.start 3
     use http = new HttpClient(new SocketsHttpHandler(MaxConnectionsPerServer = 64), Timeout = TimeSpan.FromSeconds 30.0)
     servers.WaitHealthy http
-    let put (node: int) (key: string) =
-        task {
-            let mutable ok = false
-            while not ok do
-                use content = new ByteArrayContent(Text.Encoding.UTF8.GetBytes "v")
-                use! r = http.PutAsync($"{servers.Url node}/kv/{key}", content)
-                ok <- r.IsSuccessStatusCode
-        }
+    let value = Text.Encoding.UTF8.GetBytes "v"
+    let put (node: int) (key: string) : Task = servers.PutUntilAcknowledged(http, node, key, value)
     (put 1 "warm-up").Wait()
     Thread.Sleep(TimeSpan.FromSeconds 5.0) // the JIT and the first allocations settle before the baseline
     let baseline = servers.Processes |> List.map residentBytes

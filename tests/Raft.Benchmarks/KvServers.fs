@@ -69,6 +69,20 @@ type Servers(count: int) =
                 if deadline.Elapsed > TimeSpan.FromSeconds 60.0 then failwith $"node {i} not healthy within 60 s"
                 Thread.Sleep 50 // start-up polling, outside any measurement
 
+    /// PUTs `body` to `key` through node `node` until a success answers; how many answers were not (a group still
+    /// electing answers 503).
+    member _.PutUntilAcknowledged(http: HttpClient, node: int, key: string, body: byte[]) =
+        task {
+            let mutable refused = 0
+            let mutable ok = false
+            while not ok do
+                use content = new ByteArrayContent(body)
+                use! r = http.PutAsync($"{url node}/kv/{key}", content)
+                ok <- r.IsSuccessStatusCode
+                if not ok then refused <- refused + 1
+            return refused
+        }
+
     /// Each key under `prefix` (at most `limit`) with its group's leader as node `from` sees it (0 when none is known).
     member _.Leaders(http: HttpClient, prefix: string, limit: int, ?from: int) =
         let from = defaultArg from 1

@@ -99,11 +99,11 @@ let ``events: a write shows as a commit event, and killing the key's leader show
                           })
         ignore leader
         let victim = int status
-        let watcher = if victim = 1 then feed2 else feed1
+        let watcher = if victim = 1 then 2 else 1
         let seenBefore = feeds |> Array.map (fun f -> f.Events |> List.map _.Id |> List.max)
         c.Kill victim
-        let! moved = watcher.WaitFor($"a leader event for group {group} naming another node than {victim}",
-                                     (fun e -> e.Type = "leader" && str e "group" = group && str e "leader" <> string victim), seenBefore[if victim = 1 then 1 else 0])
+        let! moved = feeds[watcher - 1].WaitFor($"a leader event for group {group} naming another node than {victim}",
+                                                (fun e -> e.Type = "leader" && str e "group" = group && str e "leader" <> string victim), seenBefore[watcher - 1])
         str moved "previous" |> should equal (string victim)
         // Only the node elected is sure to change role (the other survivor may stay a follower throughout, thanks to
         // PreVote): its feed shows it becoming the group's leader.
