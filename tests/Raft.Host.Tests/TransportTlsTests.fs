@@ -264,6 +264,13 @@ let ``certificates issued by an intermediate CA, sent after the node's certifica
         mesh [ a; b ]
         do! exchange a b 1L
         do! exchange b a 1L
+        // Connections opened again between the same two nodes: each must present and check the whole chain again
+        // (a resumed TLS session carries no intermediates, so its chain could not be built).
+        for round in 1 .. 3 do
+            let dialer, acceptor, acceptorId = if round % 2 = 1 then a, b, 2L else b, a, 1L
+            dialer.T.RemovePeer acceptorId
+            dialer.T.SetPeer(acceptorId, acceptor.EndPoint)
+            do! exchange dialer acceptor (int64 (10 + round))
         if credentialRefusals a.T.Stats + credentialRefusals b.T.Stats <> 0L then
             failwithf "credential refusals: node 1 %A, node 2 %A\nnode 1's log: %A\nnode 2's log: %A"
                 a.T.Stats.Refusals b.T.Stats.Refusals a.Log.Entries b.Log.Entries

@@ -56,6 +56,9 @@ internal sealed class TlsAuthenticator(TcpTlsOptions options, ILogger logger)
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
             RemoteCertificateValidationCallback = check.Validate,
             AllowRenegotiation = false,
+            // Every connection a full handshake: a resumed session carries no peer chain (its intermediates are gone,
+            // so PeerCheck could not build it) and would skip presenting a rotated certificate. Connections are rare.
+            AllowTlsResume = false,
         };
         await AuthenticateAsync(ssl, check, () => ssl.AuthenticateAsServerAsync(server, cancellationToken)).ConfigureAwait(false);
         return (ssl, check.Peer!);
@@ -76,6 +79,7 @@ internal sealed class TlsAuthenticator(TcpTlsOptions options, ILogger logger)
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
             RemoteCertificateValidationCallback = check.Validate,
             AllowRenegotiation = false,
+            AllowTlsResume = false, // as for the acceptor
         };
         await AuthenticateAsync(ssl, check, () => ssl.AuthenticateAsClientAsync(client, cancellationToken)).ConfigureAwait(false);
         return ssl;
