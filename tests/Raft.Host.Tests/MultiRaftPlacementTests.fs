@@ -7,6 +7,7 @@ open System
 open System.Threading.Tasks
 open Xunit
 open FsUnit.Xunit
+open Raft.Node
 open Raft.MultiRaft
 open Raft.Tests
 open Raft.Host.Tests.ClusterKit
@@ -138,4 +139,72 @@ let ``replication factor 3 of 5: every group on 3 members spread evenly, a non-m
             let! _ = write 5L k $"put {k} again" // node 5 is no member of anything now: every write is sent on
             let! read = write (int64 (PlacementPolicy.Slot(k, 4)) + 1L) k $"put {k} last"
             read |> should be (greaterThan 0L)
+    }
+
+let private joining (id: int64) = ClusterMember(id, $"127.0.0.1:{19000L + id}", $"http://127.0.0.1:{18000L + id}")
+
+[<Fact>]
+let ``replication factor 2 of 3: a member added later takes its share of the existing groups, and the members it relieves close them`` () =
+    task {
+        let! c = PlacementCluster.StartAll([ 1L; 2L; 3L ], (fun o -> o.ReplicationFactor <- 2; o.Balance <- false), 30)
+        use _ = disposing c
+        let keys = [ for i in 1 .. 24 -> $"k{i}" ]
+        // An overwritten proposal (an election while the cluster forms) never applied: written again.
+        let rec write (key: string) (value: string) =
+            task {
+                try
+                    try
+                        let! _ = c.Node(1L).ProposeAsync(key, value)
+                        ()
+                    with :? NotPlacedHereException as e ->
+                        let! _ = c.Node(e.Members[0].Id).ProposeAsync(key, value)
+                        ()
+                with :? Raft.Node.ProposalLostException -> do! write key value
+            }
+        for batch in List.chunkBySize 8 keys do
+            let! _ = Task.WhenAll [ for k in batch -> write k $"put {k}" ]
+            ()
+        let! _ = Wait.untilValue "every group open on exactly its 2 members" Wait.standard (fun () -> voterSets c 1L [ 1L; 2L; 3L ]) settled
+        loads c 1L [ 1L; 2L; 3L ] |> should equal [ 16; 16; 16 ]
+        // Node 4 joins: 48 replicas over 4 members, 12 each; it takes 12 existing groups from the others.
+        let! _ = c.Start 4L
+        do! c.Node(1L).AddMemberAsync(joining 4L)
+        let all = [ 1L .. 4L ]
+        let! _ = Wait.untilValue "every member's directory holds 12 replicas" Wait.standard (fun () -> [ for v in all -> loads c v all ]) (List.forall ((=) [ 12; 12; 12; 12 ]))
+        let! _ = Wait.untilValue "every group open on exactly its 2 members, node 4's too, and closed elsewhere" (TimeSpan.FromSeconds 60.0)
+                     (fun () -> voterSets c 1L all, [ for id in all -> (dataGroups (c.Node id)).Length ])
+                     (fun (observed, open') -> settled observed && open' = [ 12; 12; 12; 12 ])
+        // The moved replicas carry the data: node 4 reads every key it now holds from its own copy.
+        for k in keys do
+            let p = nonNull (c.Node(4L).Directory.Find k)
+            if Array.contains 4L (nonNull p.Members) then
+                let! read = c.Node(4L).ReadAsync(k, (fun sm -> (sm :?> RecordingMachine).Commands), true)
+                read.Value |> should equal [| $"put {k}" |]
+    }
+
+[<Fact>]
+let ``data a node kept of a released group (a crash before it was deleted) is deleted when the node starts again`` () =
+    task {
+        let! c = PlacementCluster.StartAll([ 1L; 2L; 3L ], (fun o -> o.Balance <- false))
+        use _ = disposing c
+        let! _ = c.Node(1L).ProposeAsync("gone", "v")
+        let! _ = c.Node(1L).ProposeAsync("kept", "v")
+        let gone = (nonNull (c.Node(1L).Directory.Find "gone")).GroupId
+        let kept = (nonNull (c.Node(1L).Directory.Find "kept")).GroupId
+        let! released = c.Node(1L).ReleaseAsync "gone"
+        released |> should equal true
+        do! Wait.until "node 3 closed the released group" Wait.standard (fun () -> (dataGroups (c.Node 3L)).Length = 1)
+        do! c.Stop 3L
+        // What a crash leaves when it falls between the directory applying the release and the group's deletion: the
+        // group's entries in the shared log (they would pin its files for good) and its directory.
+        let leftover = SharedLogStorageProvider(c.DataDirectory 3L)
+        let storage = leftover.Open gone
+        storage.HardState.Save(ReadOnlySpan [| 1uy; 2uy; 3uy |])
+        storage.Dispose()
+        List.ofSeq (leftover.StoredGroups()) |> should contain gone
+        let! n3 = c.Start 3L
+        let! _ = Wait.untilValue "node 3 deleted the released group's data and kept the other's" Wait.standard
+                     (fun () -> List.ofSeq (n3.Host.StoredGroups()) |> List.filter (fun g -> g >= 1L), (dataGroups n3).Length)
+                     (fun (stored, opened) -> stored = [ kept ] && opened = 1)
+        fst (n3.Host.TryGetGroup gone) |> should equal false
     }

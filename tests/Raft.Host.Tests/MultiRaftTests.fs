@@ -33,9 +33,11 @@ type PlacementCluster(initial: int64 list, configure: MultiRaftOptions -> unit, 
     member _.Nodes = nodes.Values |> Seq.sortBy (fun n -> n.NodeId) |> Array.ofSeq
     member _.Node(id: int64) = nodes[id]
     member _.Machine(node: int64, group: int64) = machines[node][group]
+    /// Where node `id` keeps its files.
+    member _.DataDirectory(id: int64) = Path.Combine(root, $"node-{id}")
 
     /// Starts (or restarts from its files) node `id`; a node outside `initial` joins and waits to be added.
-    member _.Start(id: int64) =
+    member this.Start(id: int64) =
         task {
             let options = MultiRaftOptions(InitialMembers = List(initial |> List.map member'), ReconcileInterval = TimeSpan.FromMilliseconds 100.0)
             configure options
@@ -44,7 +46,7 @@ type PlacementCluster(initial: int64 list, configure: MultiRaftOptions -> unit, 
             let factory = Func<int64, IStateMachine<string, int64>>(fun g -> mine.GetOrAdd(g, fun _ -> RecordingMachine()) :> _)
             let nodeOptions = testOptions id
             nodeOptions.ElectionTicks <- electionTicks
-            let node = new Placed(options, nodeOptions, network.CreateTransport id, SharedLogStorageProvider(Path.Combine(root, $"node-{id}")),
+            let node = new Placed(options, nodeOptions, network.CreateTransport id, SharedLogStorageProvider(this.DataDirectory id),
                                   factory, loggerFactory = new StderrLoggerFactory())
             do! node.StartAsync()
             nodes[id] <- node

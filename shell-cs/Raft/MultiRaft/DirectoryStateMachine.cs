@@ -69,6 +69,14 @@ internal sealed class DirectoryStateMachine<TCommand, TResult> : IStateMachine<P
                 _names.Remove(c.Name);
                 _groups.Remove(held.GroupId);
                 return PlacedResult<TResult>.Done;
+            case PlacedCommandKind.Confirm:
+                if (!_groups.TryGetValue(c.GroupId, out var placed)) return PlacedResult<TResult>.Missing;
+                if (placed.Members is not { } recorded || c.Voters is not { } voters || !voters.Order().SequenceEqual(recorded))
+                    return PlacedResult<TResult>.Refuse($"group {c.GroupId}'s recorded members changed since");
+                var confirmed = placed with { Confirmed = recorded };
+                _names[placed.Name] = confirmed;
+                _groups[placed.GroupId] = confirmed;
+                return PlacedResult<TResult>.Done;
             default:
                 return PlacedResult<TResult>.Refuse($"the directory group takes no {c.Kind} commands");
         }
@@ -97,8 +105,9 @@ internal sealed class DirectoryStateMachine<TCommand, TResult> : IStateMachine<P
         return placement;
     }
 
-    /// <summary>After a membership change: departed members' groups get replacements (no-op when every member
-    /// replicates every group; the reconciler then follows the member list itself).</summary>
+    /// <summary>After a membership change: departed members' groups get replacements and replicas move until the
+    /// members hold within one group of each other (no-op when every member replicates every group; the reconciler then
+    /// follows the member list itself).</summary>
     private void RepairLocked()
     {
         if (_replication == 0) return;
@@ -198,6 +207,11 @@ internal sealed class DirectoryStateMachine<TCommand, TResult> : IStateMachine<P
     {
         get { lock (_gate) return _names.Count; }
     }
+
+    public long NextGroupId
+    {
+        get { lock (_gate) return _nextGroupId; }
+    }
 }
 
 /// <summary>The directory in a snapshot.</summary>
@@ -228,4 +242,7 @@ public interface IDirectoryView
     int ReplicationFactor { get; }
     /// <summary>How many names the directory holds (under hash placement: its groups).</summary>
     int Count { get; }
+    /// <summary>The id the next group placed will get: every data group id below it was placed once, so one of them the
+    /// directory no longer holds was released.</summary>
+    long NextGroupId { get; }
 }

@@ -21,6 +21,7 @@ internal sealed class GroupReconciler<TCommand, TResult>(MultiRaftNode<TCommand,
     private IReadOnlyList<ClusterMember> _lastMembers = [];
     private long _confChanges;
     private bool _seeded;
+    private bool _swept;
 
     public long ConfChangesStarted => Interlocked.Read(ref _confChanges);
 
@@ -97,6 +98,8 @@ internal sealed class GroupReconciler<TCommand, TResult>(MultiRaftNode<TCommand,
             node.Raise(new PlacementEventArgs("closed", g.GroupId, null));
         }
 
+        if (!_swept && memberHere) _swept = SweepStoredLeftovers();
+
         // Voters follow the members, on the groups this node leads. A departed member leaves the directory group last:
         // until every data group is rid of it, it keeps hearing the directory, so when it leads a data group it learns
         // it departed and hands that leadership over (cut off from the directory first, it would hold it for good).
@@ -106,10 +109,19 @@ internal sealed class GroupReconciler<TCommand, TResult>(MultiRaftNode<TCommand,
         {
             if (started.Count >= options.MaxConfChangesPerPass) break;
             if (!g.Status.IsLeader || g.Faulted) continue;
-            var want = g.GroupId == options.DirectoryGroupId ? ids : node.Directory.FindGroup(g.GroupId) is { } placed ? Voters(placed, ids) : null;
+            var placedHere = g.GroupId == options.DirectoryGroupId ? null : node.Directory.FindGroup(g.GroupId);
+            var want = g.GroupId == options.DirectoryGroupId ? ids : placedHere is { } placed ? Voters(placed, ids) : null;
             if (want is null) continue;
             var change = NextChange(g, want);
-            if (change is null) continue;
+            if (change is null)
+            {
+                // Settled: the directory learns the voters are committed, so members the group no longer has delete their copies.
+                if (placedHere is { Members: { } recorded } && !recorded.AsSpan().SequenceEqual(placedHere.Confirmed) && g.MembershipCommitted
+                    && g.Membership.Voters.Select(v => (long)v).Order().SequenceEqual(recorded))
+                    lock (_changingGate)
+                        if (_changing.Add(g.GroupId)) started.Add(ConfirmAsync(g, recorded, ct));
+                continue;
+            }
             if (g.GroupId == options.DirectoryGroupId && change.Value is { Add: false } removal && departedButPlaced.Contains(removal.Node)) continue;
             lock (_changingGate)
                 if (!_changing.Add(g.GroupId)) continue;
@@ -123,10 +135,50 @@ internal sealed class GroupReconciler<TCommand, TResult>(MultiRaftNode<TCommand,
         foreach (var g in host.Groups)
         {
             if (g.GroupId == options.DirectoryGroupId || node.Directory.FindGroup(g.GroupId) is not { } p || (memberHere && Wanted(p))) continue;
-            if (g.Membership.Voters.Contains(node.NodeId) || g.Membership.Learners.Contains(node.NodeId)) continue;
+            // Or once the directory records the group's leader committed voters without this node: removed, it may
+            // never hear so from the group (its leader stopped sending here).
+            if ((g.Membership.Voters.Contains(node.NodeId) || g.Membership.Learners.Contains(node.NodeId)) && !p.Retired(node.NodeId)) continue;
             await host.RemoveGroupAsync(g.GroupId, deleteData: true, ct).ConfigureAwait(false);
             node.Raise(new PlacementEventArgs("closed", g.GroupId, "this node was removed"));
         }
+    }
+
+    /// <summary>Deletes the stored data of groups that went on without this node while it was down, groups not open
+    /// here that are either released (no longer in the directory, and below its next group id: placed once and
+    /// released since; the release sealed the group) or retired here (<see cref="GroupPlacement.Retired"/>: moved to
+    /// other members, which committed that). Returns whether nothing is left to decide: a stored group at or above the
+    /// next id (this node's copy of the directory has not caught up yet) or moved away but not yet confirmed is looked
+    /// at again in the next pass.</summary>
+    private bool SweepStoredLeftovers()
+    {
+        var host = node.Host;
+        var next = node.Directory.NextGroupId;
+        var settled = true;
+        foreach (var id in host.StoredGroups())
+        {
+            if (id < options.FirstDataGroupId || id == options.DirectoryGroupId || host.TryGetGroup(id, out _)) continue;
+            string why;
+            if (node.Directory.FindGroup(id) is { } p)
+            {
+                if (Wanted(p)) continue;
+                if (!p.Retired(node.NodeId))
+                {
+                    settled = false; // moved away: its data waits until the group's leader confirms it is rid of this node
+                    continue;
+                }
+                why = "moved to other members while this node was down";
+            }
+            else if (id >= next)
+            {
+                settled = false;
+                continue;
+            }
+            else why = "released while this node was down";
+            host.DeleteStoredGroup(id);
+            MultiRaftLog.DeletedStored(log, node.NodeId, id, why);
+            node.Raise(new PlacementEventArgs("closed", id, why));
+        }
+        return settled;
     }
 
     /// <summary>Whether the directory places group <paramref name="p"/> on this node.</summary>
@@ -182,6 +234,20 @@ internal sealed class GroupReconciler<TCommand, TResult>(MultiRaftNode<TCommand,
         catch (Exception e) when (e is RaftException or TimeoutException)
         {
             MultiRaftLog.ChangeRetried(log, g.GroupId, change.Add ? "add" : "remove", change.Node, e.Message);
+        }
+        finally
+        {
+            lock (_changingGate) _changing.Remove(g.GroupId);
+        }
+    }
+
+    /// <summary>Tells the directory this group's committed voters are its recorded members (the group is led here).</summary>
+    private async Task ConfirmAsync(RaftGroup<PlacedCommand<TCommand>, PlacedResult<TResult>> g, long[] voters, CancellationToken ct)
+    {
+        try { await node.ConfirmAsync(g.GroupId, voters, ct).ConfigureAwait(false); }
+        catch (Exception e) when (e is RaftException or TimeoutException)
+        {
+            MultiRaftLog.ChangeRetried(log, g.GroupId, "confirm", node.NodeId, e.Message);
         }
         finally
         {

@@ -19,4 +19,7 @@ internal static partial class MultiRaftLog
 
     [LoggerMessage(EventId = 304, Level = LogLevel.Warning, Message = "Node {NodeId}: handing leaderships off before stopping failed")]
     public static partial void HandOffFailed(ILogger logger, long nodeId, Exception exception);
+
+    [LoggerMessage(EventId = 305, Level = LogLevel.Information, Message = "Node {NodeId}: deleted the data it kept of group {GroupId}, {Why}")]
+    public static partial void DeletedStored(ILogger logger, long nodeId, long groupId, string why);
 }

@@ -364,6 +364,11 @@ public sealed class MultiRaftNode<TCommand, TResult> : IAsyncDisposable
     internal Task SeedAsync(CancellationToken ct) =>
         DirectoryGroup.ProposeAsync(ToDirectory(PlacedCommandKind.Seed, members: _seed), ct);
 
+    /// <summary>Records in the directory that data group <paramref name="groupId"/>'s committed voters are
+    /// <paramref name="voters"/> (the reconciler, on the group's leader).</summary>
+    internal Task ConfirmAsync(long groupId, long[] voters, CancellationToken ct) =>
+        DirectoryGroup.ProposeAsync(new PlacedCommand<TCommand> { Kind = PlacedCommandKind.Confirm, GroupId = groupId, Voters = voters }, ct);
+
     /// <summary>A directory command from this node: on a first member it carries the seed (members and placement
     /// rules), so whichever directory command commits first forms the cluster.</summary>
     private PlacedCommand<TCommand> ToDirectory(PlacedCommandKind kind, string? name = null, ClusterMember[]? members = null, long memberId = 0) =>

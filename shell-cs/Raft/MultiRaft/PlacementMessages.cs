@@ -19,6 +19,9 @@ public enum PlacedCommandKind : byte
     RemoveMember = 5,
     /// <summary>Data group: refuse every later command, if no command applied after <see cref="PlacedCommand{TCommand}.Index"/>.</summary>
     Seal = 6,
+    /// <summary>Directory: a data group's leader saw its committed voters equal the group's recorded members
+    /// (<see cref="PlacedCommand{TCommand}.Voters"/>); members the group no longer has may then delete their copies.</summary>
+    Confirm = 7,
 }
 
 /// <summary>A command of a multi-raft node: the user's command for a data group, or a placement command for the
@@ -48,6 +51,8 @@ public sealed class PlacedCommand<TCommand>
     [Key(8)] public int SeedHashGroups { get; init; }
     /// <summary>With <see cref="Seed"/>: how many members replicate each data group (0: every member).</summary>
     [Key(9)] public int SeedReplicationFactor { get; init; }
+    /// <summary>The voters a data group's leader saw committed (<see cref="PlacedCommandKind.Confirm"/>).</summary>
+    [Key(10)] public long[]? Voters { get; init; }
 
     internal static PlacedCommand<TCommand> Of(TCommand command) => new() { Kind = PlacedCommandKind.Data, Data = command };
 }
@@ -98,6 +103,14 @@ public sealed record ClusterMember([property: Key(0)] long Id, [property: Key(1)
 /// added later joins it instead).</param>
 /// <param name="Members">The members that replicate the group now, the voters the reconciler keeps it at; null when
 /// every member of the cluster replicates every group (no <see cref="MultiRaftOptions.ReplicationFactor"/>).</param>
+/// <param name="Confirmed">The members the group's leader last saw committed as its voters; when they are
+/// <paramref name="Members"/>, a node outside them knows the group is rid of it and deletes its copy (it may never hear
+/// of its removal from the group itself: a leader stops sending to a node it removed).</param>
 [MessagePackObject]
 public sealed record GroupPlacement([property: Key(0)] string Name, [property: Key(1)] long GroupId, [property: Key(2)] long[] InitialMembers,
-    [property: Key(3)] long[]? Members = null);
+    [property: Key(3)] long[]? Members = null, [property: Key(4)] long[]? Confirmed = null)
+{
+    /// <summary>Whether the group's committed voters are its recorded members and <paramref name="node"/> is not one
+    /// of them: that node's copy is of no use to the group any more.</summary>
+    public bool Retired(long node) => Members is { } members && Confirmed is { } confirmed && confirmed.AsSpan().SequenceEqual(members) && !members.Contains(node);
+}

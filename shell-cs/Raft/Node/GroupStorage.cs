@@ -34,6 +34,11 @@ public interface IRaftStorageProvider
 
     /// <summary>Deletes a removed group's data.</summary>
     void Delete(long groupId);
+
+    /// <summary>The groups this provider holds data of, open or not: how a node finds what it kept of groups deleted
+    /// elsewhere while it was down (the placement layer deletes those). A provider that cannot list answers none, and
+    /// then such data stays until deleted by hand.</summary>
+    IReadOnlyCollection<long> StoredGroups() => [];
 }
 
 /// <summary>Files under one directory: <c>{root}/group-{id}/</c> holds the log segments, the <c>hardstate</c> file and
@@ -85,6 +90,8 @@ public sealed class FileRaftStorageProvider : IRaftStorageProvider
         var dir = GroupDirectory(groupId);
         if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
     }
+
+    public IReadOnlyCollection<long> StoredGroups() => GroupDirectories.Ids(RootDirectory);
 }
 
 /// <summary>Storage in memory (tests, benchmarks of the host itself, very many idle groups). Data survives a
@@ -100,4 +107,18 @@ public sealed class MemoryRaftStorageProvider : IRaftStorageProvider
     }
 
     public void Delete(long groupId) => _groups.TryRemove(groupId, out _);
+
+    public IReadOnlyCollection<long> StoredGroups() => _groups.Keys.Order().ToArray();
+}
+
+/// <summary>The <c>group-{id}</c> directories under a node's data directory.</summary>
+internal static class GroupDirectories
+{
+    /// <summary>The ids of the <c>group-{id}</c> directories under <paramref name="root"/> (other names ignored).</summary>
+    public static long[] Ids(string root) =>
+        Directory.Exists(root)
+            ? Directory.EnumerateDirectories(root, "group-*")
+                .Select(d => long.TryParse(Path.GetFileName(d).AsSpan("group-".Length), out var id) ? id : -1)
+                .Where(id => id >= 0).Order().ToArray()
+            : [];
 }

@@ -193,6 +193,17 @@ public sealed class RaftGroup<TCommand, TResult>
     /// <summary>The configuration this node's core currently follows (voters, learners, joint state).</summary>
     public Membership Membership => _membership;
 
+    /// <summary>Whether <see cref="Membership"/> is committed, not only appended here (a configuration takes effect
+    /// when appended, and an uncommitted one may still be lost with its leader).</summary>
+    public bool MembershipCommitted
+    {
+        get
+        {
+            var s = _state;
+            return s.Config.CurrentIndex <= Core.Node.commitIndex(s);
+        }
+    }
+
     private async Task<long> ProposeConfChangeAsync(PendingConfChange p, TimeSpan? timeout, CancellationToken ct)
     {
         await _host.PostAsync(new ProposeConfChange<TCommand, TResult>(Runtime, p), ct).ConfigureAwait(false);

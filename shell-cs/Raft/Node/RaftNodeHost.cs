@@ -220,6 +220,19 @@ public sealed class RaftNodeHost<TCommand, TResult> : IRaftNode, IAsyncDisposabl
         }
     }
 
+    /// <summary>The groups whose data this node's storage holds, open or not (<see cref="IRaftStorageProvider.StoredGroups"/>).</summary>
+    public IReadOnlyCollection<long> StoredGroups() => _storage.StoredGroups();
+
+    /// <summary>Deletes the stored data of a group that is not open here: what a node kept of a group deleted elsewhere
+    /// while it was down. Deleting data of a group whose configuration still has this node would let it forget its
+    /// votes and entries: the caller must know the group is gone for good.</summary>
+    /// <exception cref="InvalidOperationException">The group is open on this node (remove it with <see cref="RemoveGroupAsync"/>).</exception>
+    public void DeleteStoredGroup(long groupId)
+    {
+        if (_groups.ContainsKey(groupId)) throw new InvalidOperationException($"Group {groupId} is open on node {NodeId}; remove it instead.");
+        _storage.Delete(groupId);
+    }
+
     /// <summary>Removes a group from this node: pending calls fail with <see cref="RaftShutdownException"/>, its
     /// storage is closed after its last write is durable, and deleted when <paramref name="deleteData"/>.</summary>
     public async Task RemoveGroupAsync(long groupId, bool deleteData = false, CancellationToken cancellationToken = default)

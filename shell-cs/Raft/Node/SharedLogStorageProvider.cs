@@ -76,6 +76,20 @@ public sealed class SharedLogStorageProvider : IRaftStorageProvider
         }
     }
 
+    /// <summary>The groups in the shared log and those with a snapshot directory.</summary>
+    public IReadOnlyCollection<long> StoredGroups()
+    {
+        lock (_gate)
+        {
+            var log = _log ?? SharedLog.Open(LogDirectory, _options);
+            try { return log.GroupIds.Concat(GroupDirectories.Ids(RootDirectory)).Distinct().Order().ToArray(); }
+            finally
+            {
+                if (_log is null) log.Dispose();
+            }
+        }
+    }
+
     private void Close()
     {
         lock (_gate)
