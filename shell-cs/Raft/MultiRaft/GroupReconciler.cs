@@ -116,7 +116,7 @@ internal sealed class GroupReconciler<TCommand, TResult>(MultiRaftNode<TCommand,
             if (change is null)
             {
                 // Settled: the directory learns the voters are committed, so members the group no longer has delete their copies.
-                if (placedHere is { Members: { } recorded } && !recorded.AsSpan().SequenceEqual(placedHere.Confirmed) && g.MembershipCommitted
+                if (placedHere is { Members: { } recorded, MembersConfirmed: false } && g.MembershipCommitted
                     && g.Membership.Voters.Select(v => (long)v).Order().SequenceEqual(recorded))
                     lock (_changingGate)
                         if (_changing.Add(g.GroupId)) started.Add(ConfirmAsync(g, recorded, ct));

@@ -110,7 +110,10 @@ public sealed record ClusterMember([property: Key(0)] long Id, [property: Key(1)
 public sealed record GroupPlacement([property: Key(0)] string Name, [property: Key(1)] long GroupId, [property: Key(2)] long[] InitialMembers,
     [property: Key(3)] long[]? Members = null, [property: Key(4)] long[]? Confirmed = null)
 {
+    /// <summary>Whether the group's leader confirmed its recorded <see cref="Members"/> as its committed voters.</summary>
+    [IgnoreMember] public bool MembersConfirmed => Members is { } members && Confirmed is { } confirmed && confirmed.AsSpan().SequenceEqual(members);
+
     /// <summary>Whether the group's committed voters are its recorded members and <paramref name="node"/> is not one
     /// of them: that node's copy is of no use to the group any more.</summary>
-    public bool Retired(long node) => Members is { } members && Confirmed is { } confirmed && confirmed.AsSpan().SequenceEqual(members) && !members.Contains(node);
+    public bool Retired(long node) => MembersConfirmed && !Members!.Contains(node);
 }

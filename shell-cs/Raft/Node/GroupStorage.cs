@@ -63,7 +63,7 @@ public sealed class FileRaftStorageProvider : IRaftStorageProvider
     public string RootDirectory { get; }
 
     /// <summary>The directory of one group.</summary>
-    public string GroupDirectory(long groupId) => Path.Combine(RootDirectory, $"group-{groupId}");
+    public string GroupDirectory(long groupId) => GroupDirectories.Of(RootDirectory, groupId);
 
     public GroupStorage Open(long groupId)
     {
@@ -114,11 +114,16 @@ public sealed class MemoryRaftStorageProvider : IRaftStorageProvider
 /// <summary>The <c>group-{id}</c> directories under a node's data directory.</summary>
 internal static class GroupDirectories
 {
+    private const string Prefix = "group-";
+
+    /// <summary>The directory of group <paramref name="groupId"/> under <paramref name="root"/>.</summary>
+    public static string Of(string root, long groupId) => Path.Combine(root, Prefix + groupId);
+
     /// <summary>The ids of the <c>group-{id}</c> directories under <paramref name="root"/> (other names ignored).</summary>
     public static long[] Ids(string root) =>
         Directory.Exists(root)
-            ? Directory.EnumerateDirectories(root, "group-*")
-                .Select(d => long.TryParse(Path.GetFileName(d).AsSpan("group-".Length), out var id) ? id : -1)
+            ? Directory.EnumerateDirectories(root, Prefix + "*")
+                .Select(d => long.TryParse(Path.GetFileName(d).AsSpan(Prefix.Length), out var id) ? id : -1)
                 .Where(id => id >= 0).Order().ToArray()
             : [];
 }

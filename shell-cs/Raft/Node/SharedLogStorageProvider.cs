@@ -30,7 +30,7 @@ public sealed class SharedLogStorageProvider : IRaftStorageProvider
     public string LogDirectory => Path.Combine(RootDirectory, "log");
 
     /// <summary>The directory of one group's snapshots (and nothing else).</summary>
-    public string GroupDirectory(long groupId) => Path.Combine(RootDirectory, $"group-{groupId}");
+    public string GroupDirectory(long groupId) => GroupDirectories.Of(RootDirectory, groupId);
 
     /// <summary>The shared log while any group is open (null otherwise), e.g. for its counters.</summary>
     public SharedLog? Log
@@ -65,12 +65,7 @@ public sealed class SharedLogStorageProvider : IRaftStorageProvider
     {
         lock (_gate)
         {
-            var log = _log ?? SharedLog.Open(LogDirectory, _options);
-            try { log.RemoveGroup(groupId); }
-            finally
-            {
-                if (_log is null) log.Dispose();
-            }
+            WithLog(log => log.RemoveGroup(groupId));
             var dir = GroupDirectory(groupId);
             if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
         }
@@ -79,16 +74,26 @@ public sealed class SharedLogStorageProvider : IRaftStorageProvider
     /// <summary>The groups in the shared log and those with a snapshot directory.</summary>
     public IReadOnlyCollection<long> StoredGroups()
     {
-        lock (_gate)
+        lock (_gate) return WithLog(log => log.GroupIds.Concat(GroupDirectories.Ids(RootDirectory)).Distinct().Order().ToArray());
+    }
+
+    /// <summary>Runs <paramref name="use"/> on the open shared log, or on one opened for the call when no group is
+    /// open (closed again after). Under <see cref="_gate"/>.</summary>
+    private T WithLog<T>(Func<SharedLog, T> use)
+    {
+        var log = _log ?? SharedLog.Open(LogDirectory, _options);
+        try { return use(log); }
+        finally
         {
-            var log = _log ?? SharedLog.Open(LogDirectory, _options);
-            try { return log.GroupIds.Concat(GroupDirectories.Ids(RootDirectory)).Distinct().Order().ToArray(); }
-            finally
-            {
-                if (_log is null) log.Dispose();
-            }
+            if (_log is null) log.Dispose();
         }
     }
+
+    private void WithLog(Action<SharedLog> use) => WithLog(log =>
+    {
+        use(log);
+        return true;
+    });
 
     private void Close()
     {
