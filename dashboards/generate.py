@@ -53,6 +53,8 @@ OVERVIEW = [
      [(quantile(0.5, "raft_proposal_commit_duration_seconds"), "p50"), (quantile(0.99, "raft_proposal_commit_duration_seconds"), "p99")]),
     ("Proposal to applied p50 / p99", "From ProposeAsync to the caller's result.", "s",
      [(quantile(0.5, "raft_proposal_apply_duration_seconds"), "p50"), (quantile(0.99, "raft_proposal_apply_duration_seconds"), "p99")]),
+    ("Proposal to persisted p50 / p99", "From ProposeAsync to the entry durable in the leader's own log (its fsync).", "s",
+     [(quantile(0.5, "raft_proposal_persist_duration_seconds"), "p50"), (quantile(0.99, "raft_proposal_persist_duration_seconds"), "p99")]),
     ("Group commit and fdatasync p99", "A whole group-commit round, and the shared log's fdatasync alone.", "s",
      [(quantile(0.99, "raft_group_commit_duration_seconds"), "round p99"), (quantile(0.99, "raft_log_sync_duration_seconds"), "fdatasync p99")]),
     ("row", "Transport"),
@@ -61,6 +63,14 @@ OVERVIEW = [
     ("Transport errors", "Messages dropped, connections closed for bad frames, refused handshakes, reconnects.", "ops",
      [(rate("raft_transport_messages_dropped_total"), "dropped {{raft_node}}"), (rate("raft_transport_bad_frames_total"), "bad frames {{raft_node}}"),
       (rate("raft_transport_handshakes_refused_total"), "refused {{raft_node}}"), (rate("raft_transport_reconnects_total"), "reconnects {{raft_node}}")]),
+    ("Peer round trip p99", "Per peer, heartbeat to its response: network, the peer's send queue and its loop.", "s",
+     [("histogram_quantile(0.99, sum by (le, raft_node, raft_peer) (rate(raft_peer_round_trip_duration_seconds_bucket{" + NODE + "}[$__rate_interval])))",
+       "{{raft_node}} -> {{raft_peer}}")]),
+    ("Bytes per peer", "Transport bytes per second per peer, written (transmit) and read (receive).", "Bps",
+     [(rate("raft_transport_peer_bytes_total", "raft_node, raft_peer, network_io_direction"), "{{raft_node}} {{network_io_direction}} {{raft_peer}}")]),
+    ("Connections and send queues", "Open connections per node, and messages waiting in each peer's send queue.", "short",
+     [(gauge("raft_transport_connections_open", "sum"), "open on {{raft_node}}"),
+      (gauge("raft_transport_peer_queue_depth", "max", "raft_node, raft_peer"), "queued {{raft_node}} -> {{raft_peer}}")]),
 ]
 
 GROUP = [

@@ -103,6 +103,10 @@ let ``proposals move the log, group-commit, fsync and latency instruments, and a
         commits.Length |> should be (greaterThanOrEqualTo 10)
         applies.Length |> should equal commits.Length
         Array.forall2 (fun (c: Measured) (a: Measured) -> c.Value > 0.0 && a.Value >= c.Value) commits applies |> should equal true
+        // Proposed to durable in the leader's own log: one per proposal it appended (the no-op has no caller).
+        let persists = r.Of "raft.proposal.persist.duration" |> Array.filter onLeader
+        persists.Length |> should be (greaterThanOrEqualTo 10)
+        persists |> Array.forall (fun m -> m.Value > 0.0 && m.Value < 10.0) |> should equal true
         // Entries went to both followers, tagged with the peer.
         for id in cluster.Ids |> Array.filter ((<>) leader) do
             sumWhere r "raft.replication.entries.sent" (fun m -> onLeader m && tag m "raft.peer" = string id) |> should be (greaterThanOrEqualTo 10L)
@@ -111,6 +115,31 @@ let ``proposals move the log, group-commit, fsync and latency instruments, and a
         let! refused = Assert.ThrowsAsync<NotLeaderException>(fun () -> cluster.Group(follower, 1L).ProposeAsync("x") :> Threading.Tasks.Task)
         refused.GroupId |> should equal 1L
         sumWhere r "raft.proposals.dropped" (fun m -> tag m "raft.node" = string follower && tag m "reason" = "not_leader") |> should equal 1L
+    }
+
+[<Fact>]
+let ``heartbeats give each peer's round-trip time, and the transport's traffic and drops are observed per peer and reason`` () =
+    task {
+        let services, meters = newMeterFactory ()
+        use _ = services
+        use r = new Recorder(meters)
+        use cluster = new Cluster(3, 1, false, meterFactory = meters)
+        do! cluster.StartAll()
+        let! leader = cluster.WaitLeader 1L
+        let onLeader (m: Measured) = tag m "raft.node" = string leader
+        let followers = cluster.Ids |> Array.filter ((<>) leader)
+        do! Wait.until "a round trip to each follower" Wait.standard (fun () ->
+            followers |> Array.forall (fun f ->
+                r.Of "raft.peer.round_trip.duration" |> Array.exists (fun m -> onLeader m && tag m "raft.peer" = string f)))
+        r.Of "raft.peer.round_trip.duration" |> Array.forall (fun m -> m.Value > 0.0 && m.Value < 2.0) |> should equal true
+        r.Observe()
+        for f in followers do
+            sumWhere r "raft.transport.peer.frames" (fun m -> onLeader m && tag m "raft.peer" = string f && tag m "network.io.direction" = "transmit")
+            |> should be (greaterThan 0L)
+            sumWhere r "raft.transport.peer.frames" (fun m -> onLeader m && tag m "raft.peer" = string f && tag m "network.io.direction" = "receive")
+            |> should be (greaterThan 0L)
+        let reasons = r.Of "raft.transport.messages.dropped" |> Array.filter onLeader |> Array.map (fun m -> tag m "reason") |> Set.ofArray
+        reasons |> should equal (set [ "queue_full"; "unknown_peer"; "stopped"; "too_large"; "encode_failed"; "partitioned" ])
     }
 
 [<Fact>]

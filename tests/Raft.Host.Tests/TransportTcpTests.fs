@@ -92,11 +92,7 @@ let ``a burst of small messages arrives complete and in order on one connection`
 [<Fact>]
 let ``a peer whose listener restarts is reconnected and the reconnect is counted`` () =
     task {
-        let! a = start (options 1L)
-        let! b = start (options 2L)
-        mesh [ a; b ]
-        do! exchange a b 1L
-        do! exchange b a 1L
+        let! a, b = connectedPair ()
         let port = (nonNull b.T.LocalEndPoint).Port
         do! b.T.DisposeAsync()
         let o = options 2L
@@ -150,6 +146,8 @@ let ``a bad frame closes only its connection, is counted and logged, and the nod
             let! _ = raw.Send(dataFrame [| 0x93uy; 0x01uy; 0xC1uy |]) in ()
         do! raw.WaitClosed()
         do! Wait.until "the bad frame is counted" Wait.standard (fun () -> a.T.Stats.BadFrames = 1L)
+        // In the handshake it is also a refused connection, with its reason.
+        a.T.Stats.Refusals.BadFrame |> should equal (if kind = "garbage instead of a handshake" then 1L else 0L)
         a.Log.Has(LogLevel.Warning, "Bad frame") |> should equal true
         // The node keeps exchanging frames with its good peer.
         do! exchange b a 2L
@@ -228,7 +226,12 @@ let ``a full peer queue drops and counts instead of blocking`` () =
         a.T.DroppedFor 2L |> should equal 6L
         a.T.TrySend(42L, [| envelope 1L 1L 42L 1L |]) |> should equal false
         a.T.Stats.Dropped |> should equal 7L
+        (a.T.Stats.Drops.QueueFull, a.T.Stats.Drops.UnknownPeer) |> should equal (6L, 1L)
+        let peer = a.T.Stats.Peers |> Seq.find (fun p -> p.Peer = 2L)
+        (peer.Dropped, peer.Queued, peer.Connected) |> should equal (6L, 4, false)
         do! stopAll [ a ]
+        a.T.TrySend(2L, [| envelope 1L 1L 2L 11L |]) |> should equal false
+        a.T.Stats.Drops.Stopped |> should equal 1L
     }
 
 [<Fact>]
@@ -249,7 +252,49 @@ let ``a message over the frame cap is dropped at the sender and later messages s
         let dropped = a.T.Stats.Dropped
         a.T.TrySend(2L, [| huge |]) |> should equal true
         do! Wait.until "the oversized message is dropped" Wait.standard (fun () -> a.T.Stats.Dropped = dropped + 1L)
+        a.T.Stats.Drops.TooLarge |> should equal 1L
         do! exchange a b 2L
         b.T.Stats.BadFrames |> should equal 0L
         do! stopAll [ a; b ]
+    }
+
+[<Fact>]
+let ``traffic is counted per peer on both sides, with open, accepted and dialed connections and each peer's state`` () =
+    task {
+        let! a, b = connectedPair ()
+        for i in 100L .. 149L do a.T.TrySend(2L, [| envelope 1L 1L 2L i |]) |> ignore
+        do! b.Inbox.WaitResending("b hears all 50", ignore, fun items -> [ 100L .. 149L ] |> List.forall (fun c -> heardFrom 1L c items))
+        let peerOf (n: Node) id = n.T.Stats.Peers |> Seq.find (fun p -> p.Peer = id)
+        // What b read from a, a wrote to b (a counts a write when it completes, so wait for it).
+        do! Wait.until "a's writes to b cover b's reads from a" Wait.standard (fun () ->
+            let sent, read = peerOf a 2L, peerOf b 1L
+            read.FramesReceived >= 50L && sent.FramesSent >= read.FramesReceived && sent.BytesSent >= read.BytesReceived)
+        (peerOf b 1L).BytesReceived |> should be (greaterThan (50L * int64 TcpFrame.HeaderSize))
+        // Node-wide figures are the sums over peers (one peer here).
+        a.T.Stats.FramesSent |> should equal (peerOf a 2L).FramesSent
+        // The pair settles on one connection (both dialed; the tie-break retires one).
+        do! Wait.until "one open connection on each side" Wait.standard (fun () ->
+            a.T.Stats.ConnectionsOpen = 1L && b.T.Stats.ConnectionsOpen = 1L)
+        for n in [ a; b ] do
+            n.T.Stats.ConnectionsAccepted + n.T.Stats.ConnectionsDialed |> should be (greaterThanOrEqualTo 1L)
+        a.T.Stats.ConnectionsDialed + b.T.Stats.ConnectionsDialed |> should be (greaterThanOrEqualTo 1L)
+        ((peerOf a 2L).Connected, (peerOf a 2L).Queued) |> should equal (true, 0)
+        do! b.T.DisposeAsync()
+        do! Wait.until "a sees b gone" Wait.standard (fun () -> not (peerOf a 2L).Connected && a.T.Stats.ConnectionsOpen = 0L)
+        do! stopAll [ a ]
+    }
+
+[<Fact>]
+let ``a client that never completes the handshake is refused as a timeout, counted and logged`` () =
+    task {
+        let o = options 1L
+        o.ConnectTimeout <- TimeSpan.FromMilliseconds 300.0
+        let! a = start o
+        let! raw = rawConnect a.EndPoint
+        do! raw.WaitClosed()
+        do! Wait.until "the timeout is counted" Wait.standard (fun () -> a.T.Stats.Refusals.Timeout = 1L)
+        a.T.Stats.RefusedHandshakes |> should equal 1L
+        a.Log.Has(LogLevel.Warning, "Timeout") |> should equal true
+        raw.Socket.Dispose()
+        do! stopAll [ a ]
     }

@@ -113,6 +113,17 @@ let exchange (a: Node) (b: Node) (context: int64) =
         (fun () -> a.T.TrySend(b.Id, [| envelope 1L a.Id b.Id context |]) |> ignore),
         heardFrom a.Id context)
 
+/// Nodes 1 and 2, meshed, each having heard the other once (so both directions are connected).
+let connectedPair () =
+    task {
+        let! a = start (options 1L)
+        let! b = start (options 2L)
+        mesh [ a; b ]
+        do! exchange a b 1L
+        do! exchange b a 1L
+        return a, b
+    }
+
 // ---- raw client helpers: speak the wire format by hand ----
 
 let frameBytes (write: PooledBufferWriter -> unit) =

@@ -21,6 +21,10 @@ public sealed class PrometheusClusterTests : IDisposable
         ("commit rate", "sum(rate(raft_entries_applied_total[30s]))", v => v > 0),
         ("p99 proposal-to-commit latency", "histogram_quantile(0.99, sum by (le) (rate(raft_proposal_commit_duration_seconds_bucket[30s])))", v => v > 0 && v < 10),
         ("p99 fdatasync", "histogram_quantile(0.99, sum by (le) (rate(raft_log_sync_duration_seconds_bucket[30s])))", v => v > 0 && v < 10),
+        ("p99 proposal-to-persisted latency", "histogram_quantile(0.99, sum by (le) (rate(raft_proposal_persist_duration_seconds_bucket[30s])))", v => v > 0 && v < 10),
+        ("peer round-trip time", "max(histogram_quantile(0.99, sum by (le, raft_node, raft_peer) (rate(raft_peer_round_trip_duration_seconds_bucket[1m]))))", v => v > 0 && v < 2),
+        ("bytes sent per peer", "count(rate(raft_transport_peer_bytes_total{network_io_direction=\"transmit\"}[30s]) > 0)", v => v >= 2),
+        ("open connections", "min(raft_transport_connections_open)", v => v >= 1),
         ("follower lag", "max(raft_replication_follower_lag_max)", v => v >= 0),
         ("transport reconnects (the killed node came back)", "sum(increase(raft_transport_reconnects_total[2m]))", v => v > 0),
     ];

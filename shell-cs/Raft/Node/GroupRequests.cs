@@ -15,6 +15,8 @@ internal sealed class GroupRequests<TCommand, TResult>(long groupId, RaftMetrics
     private PendingProposal<TCommand, TResult>[]? _deciding;
     private long _decidingTag;
     private readonly RingQueue<PendingProposal<TCommand, TResult>> _appended = new();
+    /// <summary>The highest index whose proposals' persist latency was recorded.</summary>
+    private long _persistRecorded;
     private readonly Dictionary<long, PendingRead<TCommand, TResult>> _reads = new();
     private readonly List<PendingRead<TCommand, TResult>> _readyReads = new();
     private readonly List<PendingTransfer> _transfers = new();
@@ -72,6 +74,8 @@ internal sealed class GroupRequests<TCommand, TResult>(long groupId, RaftMetrics
             var lost = _appended.RemoveLast();
             lost.Fail(new ProposalLostException(groupId, lost.Index, lost.Term, term));
         }
+        // A log rewritten below what was recorded (this node lost and regained leadership) is recorded again.
+        if (firstIndex <= _persistRecorded) _persistRecorded = firstIndex - 1;
         for (var i = 0; i < batch.Length; i++)
         {
             var p = batch[i];
@@ -79,6 +83,19 @@ internal sealed class GroupRequests<TCommand, TResult>(long groupId, RaftMetrics
             p.Term = term;
             _appended.AddLast(p);
         }
+    }
+
+    /// <summary>This node's log is durable through <paramref name="index"/>: records the proposed-to-persisted latency
+    /// of the appended proposals it covers (walking back from the newest, so only the not yet recorded tail is visited).</summary>
+    public void Persisted(long index)
+    {
+        for (var i = _appended.Count - 1; i >= 0; i--)
+        {
+            var p = _appended[i];
+            if (p.Index <= _persistRecorded) break;
+            if (p.Index <= index) metrics.ProposalPersisted(p.Started);
+        }
+        _persistRecorded = Math.Max(_persistRecorded, index);
     }
 
     /// <summary>ProposalDropped of a configuration change: fails it and returns true.</summary>

@@ -340,6 +340,8 @@ internal sealed class NodeLoop<TCommand, TResult>
             if (!item.HasEntries) continue;
             // Consecutive writes of one group: Persisted for the last is enough (it covers the earlier ones).
             if (i + 1 < batch.Count && ReferenceEquals(batch[i + 1].Group, item.Group) && batch[i + 1].HasEntries && batch[i + 1].ThenSend.IsEmpty) continue;
+            // Before the step: on a single node the step commits and applies, completing the proposals it covers.
+            if (_metrics.PersistLatencyEnabled) item.Group.Requests.Persisted(item.Last.Index);
             Step(item.Group, Input<TCommand>.NewPersisted(item.Last));
         }
     }

@@ -30,7 +30,9 @@ public sealed class RaftMetrics : IDisposable
         _entriesAppended, _bytesAppended, _truncations, _compactions, _snapshotsTaken, _snapshotsInstalled, _snapshotsAbandoned,
         _chunksSent, _chunkBytesSent, _appendSent, _appendRejected, _entriesSent, _heartbeatsSent, _sendDropped,
         _groupCommitRounds, _persistWrites, _groupFaults;
-    private readonly Histogram<double> _commitLatency, _applyLatency, _groupCommit, _dataSync, _readLatency, _snapshotDuration;
+    private readonly Histogram<double> _commitLatency, _applyLatency, _persistLatency, _groupCommit, _dataSync, _readLatency,
+        _snapshotDuration, _roundTrip;
+    private readonly PeerRoundTrips _roundTrips = new();
 
     /// <param name="nodeId">Tag value of <c>raft.node</c>.</param>
     /// <param name="meterFactory">The DI meter factory, or null for a private meter.</param>
@@ -78,6 +80,8 @@ public sealed class RaftMetrics : IDisposable
 
         _commitLatency = Histogram("raft.proposal.commit.duration", "Proposal to commit on this node (its entry reached the state machine's queue)");
         _applyLatency = Histogram("raft.proposal.apply.duration", "Proposal to applied (the caller's task completes)");
+        _persistLatency = Histogram("raft.proposal.persist.duration", "Proposal to its entry durable in this node's log (the leader's fsync)");
+        _roundTrip = Histogram("raft.peer.round_trip.duration", "Per peer, heartbeat to its response (network, the peer's queue and loop)");
         _groupCommit = Histogram("raft.group_commit.duration", "One group-commit round: writes and fsyncs of the round's groups");
         _dataSync = Histogram("raft.log.sync.duration", "One fdatasync of the shared log");
         _readLatency = Histogram("raft.read.duration", "Linearizable read, call to result");
@@ -98,16 +102,33 @@ public sealed class RaftMetrics : IDisposable
         TransportCounter("raft.transport.frames.received", "{frame}", "Frames read", s => s.FramesReceived);
         TransportCounter("raft.transport.bytes.sent", "By", "Bytes written, frame headers included", s => s.BytesSent);
         TransportCounter("raft.transport.bytes.received", "By", "Bytes of well-formed frames read", s => s.BytesReceived);
-        // One instrument, two reasons: a drill's partition drops show beside real drops instead of hiding among them.
+        // One instrument, a reason each: a drill's partition drops show beside real drops instead of hiding among them.
         _meter.CreateObservableCounter("raft.transport.messages.dropped", () =>
+        {
+            var s = source.Transport;
+            var drops = DropCounts.Tags.Select(t => new Measurement<long>(s.Drops[t.Reason], _node, new("reason", t.Tag))).ToList();
+            drops.Add(new Measurement<long>(s.Partitioned, _node, new("reason", "partitioned")));
+            return drops;
+        }, "{message}", "Messages not delivered, by reason: queue_full, unknown_peer, stopped, too_large, encode_failed, partitioned (a fault filter)");
+        _meter.CreateObservableUpDownCounter("raft.transport.connections.open", () => new Measurement<long>(source.Transport.ConnectionsOpen, _node),
+            "{connection}", "Connections that passed the handshake and are open (both directions)");
+        _meter.CreateObservableCounter("raft.transport.connections.opened", () =>
         {
             var s = source.Transport;
             return new[]
             {
-                new Measurement<long>(s.Dropped, _node, new("reason", "refused")),
-                new Measurement<long>(s.Partitioned, _node, new("reason", "partitioned")),
+                new Measurement<long>(s.ConnectionsAccepted, _node, new("network.io.direction", "receive")),
+                new Measurement<long>(s.ConnectionsDialed, _node, new("network.io.direction", "transmit")),
             };
-        }, "{message}", "Messages not delivered, by reason: refused (queue full, unknown peer, too large) or partitioned (a fault filter)");
+        }, "{connection}", "Connections that passed the handshake, accepted (receive) or dialed (transmit)");
+        PeerCounter("raft.transport.peer.frames", "{frame}", "Frames per peer, written (transmit) and read (receive)", p => p.FramesSent, p => p.FramesReceived);
+        PeerCounter("raft.transport.peer.bytes", "By", "Bytes per peer, written (transmit) and read (receive), frame headers included", p => p.BytesSent, p => p.BytesReceived);
+        _meter.CreateObservableCounter("raft.transport.peer.reconnects", () => PerPeer(p => p.Reconnects), "{connection}",
+            "Per peer, connections re-established after one was lost");
+        _meter.CreateObservableGauge("raft.transport.peer.queue.depth", () => PerPeer(p => p.Queued), "{message}",
+            "Per peer, messages waiting in the send queue");
+        _meter.CreateObservableGauge("raft.transport.peer.connected", () => PerPeer(p => p.Connected ? 1 : 0), "{connection}",
+            "Per peer, 1 while a connection is up, else 0");
         TransportCounter("raft.transport.bad_frames", "{connection}", "Connections closed for a bad frame", s => s.BadFrames);
         // One instrument, a reason each: a probe with plaintext or a stolen certificate for another id is told apart
         // from a misconfigured cluster id without a second metric.
@@ -123,6 +144,14 @@ public sealed class RaftMetrics : IDisposable
             _meter.CreateObservableGauge(name, () => new Measurement<int>(read(), _node), unit, description);
         void TransportCounter(string name, string unit, string description, Func<TransportStats, long> read) =>
             _meter.CreateObservableCounter(name, () => new Measurement<long>(read(source.Transport), _node), unit, description);
+        IEnumerable<Measurement<long>> PerPeer(Func<PeerTransportStats, long> read) =>
+            (source.Transport.Peers ?? []).Select(p => new Measurement<long>(read(p), _node, Peer(p.Peer)));
+        void PeerCounter(string name, string unit, string description, Func<PeerTransportStats, long> sent, Func<PeerTransportStats, long> received) =>
+            _meter.CreateObservableCounter(name, () => (source.Transport.Peers ?? []).SelectMany(p => new[]
+            {
+                new Measurement<long>(sent(p), _node, Peer(p.Peer), new("network.io.direction", "transmit")),
+                new Measurement<long>(received(p), _node, Peer(p.Peer), new("network.io.direction", "receive")),
+            }), unit, description);
     }
 
     /// <summary>A standalone set of instruments (no observable ones), e.g. for a custom host.</summary>
@@ -148,6 +177,15 @@ public sealed class RaftMetrics : IDisposable
         if (_commitLatency.Enabled) _commitLatency.Record(Seconds(started, committed), _node);
         if (_applyLatency.Enabled) _applyLatency.Record(Seconds(started, Stopwatch.GetTimestamp()), _node);
     }
+
+    /// <summary>A proposal made at <paramref name="started"/> is durable in this node's log now.</summary>
+    internal void ProposalPersisted(long started)
+    {
+        if (_persistLatency.Enabled) _persistLatency.Record(Seconds(started, Stopwatch.GetTimestamp()), _node);
+    }
+
+    /// <summary>Whether anyone listens to the proposed-to-persisted histogram (saves walking the proposals when not).</summary>
+    internal bool PersistLatencyEnabled => _persistLatency.Enabled;
 
     internal void ReadDone(long started, string result)
     {
@@ -188,6 +226,7 @@ public sealed class RaftMetrics : IDisposable
                 break;
             case MessageBody<TCommand>.Heartbeat:
                 _heartbeatsSent.Add(1, _node);
+                if (_roundTrip.Enabled) _roundTrips.HeartbeatSent(m.To, Stopwatch.GetTimestamp());
                 break;
             case MessageBody<TCommand>.RequestVoteResponse v when !v.Item.PreVote:
                 if (_votes.Enabled) _votes.Add(1, _node, new("result", v.Item.Granted ? "granted" : "denied"));
@@ -204,6 +243,9 @@ public sealed class RaftMetrics : IDisposable
     {
         if (m.Body is MessageBody<TCommand>.AppendEntriesResponse { Item.Success: false } && _appendRejected.Enabled)
             _appendRejected.Add(1, _node, Peer(m.From), new("reason", "log_mismatch"));
+        else if (m.Body.Tag == MessageBody<TCommand>.Tags.HeartbeatResponse && _roundTrip.Enabled
+                 && _roundTrips.ResponseReceived(m.From, Stopwatch.GetTimestamp()) is { } seconds)
+            _roundTrip.Record(seconds, _node, Peer(m.From));
     }
 
     internal void SendDropped(int count) => _sendDropped.Add(count, _node);

@@ -12,6 +12,9 @@ internal sealed class RingQueue<T>
 
     public T PeekLast() => _items[(_head + _count - 1) & (_items.Length - 1)];
 
+    /// <summary>The item <paramref name="i"/> places from the front (0 is the first).</summary>
+    public T this[int i] => _items[(_head + i) & (_items.Length - 1)];
+
     public void AddLast(T item)
     {
         if (_count == _items.Length) Grow();

@@ -20,6 +20,10 @@ public enum HandshakeRefusal
     Tls,
     /// <summary>The peer could not prove knowledge of the cluster secret, or did not try.</summary>
     ClusterSecret,
+    /// <summary>A frame of the handshake was malformed (bad magic, version, CRC, size or content).</summary>
+    BadFrame,
+    /// <summary>The handshake did not complete within the connect timeout (a silent or slow client).</summary>
+    Timeout,
 }
 
 /// <summary>Refused handshakes by <see cref="HandshakeRefusal"/>, monotonic since start.</summary>
@@ -31,7 +35,9 @@ public readonly record struct RefusalCounts(
     long CertificateExpired,
     long CertificateIdentity,
     long Tls,
-    long ClusterSecret)
+    long ClusterSecret,
+    long BadFrame = 0,
+    long Timeout = 0)
 {
     /// <summary>The count of one reason.</summary>
     public long this[HandshakeRefusal reason] => reason switch
@@ -44,6 +50,8 @@ public readonly record struct RefusalCounts(
         HandshakeRefusal.CertificateIdentity => CertificateIdentity,
         HandshakeRefusal.Tls => Tls,
         HandshakeRefusal.ClusterSecret => ClusterSecret,
+        HandshakeRefusal.BadFrame => BadFrame,
+        HandshakeRefusal.Timeout => Timeout,
         _ => throw new ArgumentOutOfRangeException(nameof(reason), reason, null),
     };
 
@@ -58,8 +66,11 @@ public readonly record struct RefusalCounts(
         (HandshakeRefusal.CertificateIdentity, "certificate_identity"),
         (HandshakeRefusal.Tls, "tls"),
         (HandshakeRefusal.ClusterSecret, "cluster_secret"),
+        (HandshakeRefusal.BadFrame, "bad_frame"),
+        (HandshakeRefusal.Timeout, "timeout"),
     ];
 
     /// <summary>The sum over every reason.</summary>
-    public long Total => Handshake + Plaintext + CertificateMissing + CertificateUntrusted + CertificateExpired + CertificateIdentity + Tls + ClusterSecret;
+    public long Total => Handshake + Plaintext + CertificateMissing + CertificateUntrusted + CertificateExpired + CertificateIdentity + Tls + ClusterSecret
+        + BadFrame + Timeout;
 }

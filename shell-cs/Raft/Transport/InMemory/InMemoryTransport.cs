@@ -13,7 +13,7 @@ public sealed class InMemoryTransport<TMessage> : ITransport<TMessage>
 {
     private readonly InMemoryNetwork<TMessage> _network;
     private readonly ConcurrentDictionary<long, Link> _links = new();
-    private readonly TransportCounters _counters = new();
+    private readonly TransportCounters _counters;
     private readonly CancellationTokenSource _stopping = new();
     private TransportReceiveHandler<TMessage>? _handler;
     private volatile bool _running;
@@ -22,6 +22,9 @@ public sealed class InMemoryTransport<TMessage> : ITransport<TMessage>
     {
         _network = network;
         LocalId = localId;
+        _counters = new TransportCounters(peer => _links.TryGetValue(peer, out var link)
+            ? (link.Queue.Reader.Count, _running && _network.Find(peer) is { _running: true } && !_network.IsBlocked(LocalId, peer))
+            : (0, false));
     }
 
     /// <inheritdoc/>
@@ -48,7 +51,7 @@ public sealed class InMemoryTransport<TMessage> : ITransport<TMessage>
     {
         if (!_running || peer == LocalId || !_network.IsKnown(peer) || _network.IsBlocked(LocalId, peer))
         {
-            _counters.Drop();
+            _counters.Drop(!_running ? TransportDrop.Stopped : TransportDrop.UnknownPeer, _network.IsKnown(peer) ? _counters.For(peer) : null);
             return false;
         }
         var link = GetLink(peer);
@@ -57,7 +60,7 @@ public sealed class InMemoryTransport<TMessage> : ITransport<TMessage>
         _network.Accepted();
         if (link.Queue.Writer.TryWrite((message, bytes))) return true;
         _network.Settled();
-        _counters.Drop();
+        _counters.Drop(TransportDrop.QueueFull, link.Counters);
         return false;
     }
 
@@ -105,10 +108,10 @@ public sealed class InMemoryTransport<TMessage> : ITransport<TMessage>
                     var receiver = _network.Find(link.Peer);
                     if (receiver is null || !receiver._running || _network.IsBlocked(LocalId, link.Peer))
                     {
-                        _counters.Drop();
+                        _counters.Drop(TransportDrop.UnknownPeer, link.Counters);
                         continue;
                     }
-                    _counters.Sent(1, bytes);
+                    _counters.Sent(1, bytes, link.Counters);
                     await receiver.DeliverAsync(LocalId, message, bytes).ConfigureAwait(false);
                 }
                 finally { _network.Settled(); }
@@ -119,7 +122,7 @@ public sealed class InMemoryTransport<TMessage> : ITransport<TMessage>
 
     private async ValueTask DeliverAsync(long from, TMessage message, int bytes)
     {
-        _counters.Received(bytes);
+        _counters.Received(bytes, _counters.For(from));
         try { await _handler!(from, message, _stopping.Token).ConfigureAwait(false); }
         catch (Exception) when (!_running) { }
         // A handler exception is the host's bug, not the network's; like the TCP transport, keep the link alive.
@@ -131,6 +134,7 @@ public sealed class InMemoryTransport<TMessage> : ITransport<TMessage>
         public Link(InMemoryTransport<TMessage> owner, long peer)
         {
             Peer = peer;
+            Counters = owner._counters.For(peer);
             Queue = Channel.CreateBounded<(TMessage, int)>(new BoundedChannelOptions(owner._network.QueueCapacity)
             {
                 SingleReader = true,
@@ -140,6 +144,7 @@ public sealed class InMemoryTransport<TMessage> : ITransport<TMessage>
         }
 
         public long Peer { get; }
+        public PeerCounters Counters { get; }
         public Channel<(TMessage Message, int Bytes)> Queue { get; }
         public Task Pump { get; }
     }

@@ -28,7 +28,7 @@ internal sealed class FrameReader<TMessage>(
                 var result = await reader.ReadAsync(token).ConfigureAwait(false);
                 var buffer = result.Buffer;
                 string? bad;
-                while (TryTakeFrame(ref buffer, out var message, out bad))
+                while (TryTakeFrame(ref buffer, peer.Counters, out var message, out bad))
                 {
                     // The message is already decoded, so the pipe's memory is not touched across this await.
                     await InvokeHandlerAsync(connection.PeerId, message, token).ConfigureAwait(false);
@@ -58,7 +58,7 @@ internal sealed class FrameReader<TMessage>(
     }
 
     /// <summary>Takes one whole, valid data frame off the buffer and decodes it; false when more bytes are needed or the frame is bad.</summary>
-    private bool TryTakeFrame(ref ReadOnlySequence<byte> buffer, out TMessage message, out string? bad)
+    private bool TryTakeFrame(ref ReadOnlySequence<byte> buffer, PeerCounters from, out TMessage message, out string? bad)
     {
         message = default!;
         bad = null;
@@ -78,7 +78,7 @@ internal sealed class FrameReader<TMessage>(
             bad = $"undecodable payload: {ex.Message}";
             return false;
         }
-        counters.Received(TcpFrame.HeaderSize + payload.Length);
+        counters.Received(TcpFrame.HeaderSize + payload.Length, from);
         return true;
     }
 

@@ -35,7 +35,7 @@ internal sealed class PeerSender<TMessage>(TcpTransportOptions options, IFrameCo
             var reader = peer.Queue.Reader;
             while (buffer.WrittenCount < options.MaxBatchBytes && reader.TryRead(out var message))
             {
-                if (TryAppendFrame(buffer, message, peer.Id)) frames++;
+                if (TryAppendFrame(buffer, message, peer)) frames++;
             }
             if (frames == 0)
             {
@@ -53,7 +53,7 @@ internal sealed class PeerSender<TMessage>(TcpTransportOptions options, IFrameCo
             }
             if (send.IsCompletedSuccessfully && send.Result == buffer.WrittenCount)
             {
-                counters.Sent(frames, buffer.WrittenCount);
+                counters.Sent(frames, buffer.WrittenCount, peer.Counters);
                 peer.ExitSend();
                 if (peer.HasQueued) continue;
                 return;
@@ -73,7 +73,7 @@ internal sealed class PeerSender<TMessage>(TcpTransportOptions options, IFrameCo
             var sent = await pending.ConfigureAwait(false);
             if (sent <= 0) throw new IOException("socket accepted no bytes");
             if (sent < data.Length) await connection.SendAsync(data[sent..], token).ConfigureAwait(false);
-            counters.Sent(frames, data.Length);
+            counters.Sent(frames, data.Length, peer.Counters);
         }
         catch (Exception ex)
         {
@@ -96,22 +96,22 @@ internal sealed class PeerSender<TMessage>(TcpTransportOptions options, IFrameCo
 
     public static bool Usable(TcpConnection? connection) => connection is { IsClosed: false, IsRetired: false };
 
-    private bool TryAppendFrame(PooledBufferWriter buffer, TMessage message, long peer)
+    private bool TryAppendFrame(PooledBufferWriter buffer, TMessage message, TcpPeer<TMessage> peer)
     {
         var start = TcpFrame.Begin(buffer);
         try { codec.Encode(message, buffer); }
         catch (Exception ex)
         {
             buffer.ResetTo(start);
-            counters.Drop();
-            logger.Dropped(peer, $"encode failed: {ex.Message}");
+            counters.Drop(TransportDrop.EncodeFailed, peer.Counters);
+            logger.Dropped(peer.Id, $"encode failed: {ex.Message}");
             return false;
         }
         if (buffer.WrittenCount - start - TcpFrame.HeaderSize > options.MaxFrameBytes)
         {
             buffer.ResetTo(start);
-            counters.Drop();
-            logger.Dropped(peer, $"frame over {options.MaxFrameBytes} bytes");
+            counters.Drop(TransportDrop.TooLarge, peer.Counters);
+            logger.Dropped(peer.Id, $"frame over {options.MaxFrameBytes} bytes");
             return false;
         }
         TcpFrame.Complete(buffer, start, FrameKind.Data);

@@ -15,12 +15,12 @@ internal sealed class TcpPeer<TMessage>
     private TcpConnection? _current;
     private TaskCompletionSource _changed = NewSignal();
     private bool _everConnected;
-    private long _dropped;
     private int _sending;
 
-    public TcpPeer(long id, EndPoint endPoint, int queueCapacity, CancellationToken stopping)
+    public TcpPeer(long id, EndPoint endPoint, int queueCapacity, PeerCounters counters, CancellationToken stopping)
     {
         Id = id;
+        Counters = counters;
         EndPoint = endPoint;
         // Nobody waits on the queue (the sender drains it itself), so writing to it wakes no thread.
         Queue = Channel.CreateBounded<TMessage>(new BoundedChannelOptions(queueCapacity)
@@ -42,11 +42,12 @@ internal sealed class TcpPeer<TMessage>
     public PooledBufferWriter SendBuffer { get; }
     /// <summary>Whether messages wait in the queue.</summary>
     public bool HasQueued => Queue.Reader.TryPeek(out _);
-    public long Dropped => Interlocked.Read(ref _dropped);
+    /// <summary>Messages waiting in the send queue.</summary>
+    public int Queued => Queue.Reader.Count;
+    /// <summary>This peer's traffic counters (also the transport's, see <see cref="TransportCounters.For"/>).</summary>
+    public PeerCounters Counters { get; }
 
     public TcpConnection? Current { get { lock (_gate) return _current; } }
-
-    public void CountDrop() => Interlocked.Increment(ref _dropped);
 
     /// <summary>Takes the send flag: the caller is now the only one draining the queue and using <see cref="SendBuffer"/>.</summary>
     public bool TryEnterSend() => Interlocked.CompareExchange(ref _sending, 1, 0) == 0;

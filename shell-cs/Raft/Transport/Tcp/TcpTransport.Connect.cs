@@ -51,8 +51,14 @@ public sealed partial class TcpTransport<TMessage>
             if (ex is HandshakeRefusedException refused) Refuse(remote, refused.Reason, refused.Message);
             else if (ex is BadFrameException)
             {
+                // Logged as a bad frame (what an operator greps for), counted both ways: a closed connection and a refusal.
                 _counters.BadFrame();
+                _counters.RefusedHandshake(HandshakeRefusal.BadFrame);
                 _logger.BadFrame(remote, 0, $"in handshake: {ex.Message}");
+            }
+            else if (ex is OperationCanceledException && !token.IsCancellationRequested)
+            {
+                Refuse(remote, HandshakeRefusal.Timeout, $"no handshake within {_options.ConnectTimeout.TotalMilliseconds:0} ms");
             }
             else if (!token.IsCancellationRequested)
             {
@@ -246,9 +252,8 @@ public sealed partial class TcpTransport<TMessage>
         var (adopted, reconnect) = peer.TryAdopt(LocalId, connection);
         if (adopted)
         {
-            if (reconnect) _counters.Reconnect();
             _logger.Connected(peer.Id, connection.Direction, connection.Remote);
-            Track(connection, peer);
+            Track(connection, peer, reconnect);
             _sender.Drain(peer); // what was queued while there was no connection
             return;
         }
@@ -257,7 +262,7 @@ public sealed partial class TcpTransport<TMessage>
             _logger.Retired(peer.Id, connection.Direction);
             connection.Retire();
         }
-        Track(connection, peer);
+        Track(connection, peer, reconnect: false);
     }
 
     private static async Task CloseAsync(Socket socket, PipeReader? reader, Stream? stream)

@@ -25,7 +25,7 @@ public sealed partial class TcpTransport<TMessage> : ITransport<TMessage>
     private readonly TcpTransportOptions _options;
     private readonly IFrameCodec<TMessage> _codec;
     private readonly ILogger _logger;
-    private readonly TransportCounters _counters = new();
+    private readonly TransportCounters _counters;
     private readonly ConcurrentDictionary<long, TcpPeer<TMessage>> _peers = new();
     private readonly ConcurrentDictionary<TcpConnection, Task> _connections = new();
     private readonly CancellationTokenSource _stopping = new();
@@ -47,6 +47,7 @@ public sealed partial class TcpTransport<TMessage> : ITransport<TMessage>
         _options = options;
         _codec = codec;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _counters = new TransportCounters(PeerState);
         _sender = new PeerSender<TMessage>(options, codec, _counters, _logger);
         try { _tls = options.Tls.Enabled ? new TlsAuthenticator(options.Tls, _logger) : null; }
         catch (TlsConfigurationException ex) // the files changed since they were validated a moment ago
@@ -56,7 +57,7 @@ public sealed partial class TcpTransport<TMessage> : ITransport<TMessage>
         _secret = options.HasClusterSecret ? ClusterSecretProof.KeyOf(options.ClusterSecret!) : null;
         foreach (var (id, text) in options.Peers)
             if (id != options.NodeId && TcpTransportOptions.TryParseEndPoint(text, out var endPoint))
-                _peers[id] = new TcpPeer<TMessage>(id, endPoint, options.QueueCapacity, _stopping.Token);
+                _peers[id] = NewPeer(id, endPoint);
     }
 
     /// <inheritdoc/>
@@ -78,8 +79,8 @@ public sealed partial class TcpTransport<TMessage> : ITransport<TMessage>
     /// read the protocol and the certificate the peer presented on it.</summary>
     internal System.Net.Security.SslStream? TlsOf(long peer) => _peers.TryGetValue(peer, out var p) ? p.Current?.Tls : null;
 
-    /// <summary>Messages for <paramref name="peer"/> dropped because its queue was full.</summary>
-    public long DroppedFor(long peer) => _peers.TryGetValue(peer, out var p) ? p.Dropped : 0;
+    /// <summary>Messages for <paramref name="peer"/> not sent (its queue full, too large, unencodable).</summary>
+    public long DroppedFor(long peer) => _peers.TryGetValue(peer, out var p) ? Interlocked.Read(ref p.Counters.Dropped) : 0;
 
     /// <inheritdoc/>
     public Task StartAsync(TransportReceiveHandler<TMessage> onReceive, CancellationToken cancellationToken)
@@ -117,7 +118,7 @@ public sealed partial class TcpTransport<TMessage> : ITransport<TMessage>
         ArgumentNullException.ThrowIfNull(endPoint);
         if (id == LocalId || id == 0) throw new ArgumentOutOfRangeException(nameof(id), id, "a peer id must be non-zero and not this node's");
         var created = false;
-        var peer = _peers.GetOrAdd(id, _ => { created = true; return new TcpPeer<TMessage>(id, endPoint, _options.QueueCapacity, _stopping.Token); });
+        var peer = _peers.GetOrAdd(id, _ => { created = true; return NewPeer(id, endPoint); });
         peer.EndPoint = endPoint;
         if (created && Volatile.Read(ref _state) == 1) StartPeer(peer);
     }
@@ -126,6 +127,7 @@ public sealed partial class TcpTransport<TMessage> : ITransport<TMessage>
     public void RemovePeer(long id)
     {
         if (!_peers.TryRemove(id, out var peer)) return;
+        _counters.Forget(id);
         peer.Lifetime.Cancel();
         peer.Queue.Writer.TryComplete();
         peer.Current?.Abort();
@@ -136,8 +138,9 @@ public sealed partial class TcpTransport<TMessage> : ITransport<TMessage>
     {
         if (Volatile.Read(ref _state) != 1 || !_peers.TryGetValue(peer, out var p))
         {
-            _counters.Drop();
-            _logger.Dropped(peer, Volatile.Read(ref _state) != 1 ? "transport not running" : "unknown peer");
+            var stopped = Volatile.Read(ref _state) != 1;
+            _counters.Drop(stopped ? TransportDrop.Stopped : TransportDrop.UnknownPeer);
+            _logger.Dropped(peer, stopped ? "transport not running" : "unknown peer");
             return false;
         }
         if (p.Queue.Writer.TryWrite(message))
@@ -145,8 +148,7 @@ public sealed partial class TcpTransport<TMessage> : ITransport<TMessage>
             _sender.Drain(p);
             return true;
         }
-        p.CountDrop();
-        _counters.Drop();
+        _counters.Drop(TransportDrop.QueueFull, p.Counters);
         _logger.Dropped(peer, "queue full");
         return false;
     }
@@ -177,14 +179,22 @@ public sealed partial class TcpTransport<TMessage> : ITransport<TMessage>
         _stopping.Dispose();
     }
 
+    private TcpPeer<TMessage> NewPeer(long id, EndPoint endPoint) =>
+        new(id, endPoint, _options.QueueCapacity, _counters.For(id), _stopping.Token);
+
+    /// <summary>A peer's send queue depth and connection state, for <see cref="TransportStats.Peers"/>.</summary>
+    private (int Queued, bool Connected) PeerState(long id) =>
+        _peers.TryGetValue(id, out var p) ? (p.Queued, PeerSender<TMessage>.Usable(p.Current)) : (0, false);
+
     private void StartPeer(TcpPeer<TMessage> peer)
     {
         peer.DialLoop = Task.Run(() => DialLoopAsync(peer), CancellationToken.None);
     }
 
     /// <summary>Runs a connection's read loop and tracks it so that stopping can wait for it.</summary>
-    private void Track(TcpConnection connection, TcpPeer<TMessage> peer)
+    private void Track(TcpConnection connection, TcpPeer<TMessage> peer, bool reconnect)
     {
+        _counters.Opened(connection.Direction == "inbound", reconnect, peer.Counters);
         var tcs = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _connections[connection] = tcs.Task;
         if (_stopping.IsCancellationRequested) connection.Abort();
@@ -194,6 +204,7 @@ public sealed partial class TcpTransport<TMessage> : ITransport<TMessage>
             finally
             {
                 _connections.TryRemove(connection, out _);
+                _counters.Closed();
                 tcs.TrySetResult();
             }
         }, CancellationToken.None);
