@@ -142,7 +142,7 @@ public static class RaftAdminEndpoints
         {
             if (Stopwatch.GetElapsedTime(started) > options.ResetTimeout)
                 return RaftChaosEndpoints.Problem(504, "reset not finished",
-                    $"node {self} was removed from the members, but after {options.ResetTimeout} {reason}; its data is untouched (call reset again to go on waiting)");
+                    $"node {self} was removed from the members, but after {options.ResetTimeout} {reason}; its data is untouched (call reset again to go on waiting, or add it back through POST members)");
             await Task.Delay(250, ct);
         }
         RaftReset.RequestWipe(settings.DataDirectory);
