@@ -53,6 +53,8 @@ public static class RaftAdminEndpoints
 
         var gate = new RaftPauseGate(node.Host.Pause, node.Host.Resume, settings.RequestTimeout);
         gate.Use(app, settings.Prefix, "/raft/status");
+        // A stopping node is not paused: it hands off its leaderships and finishes its writes as any graceful stop does.
+        app.Lifetime.ApplicationStopping.Register(gate.Resume);
         admin.MapPost("/pause", () =>
         {
             gate.Pause();

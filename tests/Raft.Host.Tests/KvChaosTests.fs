@@ -88,6 +88,12 @@ let private adminState (c: KvCluster) (i: int) =
         return root.GetProperty("paused").GetBoolean(), groups
     }
 
+/// Signals to a server process.
+module private Posix =
+    [<Runtime.InteropServices.DllImport("libc", SetLastError = true)>]
+    extern int kill(int pid, int signal)
+    let sigterm = 15
+
 /// Whether node i's process is gone.
 let private exited (c: KvCluster) (i: int) =
     try
@@ -129,6 +135,11 @@ let ``chaos pause: a paused leader holds requests (503 after the timeout), the o
             not p && (match groups.TryFind 0L with Some (_, l, term) -> l > 0L && term > termBefore | None -> false))
         let! read = readThrough c paused "k" "the write made while it was paused"
         read |> should equal "two"
+        // A paused node still stops on SIGTERM (it is resumed to hand off and finish its writes).
+        let! again, _, _ = c.Admin(paused, "pause")
+        again |> should equal 200
+        if Posix.kill(c.Pid paused, Posix.sigterm) <> 0 then failwith "SIGTERM failed"
+        do! Wait.until $"the paused node {paused} exits on SIGTERM" (TimeSpan.FromSeconds 60.0) (fun () -> exited c paused)
     }
 
 [<Fact>]
@@ -216,4 +227,24 @@ let ``chaos state, rebalance and members under /admin, with bad input named`` ()
         noMember |> should equal 404
         let! noToken, _, _ = c.Send(1, HttpMethod.Get, "/admin/state")
         noToken |> should equal 401
+    }
+
+[<Fact>]
+let ``chaos reset with a member down: 504 naming it and the data kept; called again once the member is back, it finishes and the node rejoins`` () =
+    task {
+        use c = new KvCluster([ "--Kv:RequestTimeout=00:00:03"; "--Kv:Chaos:ResetTimeout=00:00:05" ], chaos = true)
+        for i in 1 .. 3 do do! c.Start i
+        let! _ = c.PutUntilDone(1, "k", "v")
+        c.Kill 2
+        let! refused, why, _ = c.Admin(3, "reset")
+        (refused, why.Contains "node 2 did not answer") |> should equal (504, true)
+        exited c 3 |> should equal false
+        do! c.Start 2
+        let! reset, body, _ = c.Admin(3, "reset")
+        (reset, body.Contains "\"reset\":3", body) |> should equal (202, true, body)
+        do! Wait.until "node 3's process exits after its reset" Wait.standard (fun () -> exited c 3)
+        do! c.Start 3
+        do! Wait.until "node 3 is a member again and holds k" (TimeSpan.FromSeconds 60.0) (fun () ->
+            let s, b, _ = c.Send(3, HttpMethod.Get, "/kv/k?consistency=stale").Result
+            s = 200 && b = "v")
     }
