@@ -42,11 +42,18 @@ public sealed class KvServerOptions
     /// <summary>The chaos admin endpoints (<c>Kv:Chaos:Enabled</c>, <c>Kv:Chaos:Token</c>); off by default.</summary>
     public Raft.AspNetCore.RaftChaosOptions Chaos { get; set; } = new();
 
+    /// <summary>HTTPS on <see cref="HttpUrl"/> (<c>Kv:Https:CertificatePath</c>, <c>Kv:Https:KeyPath</c>, PEM); off by default.</summary>
+    public Raft.AspNetCore.RaftHttpsOptions Https { get; set; } = new();
+
+    /// <summary>Start joining the cluster even when listed in <see cref="Members"/> (never bootstrapping the directory);
+    /// set at start after a chaos reset wiped the data folder.</summary>
+    public bool Join { get; set; }
+
     /// <summary>The placement layer's settings these make (valid settings only).</summary>
     public MultiRaftOptions ToPlacementOptions()
     {
         PlacementPolicy.TryParse(Placement, out var policy);
-        return new MultiRaftOptions { InitialMembers = Members, Placement = policy, ReplicationFactor = ReplicationFactor };
+        return new MultiRaftOptions { InitialMembers = Members, Placement = policy, ReplicationFactor = ReplicationFactor, Join = Join };
     }
 
     /// <summary>Every problem, each naming its key; empty when valid.</summary>
@@ -68,6 +75,10 @@ public sealed class KvServerOptions
         if (MaxValueBytes is < 1 or > 64 * 1024 * 1024) errors.Add($"{SectionName}:MaxValueBytes must be within 1-67108864 (is {MaxValueBytes})");
         if (RequestTimeout <= TimeSpan.Zero) errors.Add($"{SectionName}:RequestTimeout must be positive (is {RequestTimeout})");
         errors.AddRange(Chaos.Validate($"{SectionName}:Chaos"));
+        errors.AddRange(Https.Validate($"{SectionName}:Https"));
+        if (url is not null && (url.Scheme == "https") != Https.Enabled)
+            errors.Add(Https.Enabled ? $"{SectionName}:HttpUrl '{HttpUrl}' must be an https URL when {SectionName}:Https is configured"
+                : $"{SectionName}:HttpUrl '{HttpUrl}' is https: set {SectionName}:Https:CertificatePath and {SectionName}:Https:KeyPath");
         // The node id is Kv:NodeId (checked above); the node host's own copy is filled from it, so a different one is a mistake.
         if (Raft.NodeId != 0 && Raft.NodeId != NodeId)
             errors.Add($"{SectionName}:Raft:NodeId must be left unset (Kv:NodeId is the node's id; is {Raft.NodeId}, Kv:NodeId {NodeId})");

@@ -18,7 +18,10 @@ if (settings.Validate() is { Count: > 0 } errors)
     foreach (var e in errors) Console.Error.WriteLine($"configuration error: {e}");
     return 2;
 }
-builder.WebHost.UseUrls(settings.HttpUrl);
+// After a chaos reset: the data folder is wiped here, and the node starts joining (it asks a member to add it back).
+var rejoin = RaftReset.Prepare(settings.DataDirectory);
+if (rejoin) builder.Configuration[$"{KvServerOptions.SectionName}:{nameof(KvServerOptions.Join)}"] = "true";
+builder.WebHost.UseUrls(settings.HttpUrl).UseRaftHttps(settings.Https, settings.Chaos);
 builder.Services.AddSingleton<KvNode>();
 builder.Services.AddHostedService(sp => sp.GetRequiredService<KvNode>());
 builder.Services.AddSingleton<KvWatch>();
@@ -34,7 +37,7 @@ app.MapKv();
 app.MapRaftStatus();
 app.MapRaftHealth();
 app.MapRaftMetrics();
-app.MapKvChaos(settings);
+app.MapKvChaos(settings, rejoin);
 app.MapKvEvents();
 app.MapKvUi();
 await app.RunAsync();

@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -14,8 +12,10 @@ public delegate Task RaftLeaderTransfer(long groupId, long target, CancellationT
 /// <summary>
 /// Chaos admin endpoints for any Raft server (the key-value server, a queue server): partition this node from peers
 /// through its <see cref="TransportFaultFilter"/>, heal, and move a group's leadership. Off by default; when enabled
-/// every request needs <c>Authorization: Bearer &lt;token&gt;</c> (none: 401, wrong: 403), compared in constant time.
-/// Bad parameters answer 400 as <c>application/problem+json</c> naming the parameter.
+/// every request needs <c>Authorization: Bearer &lt;token&gt;</c> or an allowed client certificate (none: 401, wrong:
+/// 403), the token compared in constant time. Bad parameters answer 400 as <c>application/problem+json</c> naming the
+/// parameter. <see cref="RaftAdminEndpoints.MapRaftAdmin{TCommand,TResult}"/> maps these and the rest (pause, kill,
+/// reset, rebalance, state, members) for a placement node.
 /// </summary>
 public static class RaftChaosEndpoints
 {
@@ -26,36 +26,47 @@ public static class RaftChaosEndpoints
     /// <paramref name="options"/> is not enabled.
     /// </summary>
     /// <param name="endpoints">The application's routes.</param>
-    /// <param name="options">Whether the endpoints exist, and their token.</param>
+    /// <param name="options">Whether the endpoints exist, and who may call them.</param>
     /// <param name="localId">This node's id (a node cannot be partitioned from itself).</param>
     /// <param name="faults">The filter of this node's transport (<see cref="FaultFilterTransport{TMessage}"/>).</param>
     /// <param name="transferLeader">How to move a group's leadership; no <c>transfer-leader</c> endpoint when null.</param>
     /// <param name="prefix">Where the endpoints live.</param>
     /// <exception cref="ArgumentException">The options are invalid (enabled without a token of at least
-    /// <see cref="RaftChaosOptions.MinTokenLength"/> characters).</exception>
+    /// <see cref="RaftChaosOptions.MinTokenLength"/> characters or a client certificate rule).</exception>
     public static void MapRaftChaos(this IEndpointRouteBuilder endpoints, RaftChaosOptions options, long localId, TransportFaultFilter faults,
         RaftLeaderTransfer? transferLeader = null, string prefix = "/admin")
     {
+        if (Group(endpoints, options, prefix) is { } admin) MapFaults(admin, localId, faults, transferLeader);
+    }
+
+    /// <summary>The authorized route group under <paramref name="prefix"/>, or null when the endpoints are off.</summary>
+    internal static RouteGroupBuilder? Group(IEndpointRouteBuilder endpoints, RaftChaosOptions options, string prefix)
+    {
         ArgumentNullException.ThrowIfNull(endpoints);
         ArgumentNullException.ThrowIfNull(options);
-        ArgumentNullException.ThrowIfNull(faults);
-        if (!options.Enabled) return;
+        if (!options.Enabled) return null;
         if (options.Validate("Chaos") is [var problem, ..]) throw new ArgumentException(problem, nameof(options));
-        var token = Encoding.UTF8.GetBytes(options.Token);
-        var admin = endpoints.MapGroup(prefix).AddEndpointFilter((context, next) =>
-            Authorized(context.HttpContext.Request, token) is { } refused ? ValueTask.FromResult<object?>(refused) : next(context));
+        var auth = new RaftAdminAuth(options);
+        return endpoints.MapGroup(prefix).AddEndpointFilter((context, next) =>
+            auth.Check(context.HttpContext) is { } refused ? ValueTask.FromResult<object?>(refused) : next(context));
+    }
+
+    /// <summary>partition, heal and (with <paramref name="transferLeader"/>) transfer-leader on <paramref name="admin"/>.</summary>
+    internal static void MapFaults(RouteGroupBuilder admin, long localId, TransportFaultFilter faults, RaftLeaderTransfer? transferLeader)
+    {
+        ArgumentNullException.ThrowIfNull(faults);
         admin.MapPost("/partition", (string? peers, string? direction) =>
         {
             if (ParseDirection(direction) is not { } d) return BadParameter("direction", $"direction must be both, in or out (is '{direction}')");
             if (ParsePeers(peers, localId) is not { } ids)
                 return BadParameter("peers", $"peers must be a comma-separated list of positive node ids other than this node's ({localId}), like 2,3 (is '{peers}')");
             faults.Partition(ids, d);
-            return State(faults);
+            return Results.Json(State(faults));
         });
         admin.MapPost("/heal", () =>
         {
             faults.Heal();
-            return State(faults);
+            return Results.Json(State(faults));
         });
         if (transferLeader is null) return;
         admin.MapPost("/transfer-leader", async (string? group, string? to, CancellationToken ct) =>
@@ -69,18 +80,6 @@ public static class RaftChaosEndpoints
             catch (RaftTimeoutException e) { return Problem(504, "timed out", e.Message); }
             return Results.Json(new { group = g, leader = target });
         });
-    }
-
-    /// <summary>401 without a bearer token, 403 with a wrong one, null when it matches.</summary>
-    private static IResult? Authorized(HttpRequest request, byte[] token)
-    {
-        var header = request.Headers.Authorization.ToString();
-        const string scheme = "Bearer ";
-        if (!header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase))
-            return new WithHeader(Problem(401, "token required", "chaos endpoints need Authorization: Bearer <token>"), "WWW-Authenticate", "Bearer");
-        var given = Encoding.UTF8.GetBytes(header[scheme.Length..].Trim());
-        // Constant time in the content (only the length can leak), so a caller cannot find the token byte by byte.
-        return CryptographicOperations.FixedTimeEquals(given, token) ? null : Problem(403, "wrong token", "the bearer token does not match");
     }
 
     private static PartitionDirection? ParseDirection(string? text) => (text ?? "both") switch
@@ -103,21 +102,12 @@ public static class RaftChaosEndpoints
         return [.. ids];
     }
 
-    private static IResult State(TransportFaultFilter faults) =>
-        Results.Json(new { inbound = faults.Inbound.Order().ToArray(), outbound = faults.Outbound.Order().ToArray() });
+    /// <summary>The peers this node's traffic is cut from, each way.</summary>
+    internal static object State(TransportFaultFilter faults) =>
+        new { inbound = faults.Inbound.Order().ToArray(), outbound = faults.Outbound.Order().ToArray() };
 
-    private static IResult BadParameter(string name, string detail) =>
+    internal static IResult BadParameter(string name, string detail) =>
         Results.Problem(detail, statusCode: 400, title: $"bad {name}", extensions: new Dictionary<string, object?> { ["parameter"] = name });
 
-    private static IResult Problem(int status, string title, string detail) => Results.Problem(detail, statusCode: status, title: title);
-
-    /// <summary>A result with one extra response header (WWW-Authenticate on a 401).</summary>
-    private sealed class WithHeader(IResult inner, string name, string value) : IResult
-    {
-        public Task ExecuteAsync(HttpContext http)
-        {
-            http.Response.Headers[name] = value;
-            return inner.ExecuteAsync(http);
-        }
-    }
+    internal static IResult Problem(int status, string title, string detail) => Results.Problem(detail, statusCode: status, title: title);
 }

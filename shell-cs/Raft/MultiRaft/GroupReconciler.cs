@@ -72,7 +72,7 @@ internal sealed class GroupReconciler<TCommand, TResult>(MultiRaftNode<TCommand,
         if (members.Count == 0)
         {
             // A new cluster: the directory's first leader records the initial members (a refused seed means another did).
-            if (directory.Status.IsLeader && !_seeded && options.InitialMembers.Any(m => m.Id == node.NodeId))
+            if (directory.Status.IsLeader && !_seeded && node.Seeds)
             {
                 await node.SeedAsync(ct).ConfigureAwait(false);
                 _seeded = true;

@@ -58,7 +58,7 @@ public sealed class MultiRaftNode<TCommand, TResult> : IAsyncDisposable
         if (options.Validate() is { Count: > 0 } errors) throw new ArgumentException("Invalid placement options: " + string.Join("; ", errors), nameof(options));
         _options = options;
         // Only a first member seeds the directory: a joining node's list names the cluster it joins, not itself.
-        _seed = options.InitialMembers.Any(m => m.Id == nodeOptions.NodeId) ? [.. options.InitialMembers] : null;
+        _seed = !options.Join && options.InitialMembers.Any(m => m.Id == nodeOptions.NodeId) ? [.. options.InitialMembers] : null;
         _directory = new DirectoryStateMachine<TCommand, TResult>(options.FirstDataGroupId);
         Host = new RaftNodeHost<PlacedCommand<TCommand>, PlacedResult<TResult>>(nodeOptions, transport, storage,
             id => id == options.DirectoryGroupId ? _directory : new PlacedStateMachine<TCommand, TResult>(stateMachineFactory(id)),
@@ -103,7 +103,7 @@ public sealed class MultiRaftNode<TCommand, TResult> : IAsyncDisposable
     {
         if (Interlocked.CompareExchange(ref _state, 1, 0) != 0) throw new InvalidOperationException($"Node {NodeId} was already started.");
         var initial = _options.InitialMembers.Select(m => m.Id).ToArray();
-        if (initial.Contains(NodeId)) await Host.CreateGroupAsync(_options.DirectoryGroupId, initial, cancellationToken).ConfigureAwait(false);
+        if (!_options.Join && initial.Contains(NodeId)) await Host.CreateGroupAsync(_options.DirectoryGroupId, initial, cancellationToken).ConfigureAwait(false);
         else await Host.JoinGroupAsync(_options.DirectoryGroupId, initial, cancellationToken).ConfigureAwait(false);
         // The directory's snapshot was restored with the group: its data groups open before the transport starts.
         await _reconciler.OpenPlacedGroupsAsync(cancellationToken).ConfigureAwait(false);
@@ -359,6 +359,9 @@ public sealed class MultiRaftNode<TCommand, TResult> : IAsyncDisposable
         if (r.Result.Outcome != PlacedOutcome.Ok)
             throw new PlacementException(what, r.Result.Outcome == PlacedOutcome.NotFound ? "not a member" : r.Result.Error ?? r.Result.Outcome.ToString());
     }
+
+    /// <summary>Whether this node may seed the directory: a first member not started to join.</summary>
+    internal bool Seeds => _seed is not null;
 
     /// <summary>Seeds the directory with the initial members (on the directory's first leader).</summary>
     internal Task SeedAsync(CancellationToken ct) =>

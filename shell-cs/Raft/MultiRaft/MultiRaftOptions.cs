@@ -14,6 +14,12 @@ public sealed class MultiRaftOptions
     /// <see cref="MultiRaftNode{TCommand,TResult}.AddMemberAsync"/> on a member.</summary>
     public List<ClusterMember> InitialMembers { get; set; } = [];
 
+    /// <summary>Start as a node joining an existing cluster even when listed in <see cref="InitialMembers"/>: the
+    /// directory group is joined (no configuration of its own, never seeding) and waits for a member's entries or
+    /// snapshot. What a node whose data was wiped must do (a reset): bootstrapping again from the initial members would
+    /// let it vote with a forgotten log.</summary>
+    public bool Join { get; set; }
+
     /// <summary>How names map to groups: <see cref="PlacementPolicy.PerKey"/> (the default) or
     /// <see cref="PlacementPolicy.Hash"/>. Fixed when the cluster forms: the directory records the first member's
     /// policy and every node follows the recorded one.</summary>

@@ -61,6 +61,24 @@ internal sealed class NodeLoop<TCommand, TResult>
 
     private bool _waiting;
 
+    // The pause gate (chaos: a node frozen as by a long GC pause): set while paused, completed and cleared on resume.
+    private volatile TaskCompletionSource? _paused;
+
+    /// <summary>Whether the loop is held at its gate (any thread).</summary>
+    public bool Paused => _paused is not null;
+
+    /// <summary>Holds the loop before its next iteration: nothing is stepped, ticked, sent or written until
+    /// <see cref="Resume"/>; inputs queue meanwhile (a full inbox holds the transport's readers back). An iteration
+    /// under way finishes first.</summary>
+    public void Pause()
+    {
+        Interlocked.CompareExchange(ref _paused, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), null);
+        _inbox.Wake();
+    }
+
+    /// <summary>Lets a paused loop go on with what queued meanwhile.</summary>
+    public void Resume() => Interlocked.Exchange(ref _paused, null)?.TrySetResult();
+
     /// <summary>Waiting for input with none queued (tests on a fake clock advance it only when every loop is idle).</summary>
     public bool Idle => Volatile.Read(ref _waiting) && !_inbox.HasWork;
 
@@ -71,6 +89,7 @@ internal sealed class NodeLoop<TCommand, TResult>
         {
             while (!stop.IsCancellationRequested)
             {
+                if (_paused is { } gate) await gate.Task.WaitAsync(stop).ConfigureAwait(false);
                 RunIteration();
                 // Re-arm the wake-up before looking for more work: a Wake() during the iteration (its WakeUp already
                 // consumed) wrote nothing, and a tick then set its flag without waking anyone; it stayed set, so no later

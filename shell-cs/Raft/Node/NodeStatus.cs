@@ -13,7 +13,9 @@ namespace Raft.Node;
 /// <param name="StorageFailure">Why the node's shared log stopped every group on it, or null.</param>
 /// <param name="Groups">Every group on the node, by id.</param>
 /// <param name="Transport">The transport's counters since start.</param>
-public sealed record NodeStatus(long NodeId, bool Running, string? StorageFailure, IReadOnlyList<GroupStatus> Groups, TransportStats Transport);
+/// <param name="Paused">Held by <see cref="RaftNodeHost{TCommand,TResult}.Pause"/> (chaos testing): not stepping until resumed.</param>
+public sealed record NodeStatus(long NodeId, bool Running, string? StorageFailure, IReadOnlyList<GroupStatus> Groups, TransportStats Transport,
+    bool Paused = false);
 
 /// <summary>One group on one node.</summary>
 /// <param name="GroupId">The group.</param>

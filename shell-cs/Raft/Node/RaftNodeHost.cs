@@ -109,8 +109,19 @@ public sealed class RaftNodeHost<TCommand, TResult> : IRaftNode, IAsyncDisposabl
     {
         var groups = _groups.Values.Select(g => g.Describe()).OrderBy(g => g.GroupId).ToArray();
         var running = Volatile.Read(ref _state) == 1 && _loopTask is { IsCompleted: false };
-        return new NodeStatus(NodeId, running, _loop.StorageFailure, groups, _transport.Stats);
+        return new NodeStatus(NodeId, running, _loop.StorageFailure, groups, _transport.Stats, _loop.Paused);
     }
+
+    /// <summary>Freezes the node as a long GC pause would (chaos testing): its loop stops stepping, ticking, sending and
+    /// writing until <see cref="Resume"/>; messages and calls queue meanwhile and calls time out as usual. Its leaderships
+    /// are lost to elections among the others; resumed, it learns the newer terms and follows.</summary>
+    public void Pause() => _loop.Pause();
+
+    /// <summary>Lets a node paused by <see cref="Pause"/> go on (a no-op when it is not paused).</summary>
+    public void Resume() => _loop.Resume();
+
+    /// <summary>Whether <see cref="Pause"/> holds the node.</summary>
+    public bool Paused => _loop.Paused;
 
     /// <summary>Raised on the thread pool when any group's role, term or leader changes on this node.</summary>
     public event EventHandler<RoleChangedEventArgs>? RoleChanged;
@@ -257,6 +268,7 @@ public sealed class RaftNodeHost<TCommand, TResult> : IRaftNode, IAsyncDisposabl
         if (Interlocked.Exchange(ref _state, 2) >= 2) return;
         _timer?.Dispose();
         _inbox.Complete();
+        _loop.Resume(); // a paused loop would never see the inbox complete
         if (_loopTask is not null)
         {
             try { await _loopTask.WaitAsync(cancellationToken).ConfigureAwait(false); }
