@@ -2,6 +2,7 @@ using System.Text;
 using Microsoft.AspNetCore.Http.Features;
 using Raft.MultiRaft;
 using Raft.Node;
+using Raft.Server;
 
 namespace Raft.KeyValue.Server;
 
@@ -38,7 +39,7 @@ public static class KvEndpoints
         }
         if (Precondition(http.Request, out var ifVersion) is { } malformed) return malformed;
         var value = body.ToArray();
-        http.Items[KvForward.BodyItem] = value;
+        http.Items[ServerForward.BodyItem] = value;
         return await Answer(node, key, async () =>
         {
             var r = await node.Placement.ProposeAsync(key, new KvWrite(false, value, ifVersion, key), node.Options.RequestTimeout, ct);
@@ -138,22 +139,8 @@ public static class KvEndpoints
         });
 
     /// <summary>Runs a call and maps the library's failures to problem documents.</summary>
-    internal static async Task<IResult> Answer(KvNode node, string subject, Func<Task<IResult>> call)
-    {
-        try { return await call(); }
-        catch (NotPlacedHereException e) { return new KvForward(e.Members, node.Options.RequestTimeout); }
-        catch (PlacementException e) when (e.Reason == "not a member") { return Problem(404, "no such member", e.Message); }
-        catch (PlacementException e) { return Problem(409, "placement refused", e.Message); }
-        catch (ArgumentException e) { return Problem(400, "bad request", e.Message); }
-        catch (NotLeaderException e) { return Unavailable(subject, e.Message); }
-        catch (ProposalDroppedException e) { return Unavailable(subject, e.Message); }
-        catch (RaftTimeoutException e) { return Problem(504, "timed out", $"{subject}: {e.Message} (the write may still take effect)"); }
-        catch (TimeoutException e) { return Problem(504, "timed out", $"{subject}: {e.Message}"); }
-        catch (RaftShutdownException e) { return Unavailable(subject, e.Message); }
-        catch (ForwardingFailedException e) { return Problem(504, "outcome unknown", $"{subject}: {e.Message}"); }
-        catch (OutcomeUnknownException e) { return Problem(504, "outcome unknown", $"{subject}: {e.Message}"); }
-        catch (RaftException e) { return Problem(503, "not done", $"{subject}: {e.Message}"); }
-    }
+    internal static Task<IResult> Answer(KvNode node, string subject, Func<Task<IResult>> call) =>
+        ServerProblems.Answer(subject, call, e => new KvForward(e.Members, node.Options.RequestTimeout));
 
     private static IResult? BadKey(string key, KvServerOptions options)
     {
@@ -190,20 +177,7 @@ public static class KvEndpoints
 
     private static IResult TooLarge(int limit) => Problem(413, "value too large", $"the value is over the limit (Kv:MaxValueBytes) of {limit} bytes");
 
-    internal static IResult Unavailable(string subject, string why)
-    {
-        return new RetryAfter(Problem(503, "no leader", $"{subject}: {why}"));
-    }
+    internal static IResult Unavailable(string subject, string why) => ServerProblems.Unavailable(subject, why);
 
-    internal static IResult Problem(int status, string title, string detail) => Results.Problem(detail, statusCode: status, title: title);
-
-    /// <summary>A 503 with <c>Retry-After: 1</c>.</summary>
-    private sealed class RetryAfter(IResult inner) : IResult
-    {
-        public Task ExecuteAsync(HttpContext http)
-        {
-            http.Response.Headers.RetryAfter = "1";
-            return inner.ExecuteAsync(http);
-        }
-    }
+    internal static IResult Problem(int status, string title, string detail) => ServerProblems.Problem(status, title, detail);
 }

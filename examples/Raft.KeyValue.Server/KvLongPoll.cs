@@ -1,4 +1,5 @@
 using System.Globalization;
+using Raft.Server;
 
 namespace Raft.KeyValue.Server;
 
@@ -76,22 +77,11 @@ public static class KvLongPoll
             return KvEndpoints.Problem(400, "bad wait", $"wait must be a version: a whole number, 0 or more (is '{waitText}'; a timeout needs a wait)");
         if (!query.TryGetValue("timeout", out var given)) return null;
         var text = given.ToString();
-        if (ParseDuration(text) is not { } parsed)
+        if (Durations.Parse(text) is not { } parsed)
             return KvEndpoints.Problem(400, "bad timeout", $"timeout must be a duration like 30s, 500ms or 2m (is '{text}')");
         if (parsed > MaxTimeout)
             return KvEndpoints.Problem(400, "bad timeout", $"timeout may be at most {MaxTimeout.TotalSeconds:0}s (is '{text}')");
         timeout = parsed;
         return null;
-    }
-
-    /// <summary>"30", "30s", "500ms", "2m"; null when it is none of those or negative.</summary>
-    private static TimeSpan? ParseDuration(string text)
-    {
-        var (number, unit) = text.EndsWith("ms", StringComparison.Ordinal) ? (text[..^2], 1.0)
-            : text.EndsWith('s') ? (text[..^1], 1000.0)
-            : text.EndsWith('m') ? (text[..^1], 60_000.0)
-            : (text, 1000.0);
-        if (!double.TryParse(number, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var value) || double.IsInfinity(value * unit)) return null;
-        return value * unit > TimeSpan.MaxValue.TotalMilliseconds ? null : TimeSpan.FromMilliseconds(value * unit);
     }
 }

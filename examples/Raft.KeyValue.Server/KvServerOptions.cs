@@ -1,90 +1,23 @@
-using Raft.MultiRaft;
-using Raft.Transport.Tcp;
+using Raft.Server;
 
 namespace Raft.KeyValue.Server;
 
-/// <summary>The server's settings, section "Kv" (appsettings.json, environment <c>Kv__NodeId</c>, command line <c>--Kv:NodeId</c>).</summary>
-public sealed class KvServerOptions
+/// <summary>The server's settings (the shared <see cref="ServerOptions"/> and the kv server's own), section "Kv" (appsettings.json, environment <c>Kv__NodeId</c>, command line <c>--Kv:NodeId</c>).</summary>
+public sealed class KvServerOptions() : ServerOptions(SectionName, "raft-kv")
 {
     public const string SectionName = "Kv";
 
-    /// <summary>This node's id (positive, unique in the cluster).</summary>
-    public long NodeId { get; set; }
-    /// <summary>Shared by every node; a node of another cluster is refused at the handshake.</summary>
-    public string ClusterId { get; set; } = "raft-kv";
-    /// <summary>Where this node's Raft transport listens (host:port).</summary>
-    public string RaftEndpoint { get; set; } = "";
-    /// <summary>This node's HTTP base URL (what Kestrel listens on, and what other nodes and the UI link to).</summary>
-    public string HttpUrl { get; set; } = "";
-    /// <summary>The node's data folder (one shared log for every group).</summary>
-    public string DataDirectory { get; set; } = "";
-    /// <summary>The cluster's first members (the same list on each); a node not listed joins once added through <c>POST /cluster/members</c>.</summary>
-    public List<ClusterMember> Members { get; set; } = [];
-    /// <summary>How keys map to Raft groups: <c>per-key</c> (the default; each key its own group, created on its first
-    /// write, released on delete) or <c>hash:N</c> (N groups created when the cluster forms, each key in the one its
-    /// stable hash picks). Fixed when the cluster forms: the first members' setting is recorded and followed.</summary>
-    public string Placement { get; set; } = "per-key";
-    /// <summary>How many nodes replicate each key's group: 1 to the number of <see cref="Members"/>; 0 (the default)
-    /// for every member. A node that does not replicate a key's group forwards the key's requests to one that does.
-    /// Fixed when the cluster forms, like <see cref="Placement"/>.</summary>
-    public int ReplicationFactor { get; set; }
     /// <summary>The longest key in UTF-8 bytes.</summary>
     public int MaxKeyBytes { get; set; } = 512;
     /// <summary>The largest value in bytes.</summary>
     public int MaxValueBytes { get; set; } = 1024 * 1024;
-    /// <summary>How long a request may take before it answers 504.</summary>
-    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(5);
-
-    /// <summary>The node host's settings (<c>Kv:Raft:TickInterval</c>, <c>Kv:Raft:ElectionTicks</c>, ...); NodeId and
-    /// RequestTimeout are taken from this section's own keys.</summary>
-    public Raft.Node.RaftNodeOptions Raft { get; set; } = new();
-
-    /// <summary>The chaos admin endpoints (<c>Kv:Chaos:Enabled</c>, <c>Kv:Chaos:Token</c>); off by default.</summary>
-    public Raft.AspNetCore.RaftChaosOptions Chaos { get; set; } = new();
-
-    /// <summary>HTTPS on <see cref="HttpUrl"/> (<c>Kv:Https:CertificatePath</c>, <c>Kv:Https:KeyPath</c>, PEM); off by default.</summary>
-    public Raft.AspNetCore.RaftHttpsOptions Https { get; set; } = new();
-
-    /// <summary>Start joining the cluster even when listed in <see cref="Members"/> (never bootstrapping the directory);
-    /// set at start after a chaos reset wiped the data folder.</summary>
-    public bool Join { get; set; }
-
-    /// <summary>The placement layer's settings these make (valid settings only).</summary>
-    public MultiRaftOptions ToPlacementOptions()
-    {
-        PlacementPolicy.TryParse(Placement, out var policy);
-        return new MultiRaftOptions { InitialMembers = Members, Placement = policy, ReplicationFactor = ReplicationFactor, Join = Join };
-    }
 
     /// <summary>Every problem, each naming its key; empty when valid.</summary>
-    public IReadOnlyList<string> Validate()
+    public override IReadOnlyList<string> Validate()
     {
-        var errors = new List<string>();
-        if (NodeId <= 0) errors.Add($"{SectionName}:NodeId must be positive (is {NodeId})");
-        if (string.IsNullOrWhiteSpace(ClusterId)) errors.Add($"{SectionName}:ClusterId must not be empty");
-        if (!TcpTransportOptions.TryParseEndPoint(RaftEndpoint, out _)) errors.Add($"{SectionName}:RaftEndpoint '{RaftEndpoint}' is not host:port");
-        if (!Uri.TryCreate(HttpUrl, UriKind.Absolute, out var url) || url.Scheme is not ("http" or "https"))
-            errors.Add($"{SectionName}:HttpUrl '{HttpUrl}' is not an http(s) URL");
-        if (string.IsNullOrWhiteSpace(DataDirectory)) errors.Add($"{SectionName}:DataDirectory must name a folder");
-        if (Members.Count == 0) errors.Add($"{SectionName}:Members must list the cluster's first members (Id, RaftEndpoint, ApiUrl)");
-        if (!PlacementPolicy.TryParse(Placement, out _))
-            errors.Add($"{SectionName}:Placement must be 'per-key' or 'hash:N' with N within 1-{PlacementPolicy.MaxHashGroups} (is '{Placement}')");
-        if (ReplicationFactor < 0 || ReplicationFactor > Math.Max(1, Members.Count))
-            errors.Add($"{SectionName}:ReplicationFactor must be within 1-{Math.Max(1, Members.Count)} (the members), or 0 for every member (is {ReplicationFactor})");
+        var errors = base.Validate().ToList();
         if (MaxKeyBytes is < 1 or > 64 * 1024) errors.Add($"{SectionName}:MaxKeyBytes must be within 1-65536 (is {MaxKeyBytes})");
         if (MaxValueBytes is < 1 or > 64 * 1024 * 1024) errors.Add($"{SectionName}:MaxValueBytes must be within 1-67108864 (is {MaxValueBytes})");
-        if (RequestTimeout <= TimeSpan.Zero) errors.Add($"{SectionName}:RequestTimeout must be positive (is {RequestTimeout})");
-        errors.AddRange(Chaos.Validate($"{SectionName}:Chaos"));
-        errors.AddRange(Https.Validate($"{SectionName}:Https"));
-        if (url is not null && (url.Scheme == "https") != Https.Enabled)
-            errors.Add(Https.Enabled ? $"{SectionName}:HttpUrl '{HttpUrl}' must be an https URL when {SectionName}:Https is configured"
-                : $"{SectionName}:HttpUrl '{HttpUrl}' is https: set {SectionName}:Https:CertificatePath and {SectionName}:Https:KeyPath");
-        // The node id is Kv:NodeId (checked above); the node host's own copy is filled from it, so a different one is a mistake.
-        if (Raft.NodeId != 0 && Raft.NodeId != NodeId)
-            errors.Add($"{SectionName}:Raft:NodeId must be left unset (Kv:NodeId is the node's id; is {Raft.NodeId}, Kv:NodeId {NodeId})");
-        errors.AddRange(Raft.Validate().Where(e => !e.StartsWith(nameof(Raft.NodeId) + " ", StringComparison.Ordinal)).Select(e => $"{SectionName}:Raft:{e}"));
-        var placement = new MultiRaftOptions { InitialMembers = Members };
-        errors.AddRange(placement.Validate($"{SectionName}:Members").Where(e => e.Contains("InitialMembers")).Select(e => e.Replace(":InitialMembers", "")));
         return errors;
     }
 }
