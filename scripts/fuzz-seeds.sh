@@ -4,7 +4,7 @@
 # regression inputs (regressions/) are kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-dotnet build tests/Raft.Fuzz -c Release --nologo -v q --disable-build-servers >/dev/null
+dotnet build tests/Raft.Fuzz -c Release --nologo -v q --disable-build-servers | { grep -E "error|Warn" || true; }
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 dotnet tests/Raft.Fuzz/bin/Release/net10.0/Raft.Fuzz.dll --seeds "$out"

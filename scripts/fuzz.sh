@@ -20,7 +20,7 @@ rm -rf "$work"
 mkdir -p "$work/in"
 
 dotnet tool restore >/dev/null
-dotnet build tests/Raft.Fuzz -c Release --nologo -v q --disable-build-servers >/dev/null
+dotnet build tests/Raft.Fuzz -c Release --nologo -v q --disable-build-servers | { grep -E "error|Warn" || true; }
 cp -r tests/Raft.Fuzz/bin/Release/net10.0 "$work/bin"
 # Only the library is instrumented: coverage of the parsers, not of the harness or the runtime.
 dotnet sharpfuzz "$work/bin/Raft.dll" >/dev/null

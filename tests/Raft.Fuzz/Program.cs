@@ -3,6 +3,19 @@ using Raft.Fuzz;
 // Raft.Fuzz TARGET               one input from stdin (or, under afl-fuzz, every input afl-fuzz sends)
 // Raft.Fuzz TARGET FILE...       each file once, printing its outcome
 // Raft.Fuzz --seeds DIR          writes every target's seed corpus to DIR/TARGET/
+if (Environment.GetEnvironmentVariable("__AFL_SHM_ID") is not null && args is [var aflTarget])
+{
+    // Under afl-fuzz the instrumented Raft.dll writes coverage into shared memory that Run maps: no library code
+    // (not even the targets' static fields) may run before it.
+    SharpFuzz.Fuzzer.OutOfProcess.Run(stream =>
+    {
+        var fuzzed = FuzzTargets.Find(aflTarget) ?? throw new ArgumentException($"no fuzz target '{aflTarget}'");
+        using var buffer = new MemoryStream();
+        stream.CopyTo(buffer);
+        Check.Run(fuzzed, buffer.ToArray());
+    });
+    return 0;
+}
 if (args is ["--seeds", var dir])
 {
     foreach (var t in FuzzTargets.All)
@@ -30,7 +43,6 @@ if (args.Length > 1)
     foreach (var file in args[1..]) Console.WriteLine($"{file}: {Check.Run(target, File.ReadAllBytes(file))}");
     return 0;
 }
-if (Environment.GetEnvironmentVariable("__AFL_SHM_ID") is null)
 {
     using var stdin = Console.OpenStandardInput();
     using var buffer = new MemoryStream();
@@ -38,10 +50,3 @@ if (Environment.GetEnvironmentVariable("__AFL_SHM_ID") is null)
     Console.WriteLine(Check.Run(target, buffer.ToArray()));
     return 0;
 }
-SharpFuzz.Fuzzer.OutOfProcess.Run(stream =>
-{
-    using var buffer = new MemoryStream();
-    stream.CopyTo(buffer);
-    Check.Run(target, buffer.ToArray());
-});
-return 0;
