@@ -79,6 +79,21 @@ let ``every strict prefix of an encoded batch raises RaftCodecException Truncate
             ex.Reason |> should equal RaftCodecError.Truncated)
 
 [<Fact>]
+let ``a batch over MaxEnvelopes is refused both ways, one at the limit round-trips`` () =
+    let small = RaftBatchCodec<string>(codec, MaxEnvelopes = 3)
+    let batch n = Array.init n (fun i -> RaftEnvelope<string>(int64 i, heartbeat))
+    let encode (b: RaftEnvelope<string>[]) =
+        let buffer = ArrayBufferWriter<byte>()
+        small.Encode(b, buffer)
+        buffer.WrittenMemory.ToArray()
+    small.Decode(ReadOnlySequence(encode (batch 3))).Length |> should equal 3
+    (codecError (fun () -> encode (batch 4))).Reason |> should equal RaftCodecError.PayloadEncodeFailed
+    // Written by a codec with the default limit, read by one with a smaller limit: refused before allocating.
+    let ex = codecError (fun () -> small.Decode(ReadOnlySequence(encodeBatch (batch 4))))
+    ex.Reason |> should equal RaftCodecError.Malformed
+    ex.Message |> should haveSubstring "MaxEnvelopes"
+
+[<Fact>]
 let ``every strict prefix of a stored entry or hard state raises RaftCodecException`` () =
     Check.One(config.WithMaxTest(60), fun (e: Entry<string>) (h: HardState) ->
         let entry = codec.EncodeEntry e

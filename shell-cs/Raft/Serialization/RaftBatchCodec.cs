@@ -21,6 +21,15 @@ public sealed class RaftBatchCodec<T> : IFrameCodec<RaftEnvelope<T>[]>
 
     private readonly HostMessageCodec<T> _host;
 
+    /// <summary>The default <see cref="MaxEnvelopes"/>: 65,536.</summary>
+    public const int DefaultMaxEnvelopes = 1 << 16;
+
+    /// <summary>The most envelopes one batch may hold (default <see cref="DefaultMaxEnvelopes"/>). Decoding refuses a
+    /// batch claiming more before allocating anything for it: bounded only by the frame's bytes, a 16 MiB frame could
+    /// claim millions of envelopes and cost hundreds of MiB. Encoding refuses more too (the transport then drops the
+    /// batch as it drops an oversized frame), so a sender never writes a batch its peers refuse.</summary>
+    public int MaxEnvelopes { get; init; } = DefaultMaxEnvelopes;
+
     /// <summary>The codec for individual messages.</summary>
     public RaftMessageCodec<T> Messages { get; }
 
@@ -28,8 +37,11 @@ public sealed class RaftBatchCodec<T> : IFrameCodec<RaftEnvelope<T>[]>
     public void Encode(RaftEnvelope<T>[] message, IBufferWriter<byte> output) => Encode(message.AsSpan(), output);
 
     /// <summary>Encodes a batch of envelopes as one frame payload.</summary>
+    /// <exception cref="RaftCodecException">The batch holds more than <see cref="MaxEnvelopes"/> envelopes, or a user payload failed to encode.</exception>
     public void Encode(ReadOnlySpan<RaftEnvelope<T>> batch, IBufferWriter<byte> output)
     {
+        if (batch.Length > MaxEnvelopes)
+            throw new RaftCodecException(RaftCodecError.PayloadEncodeFailed, $"a batch of {batch.Length} envelopes is over MaxEnvelopes ({MaxEnvelopes})");
         var writer = new MessagePackWriter(output);
         writer.WriteArrayHeader(2);
         writer.Write(WireFormat.Version);
@@ -52,7 +64,8 @@ public sealed class RaftBatchCodec<T> : IFrameCodec<RaftEnvelope<T>[]>
     }
 
     /// <inheritdoc/>
-    /// <exception cref="RaftCodecException">The payload is truncated, of an unknown version, malformed, or a user payload failed to decode.</exception>
+    /// <exception cref="RaftCodecException">The payload is truncated, of an unknown version, malformed, claims more than
+    /// <see cref="MaxEnvelopes"/> envelopes, or a user payload failed to decode.</exception>
     public RaftEnvelope<T>[] Decode(ReadOnlySequence<byte> payload)
     {
         try
@@ -61,6 +74,8 @@ public sealed class RaftBatchCodec<T> : IFrameCodec<RaftEnvelope<T>[]>
             var n = Records.ReadHeader(ref reader, 2, "batch");
             Records.ReadVersion(ref reader, "batch");
             var count = Records.ReadCount(ref reader, "batch");
+            if (count > MaxEnvelopes)
+                throw new RaftCodecException(RaftCodecError.Malformed, $"batch claims {count} envelopes, over MaxEnvelopes ({MaxEnvelopes})");
             var batch = count == 0 ? [] : new RaftEnvelope<T>[count];
             for (var i = 0; i < count; i++)
             {

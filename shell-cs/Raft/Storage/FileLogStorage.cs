@@ -140,6 +140,10 @@ public sealed partial class FileLogStorage : ILogStorage
                         throw Corrupt(seg.SegmentPath, offset, "record header checksum mismatch or short read");
                     if (h.Index != index || h.Length > _options.MaxRecordSize)
                         throw Corrupt(seg.SegmentPath, offset, $"record holds index {h.Index} where {index} was expected");
+                    // A sealed segment's terms were recovered from its index file, not from its records: a record that
+                    // disagrees with them is served as neither (an entry with the wrong term breaks log matching).
+                    if (index >= next && h.Term != TermAtLocked(index))
+                        throw Corrupt(seg.SegmentPath, offset, $"record for index {index} has term {h.Term} but the segment's index says term {TermAtLocked(index)}");
                     if (index >= next)
                     {
                         bytes += h.Length;

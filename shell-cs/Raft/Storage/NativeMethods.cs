@@ -4,6 +4,7 @@ using Microsoft.Win32.SafeHandles;
 
 [assembly: InternalsVisibleTo("Raft.Storage.Tests")]
 [assembly: InternalsVisibleTo("Raft.Benchmarks")]
+[assembly: InternalsVisibleTo("Raft.Fuzz")]
 
 namespace Raft.Storage;
 

@@ -55,6 +55,10 @@ internal sealed record ReceivingRecord(long Index, long Term, long TransferId, l
             long index = BinaryPrimitives.ReadInt64LittleEndian(bytes[8..]), term = BinaryPrimitives.ReadInt64LittleEndian(bytes[16..]);
             long length = BinaryPrimitives.ReadInt64LittleEndian(bytes[32..]);
             if (index < 0 || term < 0 || length < 0) (offset, reason) = (8, $"record holds a negative index {index}, term {term} or length {length}");
+            // The partial file ends at header + configuration + length: a length that overflows that sum is not one a
+            // file can have (unchecked, the end came out negative and passed every comparison with the file's size).
+            else if (length > long.MaxValue - FileSnapshotStore.HeaderSize - (bytes.Length - HeaderSize))
+                (offset, reason) = (32, $"record holds a length of {length} bytes, past the largest file offset");
             else return new ReceivingRecord(index, term, BinaryPrimitives.ReadInt64LittleEndian(bytes[24..]), length,
                 BinaryPrimitives.ReadUInt32LittleEndian(bytes[40..]), bytes[HeaderSize..].ToArray());
         }

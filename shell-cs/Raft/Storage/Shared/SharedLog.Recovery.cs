@@ -5,6 +5,9 @@ namespace Raft.Storage;
 
 public sealed partial class SharedLog
 {
+    /// <summary>During recovery: how many entries the files being replayed can locate at most (see <see cref="Recover"/>).</summary>
+    private long _locatable;
+
     private SharedLog(string directory, SharedLogOptions options)
     {
         _directory = Path.GetFullPath(directory);
@@ -58,6 +61,10 @@ public sealed partial class SharedLog
             if (sequences[i] != sequences[i - 1] + 1) start = i;
         for (int i = 0; i < start; i++) File.Delete(FilePath(sequences[i]));
 
+        // Every entry a checkpoint lists must be located by a 12-byte table row of an Entries or Relocate item in these
+        // files (checked once replay ends): that bounds what a checkpoint may claim before its entries are allocated.
+        _locatable = 0;
+        for (int i = start; i < sequences.Count; i++) _locatable += new FileInfo(FilePath(sequences[i])).Length / SharedLogItems.EntryTableRow;
         long expectedBatch = -1;
         long last = 0;
         for (int i = start; i < sequences.Count; i++)
@@ -172,7 +179,7 @@ public sealed partial class SharedLog
             int length = BinaryPrimitives.ReadInt32LittleEndian(body[(at + 9)..]);
             int payloadStart = at + SharedLogFormat.ItemHeaderSize;
             if (length < 0 || payloadStart + length > body.Length) return $"an item at body offset {at} overruns its batch";
-            if (SharedLogItems.Apply(_groups, groupId, type, body.Slice(payloadStart, length), file, bodyOffset + payloadStart, batchSequence) is { } bad)
+            if (SharedLogItems.Apply(_groups, groupId, type, body.Slice(payloadStart, length), file, bodyOffset + payloadStart, batchSequence, _locatable) is { } bad)
                 return bad;
             at = payloadStart + length;
         }

@@ -6,12 +6,16 @@ namespace Raft.Storage;
 /// live path right after it stages an item and by recovery when it replays one.</summary>
 internal static class SharedLogItems
 {
+    /// <summary>Bytes an entry takes in the table of an Entries or Relocate item (term i64, length i32).</summary>
+    public const int EntryTableRow = 12;
+
     /// <summary>Applies an item whose payload starts at <paramref name="payloadOffset"/> of file <paramref name="file"/>;
-    /// returns why it cannot be applied (the log is then corrupt), or null.</summary>
+    /// returns why it cannot be applied (the log is then corrupt), or null. A checkpoint may list at most
+    /// <paramref name="maxEntries"/> entries over all its groups (what the files replayed can locate).</summary>
     public static string? Apply(Dictionary<long, SharedGroupState> groups, long groupId, SharedItem type, ReadOnlySpan<byte> payload,
-        long file, long payloadOffset, long batchSequence)
+        long file, long payloadOffset, long batchSequence, long maxEntries)
     {
-        if (type == SharedItem.Checkpoint) return ApplyCheckpoint(groups, payload);
+        if (type == SharedItem.Checkpoint) return ApplyCheckpoint(groups, payload, maxEntries);
         if (type == SharedItem.Open)
         {
             if (payload.Length != 8) return $"an Open item of group {groupId} is {payload.Length} bytes";
@@ -132,8 +136,9 @@ internal static class SharedLogItems
         }
     }
 
-    private static string? ApplyCheckpoint(Dictionary<long, SharedGroupState> groups, ReadOnlySpan<byte> p)
+    private static string? ApplyCheckpoint(Dictionary<long, SharedGroupState> groups, ReadOnlySpan<byte> p, long maxEntries)
     {
+        long budget = maxEntries;
         if (p.Length < 4) return "a checkpoint too short for its count";
         int count = BinaryPrimitives.ReadInt32LittleEndian(p), at = 4;
         var listed = new HashSet<long>();
@@ -147,6 +152,11 @@ internal static class SharedLogItems
             at += 44;
             if (runCount < 0 || at + 16L * runCount + 4 > p.Length) return $"checkpoint entry of group {id} overruns the checkpoint";
             if ((last >= first) != (runCount > 0) || last < first - 1) return $"checkpoint entry of group {id} has bounds {first}..{last} and {runCount} term runs";
+            // The group's entries are allocated one by one below: refuse a count no file can back before that, not
+            // after gigabytes (last - first is exact as an unsigned number even where the signed one overflows).
+            if (last >= first && (ulong)(last - first) >= (ulong)budget)
+                return $"checkpoint entry of group {id} lists entries {first}..{last}, more than the log's files can hold ({budget} entries left)";
+            if (last >= first) budget -= last - first + 1;
             var runs = new (long Start, long Term)[runCount];
             for (int r = 0; r < runCount; r++, at += 16)
                 runs[r] = (BinaryPrimitives.ReadInt64LittleEndian(p[at..]), BinaryPrimitives.ReadInt64LittleEndian(p[(at + 8)..]));
