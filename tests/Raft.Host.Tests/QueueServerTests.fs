@@ -49,7 +49,7 @@ let ``three queue server processes: publish, receive, ack, nack, visibility expi
         let! back = c.Send(1, post, "/queues/jobs/receive?max=1&visibility=300ms")
         messagesOf back |> List.map (fun (id, _, d, _) -> id, d) |> should equal [ 2L, 2 ]
         // Its second delivery expires unacked: it was delivered max (2) times, so it moves to the dead-letter queue.
-        let! dead = c.Send(2, post, "/queues/jobs-dead/receive?wait=30s")
+        let! dead = c.Send(2, post, "/queues/jobs-dead/receive?wait=20s")
         messagesOf dead |> List.map (fun (_, _, _, body) -> body) |> should equal [ "second" ]
         // Visibility expiry: received and not acked, a message is delivered again after its timeout (1.5 s by default here).
         let! third = c.Send(3, post, "/queues/jobs/receive")
