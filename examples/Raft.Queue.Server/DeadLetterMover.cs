@@ -7,7 +7,8 @@ namespace Raft.Queue.Server;
 /// holds are published to the queue its settings name, one by one with the idempotency key
 /// <c>dead:{queue}:{createdAt}:{id}</c> (so a move retried after a crash or a leader change takes effect once), and
 /// then forgotten in their own group (<see cref="DeadForwarded"/>). A dead-letter queue that does not exist (yet)
-/// keeps them waiting; <c>GET /queues</c> shows them as deadPending.
+/// keeps them waiting; <c>GET /queues</c> shows them as deadPending. A message's last delivery that expires makes it
+/// dead at the next command of its queue; when none comes, this applies one (a receive of nothing).
 /// </summary>
 public sealed class DeadLetterMover(QueueNode node, ILogger<DeadLetterMover> log) : BackgroundService
 {
@@ -30,6 +31,10 @@ public sealed class DeadLetterMover(QueueNode node, ILogger<DeadLetterMover> log
 
     private async Task MoveAsync(string name, CancellationToken ct)
     {
+        // A last delivery expired with no command since: a receive of nothing applies the expiry, so the message dies now.
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var due = await node.Placement.ReadAsync(name, sm => sm is QueueMachine q && q.DiesAt(now), stale: true, node.Options.RequestTimeout, ct);
+        if (due.Value) await QueueCalls.ProposeAsync(node, name, new Receive(0, 0), ct);
         var read = await node.Placement.ReadAsync(name, sm => sm is QueueMachine { Settings.DeadLetterQueue: { } dlq, DeadPending: > 0 } q
             ? (dlq, q.CreatedAt, q.DeadToForward(Batch)) : default, stale: true, node.Options.RequestTimeout, ct);
         if (read.Value is not ({ } target, var createdAt, { Count: > 0 } dead)) return;

@@ -59,6 +59,11 @@ public sealed partial class QueueMachine(Action<QueueMachine>? applied = null) :
     /// <summary>How many messages a receive at <paramref name="now"/> could deliver (waiting, plus in flight past their deadline).</summary>
     public int AvailableAt(long now) => _waiting.Count + _inFlight.Count(f => f.Deadline <= Math.Max(now, Clock));
 
+    /// <summary>Whether a delivery past its deadline at <paramref name="now"/> was the message's last: the next command
+    /// applied makes it dead (see <see cref="DeadLetterMover"/>, which applies one when nothing else comes).</summary>
+    public bool DiesAt(long now) =>
+        Settings is { MaxDeliveries: > 0 } s && _inFlight.TakeWhile(f => f.Deadline <= now).Any(f => _messages[f.Id].Deliveries >= s.MaxDeliveries);
+
     /// <summary>The dead messages waiting for the dead-letter queue, oldest first, at most <paramref name="max"/>.</summary>
     public IReadOnlyList<(long Id, byte[] Body)> DeadToForward(int max) => _dead.Take(max).Select(d => (d.Key, d.Value)).ToArray();
 

@@ -130,6 +130,7 @@ type QueueCluster(size: int, ?settings: string list) =
 
 /// The messages of a receive's answer: (id, receipt, delivery, body).
 let messagesOf (answer: Answer) =
+    if answer.Status <> 200 then failwithf "a receive answered %d: %s" answer.Status answer.Body
     use doc = JsonDocument.Parse answer.Body
     [ for m in doc.RootElement.GetProperty("messages").EnumerateArray() ->
         m.GetProperty("id").GetInt64(), m.GetProperty("receipt").GetString() |> nonNull, m.GetProperty("delivery").GetInt32(), m.GetProperty("body").GetString() |> nonNull ]
