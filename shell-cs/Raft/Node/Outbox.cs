@@ -27,6 +27,9 @@ internal sealed class Outbox<TCommand>(ITransport<RaftEnvelope<TCommand>[]> tran
         list.Add(envelope);
     }
 
+    /// <summary>The most envelopes handed to the transport in one batch (the batch codec's default limit).</summary>
+    internal const int MaxBatch = RaftBatchCodec<TCommand>.DefaultMaxEnvelopes;
+
     public bool IsEmpty => _dirty.Count == 0;
 
     /// <summary>Hands each peer's batch to the transport; <paramref name="dropped"/> gets each batch it refused
@@ -36,9 +39,13 @@ internal sealed class Outbox<TCommand>(ITransport<RaftEnvelope<TCommand>[]> tran
         foreach (var peer in _dirty)
         {
             var list = _byPeer[peer];
-            var batch = list.ToArray();
+            // A batch never exceeds what the batch codec accepts: beyond it the transport would drop the whole batch.
+            for (var start = 0; start < list.Count; start += MaxBatch)
+            {
+                var batch = list.GetRange(start, Math.Min(MaxBatch, list.Count - start)).ToArray();
+                if (!transport.TrySend(peer, batch)) dropped(peer, batch);
+            }
             list.Clear();
-            if (!transport.TrySend(peer, batch)) dropped(peer, batch);
         }
         _dirty.Clear();
     }
