@@ -178,7 +178,8 @@ public sealed partial class SharedLog
             var type = (SharedItem)body[at + 8];
             int length = BinaryPrimitives.ReadInt32LittleEndian(body[(at + 9)..]);
             int payloadStart = at + SharedLogFormat.ItemHeaderSize;
-            if (length < 0 || payloadStart + length > body.Length) return $"an item at body offset {at} overruns its batch";
+            // Subtracted, not added: a length near int.MaxValue would overflow the sum and pass.
+            if (length < 0 || length > body.Length - payloadStart) return $"an item at body offset {at} overruns its batch";
             if (SharedLogItems.Apply(_groups, groupId, type, body.Slice(payloadStart, length), file, bodyOffset + payloadStart, batchSequence, _locatable) is { } bad)
                 return bad;
             at = payloadStart + length;

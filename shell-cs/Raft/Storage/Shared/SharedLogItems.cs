@@ -163,7 +163,8 @@ internal static class SharedLogItems
             if (runCount > 0 && runs[0].Start != first) return $"checkpoint entry of group {id}: its term runs start at {runs[0].Start}, not {first}";
             int hsLength = BinaryPrimitives.ReadInt32LittleEndian(p[at..]);
             at += 4;
-            if (hsLength < -1 || at + Math.Max(hsLength, 0) > p.Length) return $"checkpoint entry of group {id}: hard state overruns the checkpoint";
+            // Subtracted, not added: a length near int.MaxValue would overflow the sum and pass.
+            if (hsLength < -1 || hsLength > p.Length - at) return $"checkpoint entry of group {id}: hard state overruns the checkpoint";
             byte[]? hardState = hsLength < 0 ? null : p.Slice(at, hsLength).ToArray();
             at += Math.Max(hsLength, 0);
             if (!groups.TryGetValue(id, out var g) || g.Incarnation != incarnation) groups[id] = g = new SharedGroupState(id, incarnation);
