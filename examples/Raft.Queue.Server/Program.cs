@@ -10,12 +10,13 @@ using Raft.Server;
 
 var builder = WebApplication.CreateBuilder(args);
 // Validated once, here, before anything starts: every problem is printed with its key.
-if (builder.AddRaftServer<QueueServerOptions, QueueNode>() is null) return 2;
+if (builder.AddRaftServer<QueueServerOptions, QueueNode>() is not { } settings) return 2;
 builder.Services.AddHostedService<DeadLetterMover>();
 
 var app = builder.Build();
 app.MapQueues();
 app.MapRaftServer();
+app.MapServerChaos(app.Services.GetRequiredService<QueueNode>(), settings.Join);
 app.MapGet("/cluster/members", (QueueNode node) => Results.Json(node.Placement.Directory.Members()));
 await app.RunAsync();
 return 0;

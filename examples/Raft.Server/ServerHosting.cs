@@ -15,7 +15,8 @@ namespace Raft.Server;
 public static class ServerHosting
 {
     /// <summary>Binds <typeparamref name="TOptions"/> from its section and validates it; on problems prints each (with
-    /// its key) to stderr and returns null. Otherwise registers <typeparamref name="TNode"/> (a singleton, started and
+    /// its key) to stderr and returns null. Otherwise wipes the data folder when a chaos reset asked for it (then the
+    /// node starts joining, <see cref="ServerOptions.Join"/>), registers <typeparamref name="TNode"/> (a singleton, started and
     /// stopped as a hosted service, also as <see cref="IServerNode"/> and its <see cref="IRaftNode"/>) and listens on
     /// the node's HTTP URL.</summary>
     public static TOptions? AddRaftServer<TOptions, TNode>(this WebApplicationBuilder builder)
@@ -30,7 +31,13 @@ public static class ServerHosting
             foreach (var e in errors) Console.Error.WriteLine($"configuration error: {e}");
             return null;
         }
-        builder.WebHost.UseUrls(settings.HttpUrl);
+        // After a chaos reset: the data folder is wiped here, and the node starts joining (it asks a member to add it back).
+        if (RaftReset.Prepare(settings.DataDirectory))
+        {
+            builder.Configuration[$"{section}:{nameof(ServerOptions.Join)}"] = "true";
+            settings.Join = true;
+        }
+        builder.WebHost.UseUrls(settings.HttpUrl).UseRaftHttps(settings.Https, settings.Chaos);
         builder.Services.AddSingleton<TNode>();
         builder.Services.AddSingleton<IServerNode>(sp => sp.GetRequiredService<TNode>());
         builder.Services.AddHostedService(sp => sp.GetRequiredService<TNode>());
