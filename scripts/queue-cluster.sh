@@ -3,7 +3,7 @@
 # /tmp/raft-queue-cluster). Node i listens for HTTP on 127.0.0.1:$((QUEUE_HTTP_BASE + i)) (default 8200 + i) and for
 # Raft on $((QUEUE_RAFT_BASE + i)) (7200 + i). Each queue group snapshots every $QUEUE_SNAPSHOT_ENTRIES applied
 # commands (default 500, keeping 100 behind), so a demo shows compaction.
-#   scripts/queue-cluster.sh start [N] | status | stop     (see scripts/server-cluster.sh)
+#   scripts/queue-cluster.sh start [N] | start-node I | status | stop     (see scripts/server-cluster.sh)
 SERVER_PROJECT=examples/Raft.Queue.Server
 SERVER_SECTION=Queue
 SERVER_DATA="${QUEUE_DATA:-/tmp/raft-queue-cluster}"

@@ -3,12 +3,15 @@
 # The caller sets (then sources this file with "$@"):
 #   SERVER_PROJECT  the project folder, e.g. examples/Raft.Queue.Server
 #   SERVER_SECTION  its configuration section, e.g. Queue
-#   SERVER_DATA     the data folder (node-i/, node-i.log, node-i.pid)
+#   SERVER_DATA     the data folder (node-i/, node-i.log, node-i.pid, count, chaos-token)
 #   SERVER_HTTP_BASE, SERVER_RAFT_BASE   node i listens for HTTP on 127.0.0.1:$((SERVER_HTTP_BASE + i)), for Raft on $((SERVER_RAFT_BASE + i))
 #   SERVER_ARGS     (an array, optional) more arguments for every node, e.g. (--Queue:Raft:SnapshotEntries=500)
-#   <script> start [N]   builds once, starts the nodes in the background, waits until every node is healthy
-#   <script> status      each node's pid and /health
-#   <script> stop        SIGTERM (leaderships handed off first), then waits for the processes to exit
+#   SERVER_CHAOS    (optional, default 0) 1 turns the chaos admin endpoints on, behind SERVER_CHAOS_TOKEN (generated
+#                   and printed when unset, kept in $SERVER_DATA/chaos-token so a node started later takes the same one)
+#   <script> start [N]      builds once, starts the nodes in the background, waits until every node is healthy
+#   <script> start-node I   starts node I alone when it is down (after /admin/kill or /admin/reset)
+#   <script> status         each node's pid and /health
+#   <script> stop           SIGTERM (leaderships handed off first), then waits for the processes to exit
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 : "${SERVER_PROJECT:?}" "${SERVER_SECTION:?}" "${SERVER_DATA:?}" "${SERVER_HTTP_BASE:?}" "${SERVER_RAFT_BASE:?}"
@@ -17,6 +20,8 @@ count="${2:-3}"
 name="$(basename "$SERVER_PROJECT")"
 server="$SERVER_PROJECT/bin/Release/net10.0/$name.dll"
 s="$SERVER_SECTION"
+data="$SERVER_DATA"
+chaos="${SERVER_CHAOS:-0}"
 extra=("${SERVER_ARGS[@]+"${SERVER_ARGS[@]}"}")
 
 members() {
@@ -28,41 +33,79 @@ members() {
   printf '%s\n' "${args[@]}"
 }
 
+# Whether pid $1 runs (a killed node whose parent is gone may linger as a zombie until reaped: not running).
+running() {
+  local state
+  state="$(ps -o stat= -p "$1" 2>/dev/null)" || return 1
+  [[ -n "$state" && "$state" != Z* ]]
+}
+
+# The chaos settings: the token kept beside the data, so a node started later (start-node) takes the same one.
+chaos_args() {
+  [[ "$chaos" == "0" ]] && return
+  local token="${SERVER_CHAOS_TOKEN:-}"
+  if [[ -z "$token" && -f "$data/chaos-token" ]]; then token="$(cat "$data/chaos-token")"; fi
+  if [[ -z "$token" ]]; then token="$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"; fi
+  printf '%s' "$token" >"$data/chaos-token"
+  printf '%s\n' "--$s:Chaos:Enabled=true" "--$s:Chaos:Token=$token"
+}
+
+# Starts node $1 of a cluster of $2 in the background, unless it runs already.
+start_node() {
+  local i="$1" member_args chaos_settings
+  if [[ -f "$data/node-$i.pid" ]] && running "$(cat "$data/node-$i.pid")"; then echo "node $i already runs"; return; fi
+  mapfile -t member_args < <(members "$2")
+  mapfile -t chaos_settings < <(chaos_args)
+  nohup dotnet "$server" --"$s":NodeId="$i" --"$s":RaftEndpoint="127.0.0.1:$((SERVER_RAFT_BASE + i))" \
+    --"$s":HttpUrl="http://127.0.0.1:$((SERVER_HTTP_BASE + i))" --"$s":DataDirectory="$data/node-$i" "${member_args[@]}" \
+    "${chaos_settings[@]+"${chaos_settings[@]}"}" "${extra[@]+"${extra[@]}"}" >>"$data/node-$i.log" 2>&1 &
+  echo $! >"$data/node-$i.pid"
+}
+
+# Waits until node $1 answers $2 (/health; /alive for a node rejoining after a reset, alive before it is ready).
+wait_node() {
+  local url="http://127.0.0.1:$((SERVER_HTTP_BASE + $1))" probe="$2"
+  for _ in $(seq 1 600); do curl -sf "$url$probe" >/dev/null && break; sleep 0.1; done
+  if curl -sf "$url$probe" >/dev/null; then echo "node $1: $url"; else echo "node $1 at $url does not answer $probe; see $data/node-$1.log"; fi
+}
+
 case "$command" in
   start)
     dotnet build "$SERVER_PROJECT" -c Release --nologo -v quiet >/dev/null || { echo "build failed"; exit 1; }
-    mkdir -p "$SERVER_DATA"
-    mapfile -t member_args < <(members "$count")
-    for i in $(seq 1 "$count"); do
-      if [[ -f "$SERVER_DATA/node-$i.pid" ]] && kill -0 "$(cat "$SERVER_DATA/node-$i.pid")" 2>/dev/null; then echo "node $i already runs"; continue; fi
-      nohup dotnet "$server" --"$s":NodeId="$i" --"$s":RaftEndpoint="127.0.0.1:$((SERVER_RAFT_BASE + i))" \
-        --"$s":HttpUrl="http://127.0.0.1:$((SERVER_HTTP_BASE + i))" --"$s":DataDirectory="$SERVER_DATA/node-$i" "${member_args[@]}" \
-        "${extra[@]+"${extra[@]}"}" >"$SERVER_DATA/node-$i.log" 2>&1 &
-      echo $! >"$SERVER_DATA/node-$i.pid"
-    done
-    for i in $(seq 1 "$count"); do
-      url="http://127.0.0.1:$((SERVER_HTTP_BASE + i))"
-      for _ in $(seq 1 600); do curl -sf "$url/health" >/dev/null && break; sleep 0.1; done
-      if curl -sf "$url/health" >/dev/null; then echo "node $i: $url"; else echo "node $i at $url is not healthy; see $SERVER_DATA/node-$i.log"; fi
-    done
+    mkdir -p "$data"
+    echo "$count" >"$data/count"
+    for i in $(seq 1 "$count"); do start_node "$i" "$count"; done
+    for i in $(seq 1 "$count"); do wait_node "$i" /health; done
+    if [[ "$chaos" != "0" ]]; then
+      echo "chaos endpoints on: curl -H \"Authorization: Bearer $(cat "$data/chaos-token")\" http://127.0.0.1:$((SERVER_HTTP_BASE + 1))/admin/state"
+    fi
+    ;;
+  start-node)
+    node="${2:-}"
+    [[ "$node" =~ ^[1-9][0-9]*$ ]] || { echo "usage: $0 start-node I (the node's number)"; exit 2; }
+    [[ -f "$data/count" ]] || { echo "no cluster was started in $data (run: $0 start)"; exit 2; }
+    total="$(cat "$data/count")"
+    (( node <= total )) || { echo "node $node is not one of the $total nodes started in $data"; exit 2; }
+    start_node "$node" "$total"
+    wait_node "$node" /alive
     ;;
   stop)
-    for pidfile in "$SERVER_DATA"/node-*.pid; do
+    for pidfile in "$data"/node-*.pid; do
       [[ -f "$pidfile" ]] || continue
       pid="$(cat "$pidfile")"
       kill -TERM "$pid" 2>/dev/null
-      for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -0 "$pid" 2>/dev/null && { echo "pid $pid did not stop; killing it"; kill -KILL "$pid"; }
+      for _ in $(seq 1 200); do running "$pid" || break; sleep 0.1; done
+      running "$pid" && { echo "pid $pid did not stop; killing it"; kill -KILL "$pid"; }
       rm -f "$pidfile"
     done
     echo "stopped"
     ;;
   status)
-    for pidfile in "$SERVER_DATA"/node-*.pid; do
+    for pidfile in "$data"/node-*.pid; do
       [[ -f "$pidfile" ]] || { echo "no nodes"; break; }
       i="${pidfile##*node-}"; i="${i%.pid}"
       echo "node $i pid $(cat "$pidfile"): $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$((SERVER_HTTP_BASE + i))/health")"
     done
     ;;
-  *) echo "usage: $0 start|stop|status [N]"; exit 2 ;;
+  *) echo "usage: $0 start [N] | start-node I | stop | status"; exit 2 ;;
 esac
