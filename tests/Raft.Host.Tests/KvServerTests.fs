@@ -15,11 +15,7 @@ open Raft.Tests
 open Raft.Host.Tests.ProcessCrashKit
 
 /// The built server (beside this test assembly's configuration and framework).
-let serverDll =
-    let baseDir = Path.TrimEndingDirectorySeparator AppContext.BaseDirectory
-    let tfm = Path.GetFileName baseDir |> nonNull
-    let config = Path.GetFileName(Path.GetDirectoryName baseDir |> nonNull) |> nonNull
-    Path.GetFullPath(Path.Combine(baseDir, "..", "..", "..", "..", "..", "examples", "Raft.KeyValue.Server", "bin", config, tfm, "Raft.KeyValue.Server.dll"))
+let serverDll = builtDll "examples" "Raft.KeyValue.Server"
 
 /// Signals to a child process (pause and resume it as a long GC pause or a stalled VM would).
 module private Signal =

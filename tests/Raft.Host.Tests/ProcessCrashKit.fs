@@ -13,12 +13,16 @@ open System.Threading
 open System.Threading.Tasks
 open Raft.Tests
 
-/// The node program, built next to this project: tests/Raft.ClusterNode/bin/<config>/<tfm>/Raft.ClusterNode.dll.
-let nodeDll =
+/// A program of this repository built with this test assembly's configuration and framework:
+/// `<repository>/<folder>/<name>/bin/<config>/<tfm>/<name>.dll` (folder `tests` or `examples`).
+let builtDll (folder: string) (name: string) =
     let baseDir = Path.TrimEndingDirectorySeparator AppContext.BaseDirectory // tests/Raft.Host.Tests/bin/<config>/<tfm>
     let tfm = Path.GetFileName baseDir |> nonNull
     let config = Path.GetFileName(Path.GetDirectoryName baseDir |> nonNull) |> nonNull
-    Path.GetFullPath(Path.Combine(baseDir, "..", "..", "..", "..", "Raft.ClusterNode", "bin", config, tfm, "Raft.ClusterNode.dll"))
+    Path.GetFullPath(Path.Combine(baseDir, "..", "..", "..", "..", "..", folder, name, "bin", config, tfm, name + ".dll"))
+
+/// The node program, built next to this project: tests/Raft.ClusterNode/bin/<config>/<tfm>/Raft.ClusterNode.dll.
+let nodeDll = builtDll "tests" "Raft.ClusterNode"
 
 /// The exit code of a node that could not listen because its port was taken.
 let addressInUseExit = 3

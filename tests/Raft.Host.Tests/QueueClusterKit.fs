@@ -12,11 +12,7 @@ open Raft.Tests
 open Raft.Host.Tests.ProcessCrashKit
 
 /// The built server (beside this test assembly's configuration and framework).
-let queueServerDll =
-    let baseDir = Path.TrimEndingDirectorySeparator AppContext.BaseDirectory
-    let tfm = Path.GetFileName baseDir |> nonNull
-    let config = Path.GetFileName(Path.GetDirectoryName baseDir |> nonNull) |> nonNull
-    Path.GetFullPath(Path.Combine(baseDir, "..", "..", "..", "..", "..", "examples", "Raft.Queue.Server", "bin", config, tfm, "Raft.Queue.Server.dll"))
+let queueServerDll = builtDll "examples" "Raft.Queue.Server"
 
 /// An answer: status, body text, and the Retry-After header ("" when absent).
 type Answer = { Status: int; Body: string; RetryAfter: string }
