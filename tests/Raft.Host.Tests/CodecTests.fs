@@ -215,9 +215,10 @@ let ``host messages (forwarded proposals and outcomes) round-trip in a batch nex
         [| RaftEnvelope(4L, heartbeat)
            RaftEnvelope.ForHost(4L, ForwardedProposals(17L, [| "a"; ""; "ccc" |]))
            RaftEnvelope.ForHost(5L, ForwardedOutcome<string>(17L, 2, ForwardStatus.Applied, 12L, 3L, [| 1uy; 2uy |], null, 0L))
-           RaftEnvelope.ForHost(5L, ForwardedOutcome<string>(18L, 0, ForwardStatus.NotLeader, 0L, 0L, null, "moved", 3L)) |]
+           RaftEnvelope.ForHost(5L, ForwardedOutcome<string>(18L, 0, ForwardStatus.NotLeader, 0L, 0L, null, "moved", 3L))
+           RaftEnvelope.ForHost(5L, ForwardedOutcome<string>(19L, 1, ForwardStatus.Lost, 9L, 4L, null, "overwritten", 0L)) |]
     let decoded = batchCodec.Decode(ReadOnlySequence(encodeBatch batch))
-    decoded.Length |> should equal 4
+    decoded.Length |> should equal 5
     decoded[0] |> should equal batch[0]
     match decoded[1].Host with
     | :? ForwardedProposals<string> as p ->
@@ -232,6 +233,9 @@ let ``host messages (forwarded proposals and outcomes) round-trip in a batch nex
         (b.RequestId, b.Status, b.Result, b.Error, b.LeaderHint)
         |> should equal (18L, ForwardStatus.NotLeader, (null: byte[] | null), "moved", 3L)
     | other -> failwithf "expected two outcomes, got %A" other
+    match decoded[4].Host with
+    | :? ForwardedOutcome<string> as lost -> (lost.Status, lost.Index, lost.Term) |> should equal (ForwardStatus.Lost, 9L, 4L)
+    | other -> failwithf "expected a lost outcome, got %A" other
 
 [<Fact>]
 let ``forwarded proposals carry one trace context per command, and a request without them (an older node's) still decodes`` () =

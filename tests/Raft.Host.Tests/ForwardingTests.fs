@@ -89,6 +89,40 @@ let ``a forwarded proposal the leader's state machine rejects fails on the follo
         ok.Index |> should equal (e.Index + 1L)
     }
 
+/// Applies commands (the result is the command's length); while `Gate` is set, applying "slow" waits for it (at most
+/// 30 s), holding up the node's loop as a long apply or a GC pause would.
+type private GatedMachine() =
+    member val Gate: Threading.ManualResetEventSlim option = None with get, set
+    interface IStateMachine<string, int64> with
+        member this.Apply(_index, _term, command) =
+            match this.Gate with
+            | Some gate when command = "slow" -> gate.Wait(TimeSpan.FromSeconds 30.0) |> ignore
+            | _ -> ()
+            int64 command.Length
+        member _.Snapshot(_output) = ()
+        member _.Restore(_input) = ()
+
+[<Fact>]
+let ``a forwarded proposal whose leader is replaced before it answers still ends with the old leader's definite answer`` () =
+    task {
+        use cluster = new ClusterOf<string, int64, GatedMachine>(3, 1, true, GatedMachine, electionTicks = 50)
+        do! cluster.StartAll()
+        let! leader = cluster.WaitLeader 1L
+        let! f = follower cluster leader
+        use gate = new Threading.ManualResetEventSlim(false)
+        cluster.Node(leader).Machines[1L].Gate <- Some gate
+        // The leader commits "slow" and stalls applying it: no answer, no heartbeats, so another node is elected.
+        let proposal = f.Host.GetGroup(1L).ProposeAsync("slow", Nullable(TimeSpan.FromSeconds 20.0))
+        do! Wait.until "a new leader, known to the follower" Wait.standard (fun () ->
+            let l = f.Host.GetGroup(1L).Status.Leader in l <> 0L && l <> leader)
+        proposal.IsCompleted |> should equal false // still waiting for the old leader's answer, not failed as unknown
+        gate.Set()
+        do! Wait.forTask "the forwarded proposal's outcome" (TimeSpan.FromSeconds 15.0) proposal
+        match proposal.Exception with
+        | null -> proposal.Result.Result |> should equal 4L
+        | agg -> failwithf "expected the applied result, got %s" (nonNull agg.InnerException).Message
+    }
+
 [<Fact>]
 let ``a proposal forwarded to a leader that stopped ends as soon as another leader is known, not at its timeout`` () =
     task {

@@ -187,7 +187,7 @@ internal sealed class EffectInterpreter<TCommand, TResult>
         var r = RaftStatus.ToRole(role);
         if (leader != 0) g.Requests.LeaderKnown(leader);
         NodeLog.RoleChanged(_log, g.GroupId, _nodeId, r, term, leader);
-        _forwarder.LeaderMoved(g, leader);
+        _forwarder.LeaderMoved(g, leader, _tick());
         // Proposals held for a leader are proposed again (here, or forwarded) in this iteration.
         if (leader != 0 && g.Requests.ReleaseHeld()) _iteration.Propose(g);
         _metrics.RoleChanged(g.Role, r);

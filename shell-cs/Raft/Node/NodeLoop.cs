@@ -45,7 +45,8 @@ internal sealed class NodeLoop<TCommand, TResult>
         _log = log;
         _closed = closed;
         _iteration = new Iteration<TCommand, TResult>(outbox);
-        Forwarder = new ProposalForwarder<TCommand, TResult>(nodeId, options.MaxSizePerMsg, serializer, outbox, metrics, measure, Queue);
+        // Two election timeouts: long enough for a transfer's new leader to commit what the old one appended.
+        Forwarder = new ProposalForwarder<TCommand, TResult>(nodeId, options.MaxSizePerMsg, serializer, outbox, metrics, measure, Queue, 2L * options.ElectionTicks);
         _quiescence = new Quiescence<TCommand, TResult>(nodeId, options.Quiescence, options.HeartbeatTicks, options.ElectionTicks, outbox);
         _interpreter = new EffectInterpreter<TCommand, TResult>(nodeId, options, codec, _iteration, Forwarder, _quiescence, metrics, log,
             () => _tick, roleChanged);
@@ -250,7 +251,7 @@ internal sealed class NodeLoop<TCommand, TResult>
     private void OnTick()
     {
         _tick++;
-        Forwarder.ForgetAnswered();
+        Forwarder.Tick(_tick);
         var tick = Input<TCommand>.Tick;
         var idleSince = _tick - 2L * _options.ElectionTicks;
         foreach (var g in _quiescence.Awake(_groupList))

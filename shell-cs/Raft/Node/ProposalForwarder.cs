@@ -8,9 +8,11 @@ namespace Raft.Node;
 /// Proposal forwarding (loop thread only): a follower whose core refuses proposals because another node leads sends
 /// them to that leader as one request; the leader proposes them like its own callers' and answers each with its
 /// outcome, which completes the follower's caller. Requests and answers leave through the loop's
-/// <see cref="Outbox{TCommand}"/>. A forwarded proposal is never forwarded again: leadership moving meanwhile ends it
-/// with NotLeaderException (the old leader's answer, with the new hint) or ForwardingFailedException (the follower
-/// learned of the new leader first), never with a chase.
+/// <see cref="Outbox{TCommand}"/>. A forwarded proposal is never forwarded again, never chased to a new leader. When
+/// leadership moves before the answer, the old leader still answers what it appended once the new leader's log decides
+/// it (applied, or lost: overwritten, never to apply), and what it had not appended with NotLeaderException; the
+/// follower waits for that answer for a grace period (two election timeouts) and only then fails the caller with
+/// ForwardingFailedException (outcome unknown): a leadership transfer, the common move, ends with a definite outcome.
 /// </summary>
 internal sealed class ProposalForwarder<TCommand, TResult>
 {
@@ -21,6 +23,7 @@ internal sealed class ProposalForwarder<TCommand, TResult>
     private readonly RaftMetrics _metrics;
     private readonly Func<TCommand, int> _measure;
     private readonly Action<PendingProposal<TCommand, TResult>> _propose;
+    private readonly long _graceTicks;
     /// <summary>Requests this node forwarded and still waits for, by request id.</summary>
     private readonly Dictionary<long, ForwardRequest> _forwarded = new();
     // Ids start at the clock, not at 1: an answer the leader queued for this node's previous incarnation may arrive after
@@ -36,9 +39,11 @@ internal sealed class ProposalForwarder<TCommand, TResult>
     /// <param name="metrics">Counts forwarded proposals.</param>
     /// <param name="measure">A command's serialized size (throws when it cannot be serialized).</param>
     /// <param name="propose">Queues a forwarded proposal on the leader like a local caller's.</param>
+    /// <param name="graceTicks">How long, after the leader moved, a request still waits for the old leader's answer.</param>
     public ProposalForwarder(long nodeId, long maxRequestBytes, MessagePackSerializerOptions serializer, Outbox<TCommand> outbox,
-        RaftMetrics metrics, Func<TCommand, int> measure, Action<PendingProposal<TCommand, TResult>> propose)
+        RaftMetrics metrics, Func<TCommand, int> measure, Action<PendingProposal<TCommand, TResult>> propose, long graceTicks)
     {
+        _graceTicks = Math.Max(1, graceTicks);
         _nodeId = nodeId;
         _maxRequestBytes = maxRequestBytes;
         _serializer = serializer;
@@ -55,6 +60,10 @@ internal sealed class ProposalForwarder<TCommand, TResult>
         public readonly long Leader = leader;
         public readonly PendingProposal<TCommand, TResult>[] Proposals = proposals;
         public int Unanswered = proposals.Length;
+        /// <summary>Once leadership moved away from <see cref="Leader"/>: the tick the request stops waiting for its answer.</summary>
+        public long GraceEndsTick = long.MaxValue;
+        /// <summary>The leader the follower learned of when it moved (0: none yet).</summary>
+        public long MovedTo;
     }
 
     public bool Waiting => _forwarded.Count > 0;
@@ -135,6 +144,9 @@ internal sealed class ProposalForwarder<TCommand, TResult>
             case ForwardStatus.ApplyFailed:
                 p.Fail(new StateMachineException(g.GroupId, outcome.Index, new RaftException(outcome.Error ?? "the state machine failed")));
                 break;
+            case ForwardStatus.Lost:
+                p.Fail(new ProposalLostException(g.GroupId, outcome.Index, 0, outcome.Term));
+                break;
             default:
                 p.Fail(new ForwardingFailedException(g.GroupId, from, outcome.Error ?? "unknown reason"));
                 break;
@@ -150,21 +162,31 @@ internal sealed class ProposalForwarder<TCommand, TResult>
         foreach (var p in forwarded.Proposals) p.Fail(e);
     }
 
-    /// <summary>The group's leader changed: requests sent to another node get no answer they can trust to arrive (the old
-    /// leader may be gone), so their callers fail now instead of at their timeout. Not retried here: the old leader may
-    /// have appended them, so only the caller can tell whether sending a command twice is safe.</summary>
-    public void LeaderMoved(GroupRuntime<TCommand, TResult> g, long leader)
+    /// <summary>The group's leader changed at <paramref name="tick"/>: requests sent to another node wait for the old
+    /// leader's answer for the grace period only (the old leader may be gone), then fail (<see cref="Tick"/>). Not
+    /// retried here: the old leader may have appended them, so only the caller can tell whether sending a command twice
+    /// is safe.</summary>
+    public void LeaderMoved(GroupRuntime<TCommand, TResult> g, long leader, long tick)
     {
         if (_forwarded.Count == 0) return;
-        Drop(r => ReferenceEquals(r.Group, g) && r.Leader != leader, r => new ForwardingFailedException(g.GroupId, r.Leader,
-            leader == 0 ? "the leader was lost before it answered; the command may or may not have been applied"
-                : $"leadership moved to node {leader} before the answer; the command may or may not have been applied"));
+        foreach (var r in _forwarded.Values)
+        {
+            if (!ReferenceEquals(r.Group, g)) continue;
+            if (r.Leader == leader) { r.GraceEndsTick = long.MaxValue; continue; } // back with the node it was sent to
+            if (r.GraceEndsTick == long.MaxValue) r.GraceEndsTick = tick + _graceTicks;
+            if (leader != 0) r.MovedTo = leader;
+        }
     }
 
-    /// <summary>Drops requests whose callers have all completed (timed out or cancelled) without an answer.</summary>
-    public void ForgetAnswered()
+    /// <summary>Once per tick: drops requests whose callers have all completed (timed out or cancelled) without an
+    /// answer, and fails those whose old leader did not answer within the grace period.</summary>
+    public void Tick(long tick)
     {
-        if (_forwarded.Count > 0) Drop(static r => Array.TrueForAll(r.Proposals, static p => p.IsCompleted), null);
+        if (_forwarded.Count == 0) return;
+        Drop(static r => Array.TrueForAll(r.Proposals, static p => p.IsCompleted), null);
+        Drop(r => r.GraceEndsTick <= tick, r => new ForwardingFailedException(r.Group.GroupId, r.Leader, r.MovedTo == 0
+            ? "the leader was lost before it answered; the command may or may not have been applied"
+            : $"leadership moved to node {r.MovedTo} and node {r.Leader} did not answer; the command may or may not have been applied"));
     }
 
     /// <summary>Fails the forwarded proposals of <paramref name="g"/> (of every group when null).</summary>
@@ -255,6 +277,7 @@ internal sealed class ProposalForwarder<TCommand, TResult>
         var outcome = task.Exception?.InnerException switch
         {
             NotLeaderException e => Outcome(ForwardStatus.NotLeader, 0, 0, null, e.Message, e.LeaderHint),
+            ProposalLostException e => Outcome(ForwardStatus.Lost, e.Index, e.AppliedTerm, null, e.Message, 0),
             StateMachineException e => Outcome(ForwardStatus.ApplyFailed, e.Index, 0, null, e.InnerException?.Message ?? e.Message, 0),
             { } e => Outcome(ForwardStatus.Failed, 0, 0, null, e.Message, 0),
             null => Outcome(ForwardStatus.Failed, 0, 0, null, "cancelled", 0),

@@ -80,15 +80,25 @@ public sealed class ProposalDroppedException : RaftException
 /// Retrying is safe only if the command is idempotent or de-duplicated by the state machine.</summary>
 public sealed class ProposalLostException : RaftException
 {
+    /// <param name="groupId">The group proposed to.</param>
+    /// <param name="index">The index the proposal was appended at.</param>
+    /// <param name="term">The term it was appended in (0 when not known: a proposal forwarded to the leader that lost it).</param>
+    /// <param name="appliedTerm">The term of the entry applied at <paramref name="index"/> instead (0 when not known).</param>
     public ProposalLostException(long groupId, long index, long term, long appliedTerm)
-        : base($"The proposal at index {index} (term {term}) of group {groupId} was overwritten by an entry of term {appliedTerm}.")
+        : base($"The proposal at index {index}{(term > 0 ? $" (term {term})" : "")} of group {groupId} was overwritten"
+            + (appliedTerm > 0 ? $" by an entry of term {appliedTerm}." : " by a later leader's entries."))
     {
         GroupId = groupId;
         Index = index;
+        AppliedTerm = appliedTerm;
     }
 
+    /// <summary>The group proposed to.</summary>
     public long GroupId { get; }
+    /// <summary>The index the proposal was appended at.</summary>
     public long Index { get; }
+    /// <summary>The term of the entry applied at <see cref="Index"/> instead, 0 when not known.</summary>
+    public long AppliedTerm { get; }
 }
 
 /// <summary>This node waited for a proposal or configuration change of an earlier leadership and then installed a

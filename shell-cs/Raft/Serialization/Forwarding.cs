@@ -15,8 +15,9 @@ public sealed record ForwardedProposals<T>(long RequestId, T[] Commands, string?
 /// <param name="RequestId">The request it answers.</param>
 /// <param name="Slot">The command's position in the request.</param>
 /// <param name="Status">Applied, or why not.</param>
-/// <param name="Index">The log index it was applied at (when applied or failed in the state machine).</param>
-/// <param name="Term">The term of that entry.</param>
+/// <param name="Index">The log index it was applied at (when applied or failed in the state machine), or appended at
+/// (when lost).</param>
+/// <param name="Term">The term of the entry applied at that index (when lost: the entry that overwrote it, 0 if not known).</param>
 /// <param name="Result">The state machine's result, serialized with the user's MessagePack options (when applied).</param>
 /// <param name="Error">Why it failed, for the caller's exception (otherwise null).</param>
 /// <param name="LeaderHint">The node the answering node believes leads (when it does not), 0 if unknown.</param>
@@ -32,6 +33,8 @@ public enum ForwardStatus : byte
     NotLeader = 1,
     /// <summary>The state machine threw while applying it.</summary>
     ApplyFailed = 2,
-    /// <summary>Dropped, lost to a newer leader, hidden by a snapshot, or the leader is shutting down: the error says which.</summary>
+    /// <summary>Dropped, hidden by a snapshot, or the leader is shutting down: the error says which. It may have applied.</summary>
     Failed = 3,
+    /// <summary>Appended, then overwritten by a later leader's entry: it never applied and never will.</summary>
+    Lost = 4,
 }

@@ -98,7 +98,7 @@ internal sealed class HostMessageCodec<T>
                 if (n < 9) throw new RaftCodecException(RaftCodecError.Malformed, $"forwarded outcome has {n} fields, expected at least 9");
                 var slot = reader.ReadInt32();
                 var status = reader.ReadByte();
-                if (status > (byte)ForwardStatus.Failed) throw new RaftCodecException(RaftCodecError.UnknownKind, $"forwarded outcome status {status}");
+                if (status > (byte)ForwardStatus.Lost) throw new RaftCodecException(RaftCodecError.UnknownKind, $"forwarded outcome status {status}");
                 var index = reader.ReadInt64();
                 var term = reader.ReadInt64();
                 var result = reader.TryReadNil() ? null : Records.ReadBytes(ref reader, "forwarded result");
