@@ -83,6 +83,8 @@ GROUP = [
     ("row", "Replication"),
     ("Follower lag", "Per peer, the largest number of entries it trails the leader by, over the groups the node leads.", "short",
      [(gauge("raft_replication_follower_lag_max", "max", "raft_node, raft_peer"), "{{raft_node}} -> {{raft_peer}}")]),
+    ("Flow-control pauses", "Per peer, the groups led here whose replication to it flow control holds (window full, probe outstanding, snapshot in transfer).", "short",
+     [(gauge("raft_replication_paused", "sum", "raft_node, raft_peer"), "{{raft_node}} -> {{raft_peer}}")]),
     ("Apply lag", "Largest commit index minus applied index over the node's groups.", "short",
      [(gauge("raft_log_apply_lag_max"), "node {{raft_node}}")]),
     ("Entries sent per peer", "Entries carried by AppendEntries per second, per peer.", "ops",
@@ -94,6 +96,9 @@ GROUP = [
     ("row", "Log"),
     ("Log bytes appended", "Encoded entry bytes written per second.", "Bps",
      [(rate("raft_log_bytes_appended_bytes_total"), "node {{raft_node}}")]),
+    ("Log indexes of tagged groups", "First, last and commit index of the groups given series of their own (RaftNodeOptions.GroupMetrics, "
+     "off by default): compaction shows as a sawtooth of first behind last.", "short",
+     [(f'max by (raft_node, raft_group, kind) (raft_group_index{{{NODE},kind=~"first|last|commit"}})', "{{raft_node}} group {{raft_group}} {{kind}}")]),
     ("Snapshots and compactions", "Snapshots taken and log prefixes compacted behind them, in each interval.", "short",
      [(f"sum by (raft_node) (increase(raft_snapshots_taken_total{{{NODE}}}[$__range]))", "snapshots on {{raft_node}}"),
       (f"sum by (raft_node) (increase(raft_log_compactions_total{{{NODE}}}[$__range]))", "compactions on {{raft_node}}")]),
@@ -143,6 +148,6 @@ for file, board in [
     ("cluster-overview.json", dashboard("raft-cluster-overview", "Cluster overview",
                                         "A Raft cluster at a glance: leaders, terms, elections, throughput per stage, latency and transport health per node.", OVERVIEW)),
     ("group-detail.json", dashboard("raft-group-detail", "Group detail",
-                                    "Groups of each node: replication lag per peer, apply lag, AppendEntries rejections, snapshots and compactions.", GROUP)),
+                                    "Groups of each node: replication lag and flow-control pauses per peer, apply lag, log indexes of tagged groups, snapshots and compactions.", GROUP)),
 ]:
     (here / file).write_text(json.dumps(board, indent=1) + "\n")

@@ -46,6 +46,9 @@ type ReplicaProgress =
         Inflight: int
         /// Heard from since the last CheckQuorum round.
         RecentActive: bool
+        /// Flow control holds replication to it: its in-flight window is full, a probe or an entry load is
+        /// outstanding, or a snapshot is in transfer.
+        Paused: bool
     }
 
 /// The public face of the core: create a node, feed it inputs, read its state.
@@ -217,7 +220,8 @@ module Node =
                             | Probe -> ReplicaMode.Probe
                             | Replicate -> ReplicaMode.Replicate
                             | SnapshotTransfer _ -> ReplicaMode.Snapshot
-                        { Node = id; Match = p.Match; Next = p.Next; Mode = mode; Inflight = p.Inflights.Count; RecentActive = p.RecentActive })
+                        { Node = id; Match = p.Match; Next = p.Next; Mode = mode; Inflight = p.Inflights.Count; RecentActive = p.RecentActive
+                          Paused = Progress.isPaused s.Options.MaxInflightMsgs s.Options.MaxInflightBytes p })
                     l.Peers.Ids
                     l.Peers.Items
             )

@@ -81,7 +81,8 @@ let ``proposals move the log, group-commit, fsync and latency instruments, and a
         let services, meters = newMeterFactory ()
         use _ = services
         use r = new Recorder(meters)
-        use cluster = new Cluster(3, 1, false, configure = (fun o -> o.ForwardProposals <- false), meterFactory = meters)
+        // Figures are read on one leader: an election timeout of 0.5-1 s keeps a loaded machine from electing another.
+        use cluster = new Cluster(3, 1, false, electionTicks = 50, configure = (fun o -> o.ForwardProposals <- false), meterFactory = meters)
         do! cluster.StartAll()
         let! leader = cluster.WaitLeader 1L
         for i in 1..10 do
@@ -148,7 +149,8 @@ let ``a follower that missed entries rejects the new leader's AppendEntries: cou
         let services, meters = newMeterFactory ()
         use _ = services
         use r = new Recorder(meters)
-        use cluster = new Cluster(3, 1, false, meterFactory = meters)
+        // A window of 4 AppendEntries: the stopped follower's fills within the ten proposals below.
+        use cluster = new Cluster(3, 1, false, meterFactory = meters, configure = fun o -> o.MaxInflightMsgs <- 4)
         do! cluster.StartAll()
         let! first = cluster.WaitLeader 1L
         let behind = cluster.Ids |> Array.find ((<>) first)
@@ -165,6 +167,13 @@ let ``a follower that missed entries rejects the new leader's AppendEntries: cou
             ()
         // The stopped node's lag on the leader covers the ten commands it missed.
         do! Wait.until "the leader gauges the stopped follower's lag" Wait.standard (fun () -> lagOn first |> Array.exists (fun l -> l >= 10L))
+        // Flow control holds replication to the stopped node (window full or a probe outstanding), not to the live one.
+        let pausedOn (leader: int64) (peer: int64) =
+            r.Clear "raft.replication.paused"
+            r.Observe()
+            sumWhere r "raft.replication.paused" (fun m -> tag m "raft.node" = string leader && tag m "raft.peer" = string peer)
+        do! Wait.until "the stopped follower's replication paused" Wait.standard (fun () -> pausedOn first behind = 1L)
+        pausedOn first other |> should equal 0L
         // A new leader starts every peer at its own last index: the lagging node rejects that AppendEntries.
         do! cluster.Group(first, 1L).TransferLeadershipAsync(other)
         do! cluster.StartNode behind
@@ -172,6 +181,7 @@ let ``a follower that missed entries rejects the new leader's AppendEntries: cou
         do! Wait.until "a rejection counted on the new leader" Wait.standard (fun () ->
             sumWhere r "raft.append.rejected" (fun m -> tag m "raft.node" = string other && tag m "raft.peer" = string behind && tag m "reason" = "log_mismatch") >= 1L)
         do! Wait.until "the follower's lag back to 0" Wait.standard (fun () -> lagOn other = [| 0L |])
+        do! Wait.until "replication to it no longer paused" Wait.standard (fun () -> pausedOn other behind = 0L)
     }
 
 [<Fact>]
@@ -276,4 +286,46 @@ let ``a proposal forwarded by a follower is one trace: the follower's propose an
         // The caller's current activity is its own again after the call returned.
         isNull Activity.Current |> should equal true
         caller.Dispose()
+    }
+
+[<Fact>]
+let ``per-group gauges are opt-in and capped: GroupMetrics 2 tags groups 1 and 2 only, the default tags none`` () =
+    task {
+        let services, meters = newMeterFactory ()
+        use _ = services
+        use r = new Recorder(meters)
+        use tagged = new Cluster(3, 3, false, meterFactory = meters, configure = fun o -> o.GroupMetrics <- 2)
+        do! tagged.StartAll()
+        for g in 1L .. 3L do
+            let! _ = tagged.WaitLeader g
+            let! _ = tagged.Propose(g, "x")
+            ()
+        let indexes () =
+            r.Clear "raft.group.index"
+            r.Observe()
+            r.Of "raft.group.index"
+        do! Wait.until "commit gauged for groups 1 and 2" Wait.standard (fun () ->
+            let commits = indexes () |> Array.filter (fun m -> tag m "kind" = "commit")
+            commits.Length = 6 && commits |> Array.forall (fun m -> m.Value >= 1.0))
+        indexes () |> Array.map (fun m -> tag m "raft.group") |> Set.ofArray |> should equal (set [ "1"; "2" ])
+        indexes () |> Array.map (fun m -> tag m "kind") |> Set.ofArray |> should equal (set [ "first"; "last"; "commit"; "applied"; "snapshot" ])
+        r.Of "raft.group.term" |> Array.map (fun m -> tag m "raft.group") |> Set.ofArray |> should equal (set [ "1"; "2" ])
+        r.Of "raft.group.leader" |> Array.forall (fun m -> m.Value >= 1.0) |> should equal true
+        // Validation names the key and the cap.
+        let o = RaftNodeOptions(NodeId = 1L, GroupMetrics = RaftNodeOptions.MaxGroupMetrics + 1)
+        String.Join("; ", o.Validate()) |> should haveSubstring "GroupMetrics must be within 0-1000"
+    }
+
+[<Fact>]
+let ``by default no per-group series exist`` () =
+    task {
+        let services, meters = newMeterFactory ()
+        use _ = services
+        use r = new Recorder(meters)
+        use cluster = new Cluster(3, 2, false, meterFactory = meters)
+        do! cluster.StartAll()
+        let! _ = cluster.WaitLeader 1L
+        r.Observe()
+        r.Of "raft.groups" |> should not' (be Empty) // the observable instruments were collected
+        [ r.Of "raft.group.index"; r.Of "raft.group.term"; r.Of "raft.group.leader" ] |> List.map Array.length |> should equal [ 0; 0; 0 ]
     }

@@ -298,3 +298,32 @@ let ``a client that never completes the handshake is refused as a timeout, count
         raw.Socket.Dispose()
         do! stopAll [ a ]
     }
+
+[<Fact>]
+let ``connections beyond MaxPendingHandshakes are closed on accept and counted as limit refusals, and a peer still connects once they end`` () =
+    task {
+        let o = options 1L
+        o.MaxPendingHandshakes <- 2
+        o.ConnectTimeout <- TimeSpan.FromSeconds 2.0
+        let! a = start o
+        // Two silent clients hold the two handshake slots (accepted in order); a third is closed at once, long before
+        // the 2 s handshake deadline closes the first two.
+        let! first = rawConnect a.EndPoint
+        let! second = rawConnect a.EndPoint
+        let! third = rawConnect a.EndPoint
+        do! Wait.until "the third is refused for the limit" Wait.standard (fun () -> a.T.Stats.Refusals.Limit = 1L)
+        do! third.WaitClosed()
+        a.T.Stats.Refusals.Timeout |> should equal 0L
+        a.Log.Has(LogLevel.Warning, "MaxPendingHandshakes") |> should equal true
+        // The silent ones time out; their slots free, and a real peer's handshake succeeds.
+        do! first.WaitClosed()
+        do! second.WaitClosed()
+        let! b = start (options 2L)
+        mesh [ a; b ]
+        do! exchange b a 1L
+        // The two silent clients timed out; the peer's first dial may still have met the limit (a slot frees just
+        // after its client sees the close), never a timeout.
+        a.T.Stats.Refusals.Timeout |> should equal 2L
+        for raw in [ first; second; third ] do raw.Socket.Dispose()
+        do! stopAll [ a; b ]
+    }

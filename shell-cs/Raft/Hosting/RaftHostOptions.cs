@@ -49,6 +49,9 @@ public sealed class RaftHostOptions : RaftNodeOptions
     /// <summary>Largest frame accepted or sent.</summary>
     public int MaxFrameBytes { get; set; } = TcpTransportOptions.DefaultMaxFrameBytes;
 
+    /// <summary>The most accepted connections in their handshake at once (<see cref="TcpTransportOptions.MaxPendingHandshakes"/>).</summary>
+    public int MaxPendingHandshakes { get; set; } = new TcpTransportOptions().MaxPendingHandshakes;
+
     /// <summary>Mutual TLS between nodes (<c>Raft:Tls:Mode</c>, <c>CertificatePath</c>, <c>KeyPath</c>, <c>CaPath</c>, ...); off by default.</summary>
     public TcpTlsOptions Tls { get; set; } = new();
 
@@ -79,6 +82,7 @@ public sealed class RaftHostOptions : RaftNodeOptions
             errors.Add($"{Key(nameof(DataDirectory))} must be set (or {Key(nameof(InMemoryStorage))} true for a demo)");
         if (Groups is null || Groups.Count == 0) errors.Add($"{Key(nameof(Groups))} must list at least one group id");
         else if (Groups.Any(g => g < 0)) errors.Add($"{Key(nameof(Groups))} must not contain negative ids");
+        if (MaxPendingHandshakes < 1) errors.Add($"{Key(nameof(MaxPendingHandshakes))} must be at least 1 (got {MaxPendingHandshakes})");
         if (MaxFrameBytes < TcpTransportOptions.MinFrameBytes)
             errors.Add($"{Key(nameof(MaxFrameBytes))} must be at least {TcpTransportOptions.MinFrameBytes} (got {MaxFrameBytes})");
         else if (SnapshotChunkBytes > MaxFrameBytes - TcpTransportOptions.MinFrameBytes)
@@ -125,6 +129,7 @@ public sealed class RaftHostOptions : RaftNodeOptions
         ListenEndpoint = ListenEndpoint,
         Peers = new Dictionary<long, string>(Peers ?? []),
         MaxFrameBytes = MaxFrameBytes,
+        MaxPendingHandshakes = MaxPendingHandshakes,
         Tls = Tls,
         ClusterSecret = ClusterSecret,
     };

@@ -43,4 +43,6 @@ public sealed record GroupStatus(long GroupId, RaftRole Role, long Term, long Le
 /// <param name="Lag">The leader's last index minus <paramref name="Match"/>.</param>
 /// <param name="Mode"><c>Probe</c> (finding its match), <c>Replicate</c> (pipelining) or <c>Snapshot</c> (receiving one).</param>
 /// <param name="RecentActive">Heard from since the leader's last CheckQuorum round.</param>
-public sealed record ReplicaStatus(long NodeId, long Match, long Next, int Inflight, long Lag, string Mode, bool RecentActive);
+/// <param name="Paused">Flow control holds replication to it (in-flight window full, a probe outstanding, a snapshot
+/// in transfer).</param>
+public sealed record ReplicaStatus(long NodeId, long Match, long Next, int Inflight, long Lag, string Mode, bool RecentActive, bool Paused = false);

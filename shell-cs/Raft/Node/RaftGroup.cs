@@ -252,6 +252,25 @@ public sealed class RaftGroup<TCommand, TResult>
         }
     }
 
+    /// <summary>On a leader, counts in <paramref name="paused"/> each peer flow control holds (see
+    /// <see cref="ReplicaStatus.Paused"/>); every peer gets an entry, so a peer never paused reports 0.</summary>
+    internal void AddPausedPeers(Dictionary<long, long> paused)
+    {
+        if (Core.Node.replicas(_state) is not { IsSome: true } r) return;
+        foreach (var p in r.Value) paused[p.Node] = paused.GetValueOrDefault(p.Node) + (p.Paused ? 1 : 0);
+    }
+
+    /// <summary>The figures of this group's own gauges (<see cref="RaftNodeOptions.GroupMetrics"/>), from what the
+    /// loop last published.</summary>
+    internal TaggedGroup Tagged()
+    {
+        var s = _state;
+        var status = _status;
+        var snapshot = Core.Node.latestSnapshot(s);
+        return new TaggedGroup(GroupId, status.Term, status.Leader, Core.Node.firstIndex(s), status.LastIndex, status.CommitIndex,
+            status.AppliedIndex, snapshot.IsSome ? snapshot.Value.Index : 0);
+    }
+
     /// <summary>The group stopped on a failure (any thread).</summary>
     internal bool Faulted => Runtime is { } g && Volatile.Read(ref g.Fault) is not null;
 
@@ -262,7 +281,7 @@ public sealed class RaftGroup<TCommand, TResult>
         var status = _status;
         var last = Core.Node.lastIndex(s);
         var replicas = Core.Node.replicas(s) is { IsSome: true } r
-            ? Array.ConvertAll(r.Value, p => new ReplicaStatus(p.Node, p.Match, p.Next, p.Inflight, Math.Max(0, last - p.Match), p.Mode.ToString(), p.RecentActive))
+            ? Array.ConvertAll(r.Value, p => new ReplicaStatus(p.Node, p.Match, p.Next, p.Inflight, Math.Max(0, last - p.Match), p.Mode.ToString(), p.RecentActive, p.Paused))
             : [];
         var snapshot = Core.Node.latestSnapshot(s);
         var fault = Runtime is { } g ? Volatile.Read(ref g.Fault) : null;

@@ -98,6 +98,18 @@ public sealed class RaftMetrics : IDisposable
             "Largest commit index minus applied index over the node's groups");
         _meter.CreateObservableGauge("raft.replication.follower_lag.max", () => source.FollowerLag(_node), "{entry}",
             "Per peer, the largest leader last index minus the peer's match over the groups this node leads");
+        _meter.CreateObservableGauge("raft.replication.paused", () => source.PausedPeers(_node), "{group}",
+            "Per peer, the groups led here whose replication to it flow control holds: in-flight window full, a probe outstanding, a snapshot in transfer");
+        // Per-group series only for the groups asked for (RaftNodeOptions.GroupMetrics): none by default.
+        _meter.CreateObservableGauge("raft.group.index", () => source.TaggedGroups().SelectMany(g => new[]
+        {
+            GroupMeasurement(g, g.First, "first"), GroupMeasurement(g, g.Last, "last"), GroupMeasurement(g, g.Commit, "commit"),
+            GroupMeasurement(g, g.Applied, "applied"), GroupMeasurement(g, g.Snapshot, "snapshot"),
+        }), "{entry}", "Per tagged group (RaftNodeOptions.GroupMetrics), its first, last, commit, applied and snapshot index (kind)");
+        _meter.CreateObservableGauge("raft.group.term", () => source.TaggedGroups().Select(g => GroupMeasurement(g, g.Term, null)), "{term}",
+            "Per tagged group, its term");
+        _meter.CreateObservableGauge("raft.group.leader", () => source.TaggedGroups().Select(g => GroupMeasurement(g, g.Leader, null)), "{node}",
+            "Per tagged group, the node it knows leads (0: none)");
         TransportCounter("raft.transport.frames.sent", "{frame}", "Frames written", s => s.FramesSent);
         TransportCounter("raft.transport.frames.received", "{frame}", "Frames read", s => s.FramesReceived);
         TransportCounter("raft.transport.bytes.sent", "By", "Bytes written, frame headers included", s => s.BytesSent);
@@ -144,6 +156,9 @@ public sealed class RaftMetrics : IDisposable
             _meter.CreateObservableGauge(name, () => new Measurement<int>(read(), _node), unit, description);
         void TransportCounter(string name, string unit, string description, Func<TransportStats, long> read) =>
             _meter.CreateObservableCounter(name, () => new Measurement<long>(read(source.Transport), _node), unit, description);
+        Measurement<long> GroupMeasurement(TaggedGroup g, long value, string? kind) => kind is null
+            ? new(value, _node, new("raft.group", g.GroupId))
+            : new(value, _node, new("raft.group", g.GroupId), new("kind", kind));
         IEnumerable<Measurement<long>> PerPeer(Func<PeerTransportStats, long> read) =>
             (source.Transport.Peers ?? []).Select(p => new Measurement<long>(read(p), _node, Peer(p.Peer)));
         void PeerCounter(string name, string unit, string description, Func<PeerTransportStats, long> sent, Func<PeerTransportStats, long> received) =>
@@ -327,5 +342,12 @@ internal interface IMetricSource
     long MaxApplyLag { get; }
     /// <summary>Per peer, the largest lag over the groups this node leads, each measurement tagged with the node.</summary>
     IEnumerable<Measurement<long>> FollowerLag(KeyValuePair<string, object?> node);
+    /// <summary>Per peer, how many of the groups this node leads flow control holds replication to it.</summary>
+    IEnumerable<Measurement<long>> PausedPeers(KeyValuePair<string, object?> node);
+    /// <summary>The groups with gauges of their own (<see cref="RaftNodeOptions.GroupMetrics"/>; none by default).</summary>
+    IEnumerable<TaggedGroup> TaggedGroups();
     TransportStats Transport { get; }
 }
+
+/// <summary>One group's figures for its own gauges.</summary>
+internal readonly record struct TaggedGroup(long GroupId, long Term, long Leader, long First, long Last, long Commit, long Applied, long Snapshot);

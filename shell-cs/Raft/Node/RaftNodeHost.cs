@@ -305,6 +305,22 @@ public sealed class RaftNodeHost<TCommand, TResult> : IRaftNode, IAsyncDisposabl
             foreach (var (peer, lag) in lags) yield return new(lag, tag, new KeyValuePair<string, object?>("raft.peer", peer));
         }
 
+        public IEnumerable<System.Diagnostics.Metrics.Measurement<long>> PausedPeers(KeyValuePair<string, object?> tag)
+        {
+            var paused = new Dictionary<long, long>();
+            foreach (var g in node._groups.Values)
+                if (g.Status.IsLeader) g.AddPausedPeers(paused);
+            foreach (var (peer, n) in paused) yield return new(n, tag, new KeyValuePair<string, object?>("raft.peer", peer));
+        }
+
+        public IEnumerable<TaggedGroup> TaggedGroups()
+        {
+            var n = node.Options.GroupMetrics;
+            if (n <= 0) yield break;
+            foreach (var id in node._groups.Keys.Order().Take(n))
+                if (node._groups.TryGetValue(id, out var g)) yield return g.Tagged();
+        }
+
         private int Count(Func<RaftGroup<TCommand, TResult>, bool> predicate)
         {
             var n = 0;

@@ -100,6 +100,15 @@ public class RaftNodeOptions
     /// <summary>Bytes of snapshot data per InstallSnapshot chunk.</summary>
     public int SnapshotChunkBytes { get; set; } = CoreDefaults.SnapshotChunkBytes;
 
+    /// <summary>How many groups (the lowest ids) get gauges of their own, tagged <c>raft.group</c>
+    /// (<c>raft.group.index</c> by kind, <c>raft.group.term</c>, <c>raft.group.leader</c>); 0, the default, for none.
+    /// Opt-in and capped at <see cref="MaxGroupMetrics"/>: a series per group times thousands of groups overwhelms a
+    /// time-series database, so by default group figures are aggregated per node.</summary>
+    public int GroupMetrics { get; set; }
+
+    /// <summary>The most groups <see cref="GroupMetrics"/> may tag.</summary>
+    public const int MaxGroupMetrics = 1000;
+
     /// <summary>Every problem found, each naming the property; empty when valid.</summary>
     public virtual IReadOnlyList<string> Validate() => Problems(static property => property);
 
@@ -119,6 +128,7 @@ public class RaftNodeOptions
         if (RequestTimeout <= TimeSpan.Zero) errors.Add($"{name(nameof(RequestTimeout))} must be positive (got {RequestTimeout})");
         if (InputQueueCapacity < 16) errors.Add($"{name(nameof(InputQueueCapacity))} must be at least 16 (got {InputQueueCapacity})");
         if (MaxInputsPerIteration < 1) errors.Add($"{name(nameof(MaxInputsPerIteration))} must be at least 1 (got {MaxInputsPerIteration})");
+        if (GroupMetrics is < 0 or > MaxGroupMetrics) errors.Add($"{name(nameof(GroupMetrics))} must be within 0-{MaxGroupMetrics} (got {GroupMetrics})");
         if (RestoreTailEntries < 0) errors.Add($"{name(nameof(RestoreTailEntries))} must not be negative (got {RestoreTailEntries})");
         return errors;
     }

@@ -24,6 +24,9 @@ public enum HandshakeRefusal
     BadFrame,
     /// <summary>The handshake did not complete within the connect timeout (a silent or slow client).</summary>
     Timeout,
+    /// <summary>Closed on accept: <see cref="Tcp.TcpTransportOptions.MaxPendingHandshakes"/> connections were already in
+    /// their handshake (a flood of clients that connect and say nothing).</summary>
+    Limit,
 }
 
 /// <summary>Refused handshakes by <see cref="HandshakeRefusal"/>, monotonic since start.</summary>
@@ -37,7 +40,8 @@ public readonly record struct RefusalCounts(
     long Tls,
     long ClusterSecret,
     long BadFrame = 0,
-    long Timeout = 0)
+    long Timeout = 0,
+    long Limit = 0)
 {
     /// <summary>The count of one reason.</summary>
     public long this[HandshakeRefusal reason] => reason switch
@@ -52,6 +56,7 @@ public readonly record struct RefusalCounts(
         HandshakeRefusal.ClusterSecret => ClusterSecret,
         HandshakeRefusal.BadFrame => BadFrame,
         HandshakeRefusal.Timeout => Timeout,
+        HandshakeRefusal.Limit => Limit,
         _ => throw new ArgumentOutOfRangeException(nameof(reason), reason, null),
     };
 
@@ -68,9 +73,10 @@ public readonly record struct RefusalCounts(
         (HandshakeRefusal.ClusterSecret, "cluster_secret"),
         (HandshakeRefusal.BadFrame, "bad_frame"),
         (HandshakeRefusal.Timeout, "timeout"),
+        (HandshakeRefusal.Limit, "limit"),
     ];
 
     /// <summary>The sum over every reason.</summary>
     public long Total => Handshake + Plaintext + CertificateMissing + CertificateUntrusted + CertificateExpired + CertificateIdentity + Tls + ClusterSecret
-        + BadFrame + Timeout;
+        + BadFrame + Timeout + Limit;
 }

@@ -180,7 +180,7 @@ public sealed class TransportCounters
             Read(HandshakeRefusal.Handshake), Read(HandshakeRefusal.Plaintext), Read(HandshakeRefusal.CertificateMissing),
             Read(HandshakeRefusal.CertificateUntrusted), Read(HandshakeRefusal.CertificateExpired),
             Read(HandshakeRefusal.CertificateIdentity), Read(HandshakeRefusal.Tls), Read(HandshakeRefusal.ClusterSecret),
-            Read(HandshakeRefusal.BadFrame), Read(HandshakeRefusal.Timeout));
+            Read(HandshakeRefusal.BadFrame), Read(HandshakeRefusal.Timeout), Read(HandshakeRefusal.Limit));
         var drops = new DropCounts(
             Dropped(TransportDrop.QueueFull), Dropped(TransportDrop.UnknownPeer), Dropped(TransportDrop.Stopped),
             Dropped(TransportDrop.TooLarge), Dropped(TransportDrop.EncodeFailed));

@@ -20,9 +20,23 @@ public sealed partial class TcpTransport<TMessage>
             try { socket = await listener.AcceptAsync(token).ConfigureAwait(false); }
             catch (Exception) when (token.IsCancellationRequested) { return; }
             catch (SocketException) { continue; } // a client that vanished before accept completed
-            _ = Task.Run(() => AcceptAsync(socket, token), CancellationToken.None);
+            if (Interlocked.Increment(ref _pendingHandshakes) > _options.MaxPendingHandshakes)
+            {
+                Interlocked.Decrement(ref _pendingHandshakes);
+                Refuse(socket.RemoteEndPoint, HandshakeRefusal.Limit, $"{_options.MaxPendingHandshakes} connections already in their handshake (MaxPendingHandshakes)");
+                socket.Dispose();
+                continue;
+            }
+            _ = Task.Run(async () =>
+            {
+                try { await AcceptAsync(socket, token).ConfigureAwait(false); }
+                finally { Interlocked.Decrement(ref _pendingHandshakes); }
+            }, CancellationToken.None);
         }
     }
+
+    /// <summary>Accepted connections whose handshake has not ended (see <see cref="TcpTransportOptions.MaxPendingHandshakes"/>).</summary>
+    private int _pendingHandshakes;
 
     private async Task AcceptAsync(Socket socket, CancellationToken token)
     {

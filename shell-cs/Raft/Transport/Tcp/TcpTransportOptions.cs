@@ -43,6 +43,11 @@ public sealed class TcpTransportOptions
     /// <summary>Time allowed for a TCP connect plus the handshake, on both sides.</summary>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>The most accepted connections in their handshake at once; one more is closed on accept and counted as a
+    /// refusal (<c>limit</c>). Connections past the handshake are bounded by the peers (one each way per peer), so this
+    /// caps what unauthenticated clients can hold open until <see cref="ConnectTimeout"/> closes them.</summary>
+    public int MaxPendingHandshakes { get; set; } = 128;
+
     /// <summary>Mutual TLS between nodes; off by default.</summary>
     public TcpTlsOptions Tls { get; set; } = new();
 
@@ -73,6 +78,7 @@ public sealed class TcpTransportOptions
         if (MaxBatchBytes < 1024) errors.Add($"{nameof(MaxBatchBytes)} must be at least 1024 (was {MaxBatchBytes}).");
         if (ReconnectBackoffMin <= TimeSpan.Zero) errors.Add($"{nameof(ReconnectBackoffMin)} must be positive (was {ReconnectBackoffMin}).");
         if (ReconnectBackoffMax < ReconnectBackoffMin) errors.Add($"{nameof(ReconnectBackoffMax)} must be at least {nameof(ReconnectBackoffMin)} (was {ReconnectBackoffMax}).");
+        if (MaxPendingHandshakes < 1) errors.Add($"{nameof(MaxPendingHandshakes)} must be at least 1 (was {MaxPendingHandshakes}).");
         if (ConnectTimeout <= TimeSpan.Zero) errors.Add($"{nameof(ConnectTimeout)} must be positive (was {ConnectTimeout}).");
         if (ClusterSecretProblem(ClusterSecret) is { } secret) errors.Add($"{nameof(ClusterSecret)} {secret}.");
         if (Tls is null) errors.Add($"{nameof(Tls)} must not be null.");
