@@ -13,41 +13,7 @@ open System.Text.Json
 open System.Threading
 open System.Threading.Tasks
 
-let private arg (name: string) (fallback: string) (args: string list) =
-    match args |> List.skipWhile (fun a -> a <> name) with
-    | _ :: v :: _ -> v
-    | _ -> fallback
-
-/// One measured mode: ops/s, latency percentiles in µs, and the CPU seconds the servers and this client spent per
-/// 1,000 operations (a steadier figure than latency on a shared machine).
-type private Row = { Name: string; EtcdMode: string; OpsPerSecond: float; P50: float; P99: float; ServerCpu: float; ClientCpu: float }
-
-/// Runs `n` operations with `conc` in flight, one mode at a time (each awaited before the next starts).
-let private measure (servers: Process list) (name: string) (etcdMode: string) (n: int) (conc: int) (op: int -> Task) =
-    let cpu (p: Process) = p.Refresh(); p.TotalProcessorTime.TotalSeconds
-    let self = Process.GetCurrentProcess()
-    let server0 = servers |> List.sumBy cpu
-    let client0 = cpu self
-    let latencies = Array.zeroCreate<float> n
-    let mutable next = -1
-    let clock = Stopwatch.StartNew()
-    let worker () =
-        task {
-            let mutable i = Interlocked.Increment &next
-            while i < n do
-                let started = Stopwatch.GetTimestamp()
-                do! op i
-                latencies[i] <- Stopwatch.GetElapsedTime(started).TotalMicroseconds
-                i <- Interlocked.Increment &next
-        }
-    Task.WhenAll([ for _ in 1 .. conc -> Task.Run<unit>(fun () -> worker ()) :> Task ]).Wait()
-    let seconds = clock.Elapsed.TotalSeconds
-    let perThousand x = x * 1000.0 / float n
-    let serverCpu = perThousand ((servers |> List.sumBy cpu) - server0)
-    let clientCpu = perThousand (cpu self - client0)
-    Array.sortInPlace latencies
-    let p (q: float) = latencies[min (n - 1) (int (q * float n))]
-    { Name = name; EtcdMode = etcdMode; OpsPerSecond = float n / seconds; P50 = p 0.5; P99 = p 0.99; ServerCpu = serverCpu; ClientCpu = clientCpu }
+open Raft.Benchmarks.HttpLoad
 
 /// etcd through its harness, before our servers start (so the two never share the machine): figures by mode.
 let private runEtcd (n: int) (size: int) (conc: int) (args: string list) =
@@ -117,7 +83,7 @@ let run (args: string list) =
     printfn "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
     for r in rows do
         let e, ratio, p50Ratio =
-            match etcd.TryFind r.EtcdMode with
+            match etcd.TryFind r.PeerMode with
             | Some e -> $"| {e.OpsPerSecond:N0} | {e.P50:N0} ", $"{r.OpsPerSecond / e.OpsPerSecond:F2}x", $"{r.P50 / e.P50:F2}x"
             | None -> "| - | - ", "-", "-"
         printfn "| %s | %.0f | %.0f | %.0f | %.3f | %.3f %s| %s | %s |" r.Name r.OpsPerSecond r.P50 r.P99 r.ServerCpu r.ClientCpu e ratio p50Ratio

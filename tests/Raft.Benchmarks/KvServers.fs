@@ -1,5 +1,6 @@
-/// Three key-value server processes (examples/Raft.KeyValue.Server, built in Release) on 127.0.0.1 with free ports and
-/// data in a temporary folder, for the `kv` benchmarks; disposing kills them and deletes the folder.
+/// Server processes of one example server (examples/Raft.KeyValue.Server by default, or Raft.Queue.Server; built in
+/// Release) on 127.0.0.1 with free ports and data in a temporary folder, for the `kv` and `queue` benchmarks; disposing
+/// kills them and deletes the folder.
 module Raft.Benchmarks.KvServers
 
 open System
@@ -11,14 +12,14 @@ open System.Net.Sockets
 open System.Text.Json
 open System.Threading
 
-let private serverDll () =
+let private serverDll (project: string) =
     let rec up (dir: DirectoryInfo | null) =
         match dir with
         | null -> failwith "Raft.sln not found above the benchmark's folder"
         | d when File.Exists(Path.Combine(d.FullName, "Raft.sln")) -> d.FullName
         | d -> up d.Parent
     let root = up (DirectoryInfo AppContext.BaseDirectory)
-    let dll = Path.Combine(root, "examples", "Raft.KeyValue.Server", "bin", "Release", "net10.0", "Raft.KeyValue.Server.dll")
+    let dll = Path.Combine(root, "examples", project, "bin", "Release", "net10.0", project + ".dll")
     if not (File.Exists dll) then failwithf "%s is missing: build the solution in Release first" dll
     dll
 
@@ -27,20 +28,21 @@ let private freePort () =
     s.Bind(IPEndPoint(IPAddress.Loopback, 0))
     (s.LocalEndPoint :?> IPEndPoint).Port
 
-/// The running servers: node i (1-based) answers HTTP at `Url i`.
-type Servers(count: int) =
-    let root = Path.Combine(Path.GetTempPath(), "raft-kv-bench-" + Guid.NewGuid().ToString("N")[..7])
+/// The running servers: node i (1-based) answers HTTP at `Url i`. `project` is the example server's project,
+/// `section` its configuration section (Kv, Queue).
+type Servers(count: int, project: string, section: string) =
+    let root = Path.Combine(Path.GetTempPath(), "raft-server-bench-" + Guid.NewGuid().ToString("N")[..7])
     let httpPorts = [| for _ in 1 .. count -> freePort () |]
     let raftPorts = [| for _ in 1 .. count -> freePort () |]
     let url i = $"http://127.0.0.1:{httpPorts[i - 1]}"
-    let dll = serverDll ()
+    let dll = serverDll project
     let launch i =
-        let a = Collections.Generic.List<string>([ dll; $"--Kv:NodeId={i}"; $"--Kv:RaftEndpoint=127.0.0.1:{raftPorts[i - 1]}"; $"--Kv:HttpUrl={url i}"
-                                                   $"--Kv:DataDirectory={Path.Combine(root, string i)}"; "--Logging:LogLevel:Default=Warning" ])
+        let a = Collections.Generic.List<string>([ dll; $"--{section}:NodeId={i}"; $"--{section}:RaftEndpoint=127.0.0.1:{raftPorts[i - 1]}"; $"--{section}:HttpUrl={url i}"
+                                                   $"--{section}:DataDirectory={Path.Combine(root, string i)}"; "--Logging:LogLevel:Default=Warning" ])
         for m in 1 .. count do
-            a.Add $"--Kv:Members:{m - 1}:Id={m}"
-            a.Add $"--Kv:Members:{m - 1}:RaftEndpoint=127.0.0.1:{raftPorts[m - 1]}"
-            a.Add $"--Kv:Members:{m - 1}:ApiUrl={url m}"
+            a.Add $"--{section}:Members:{m - 1}:Id={m}"
+            a.Add $"--{section}:Members:{m - 1}:RaftEndpoint=127.0.0.1:{raftPorts[m - 1]}"
+            a.Add $"--{section}:Members:{m - 1}:ApiUrl={url m}"
         Process.Start(ProcessStartInfo("dotnet", a)) |> nonNull
     let processes = [| for i in 1 .. count -> launch i |]
 
@@ -83,15 +85,19 @@ type Servers(count: int) =
             return refused
         }
 
+    /// Group id to the leader node `from` sees for it (0 when none is known), from its /raft/status.
+    member _.GroupLeaders(http: HttpClient, ?from: int) =
+        use status = JsonDocument.Parse(http.GetStringAsync($"{url (defaultArg from 1)}/raft/status").Result)
+        dict [ for g in status.RootElement.GetProperty("groups").EnumerateArray() -> g.GetProperty("groupId").GetInt64(), int (g.GetProperty("leader").GetInt64()) ]
+
     /// Each key under `prefix` (at most `limit`) with its group's leader as node `from` sees it (0 when none is known).
-    member _.Leaders(http: HttpClient, prefix: string, limit: int, ?from: int) =
+    member this.Leaders(http: HttpClient, prefix: string, limit: int, ?from: int) =
         let from = defaultArg from 1
-        use status = JsonDocument.Parse(http.GetStringAsync($"{url from}/raft/status").Result)
-        let leaderOf = dict [ for g in status.RootElement.GetProperty("groups").EnumerateArray() -> g.GetProperty("groupId").GetInt64(), g.GetProperty("leader").GetInt64() ]
+        let leaderOf = this.GroupLeaders(http, from)
         use listing = JsonDocument.Parse(http.GetStringAsync($"{url from}/kv?prefix={prefix}&limit={limit}").Result)
         dict [ for e in listing.RootElement.EnumerateArray() ->
                  let g = e.GetProperty("group").GetInt64()
-                 nonNull (e.GetProperty("key").GetString()), (match leaderOf.TryGetValue g with | true, l -> int l | _ -> 0) ]
+                 nonNull (e.GetProperty("key").GetString()), (match leaderOf.TryGetValue g with | true, l -> l | _ -> 0) ]
 
     interface IDisposable with
         member _.Dispose() =
@@ -99,5 +105,8 @@ type Servers(count: int) =
                 try p.Kill() ; p.WaitForExit 10_000 |> ignore with _ -> ()
             try Directory.Delete(root, true) with _ -> ()
 
-/// Starts `count` servers forming one cluster.
-let start (count: int) = new Servers(count)
+/// Starts `count` key-value servers forming one cluster.
+let start (count: int) = new Servers(count, "Raft.KeyValue.Server", "Kv")
+
+/// Starts `count` queue servers forming one cluster.
+let startQueues (count: int) = new Servers(count, "Raft.Queue.Server", "Queue")

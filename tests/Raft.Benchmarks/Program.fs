@@ -1,7 +1,7 @@
 module Raft.Benchmarks.Program
 
 let private usage () =
-    eprintfn "usage: Raft.Benchmarks <core [runs] | crc [BenchmarkDotNet options] | storage [--size-mb N] [--dir PATH] | cluster [--n N] [--size B] [--conc C] [--mode seq|conc|both] [--groups G] [--layout shared|per-group] [--runs R] [--no-dotnext] [--instrumented] [--tls] | cluster --idle [groups] [--no-quiescence] [--layout shared|memory] | kv [--n N] [--conc C] [--size B] [--keys K] [--target leader|spread] [--no-etcd] | kv --footprint K [--idle S] | kv --failover [keys] [rounds] | scrape [groups] | shared-open [--mb N] [--groups G] [--runs R] [--dir PATH] | facade [--seeds N] [--rounds R] [-- simulator flags]>"
+    eprintfn "usage: Raft.Benchmarks <core [runs] | crc [BenchmarkDotNet options] | storage [--size-mb N] [--dir PATH] | cluster [--n N] [--size B] [--conc C] [--mode seq|conc|both] [--groups G] [--layout shared|per-group] [--runs R] [--no-dotnext] [--instrumented] [--tls] | cluster --idle [groups] [--no-quiescence] [--layout shared|memory] | kv [--n N] [--conc C] [--size B] [--keys K] [--target leader|spread] [--no-etcd] | kv --footprint K [--idle S] | kv --failover [keys] [rounds] | queue [--n N] [--conc C] [--size B] [--consumers K] [--no-rabbitmq] | scrape [groups] | shared-open [--mb N] [--groups G] [--runs R] [--dir PATH] | facade [--seeds N] [--rounds R] [-- simulator flags]>"
     2
 
 [<EntryPoint>]
@@ -24,6 +24,9 @@ let main argv =
         0
     | "kv" :: rest ->
         KvBench.run rest
+        0
+    | "queue" :: rest ->
+        QueueBench.run rest
         0
     | "scrape" :: rest ->
         ScrapeBench.run rest
