@@ -48,7 +48,7 @@ public static class ActionPlanner
         var live = model.Nodes.Where(n => n.Live).ToArray();
         return live.Length == 0
             ? ChaosPlan.Refuse(title, "no node answers")
-            : new ChaosPlan(title, live.Select(n => (ChaosStep)new HttpStep(HttpMethod.Post, Admin(n, path))).ToArray());
+            : new ChaosPlan(title, live.Select(n => (ChaosStep)new HttpStep(HttpMethod.Post, Admin(n, path))).ToArray(), Independent: true);
     }
 
     private static ChaosPlan Partition(ClusterModel model)

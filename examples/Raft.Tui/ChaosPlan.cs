@@ -13,8 +13,9 @@ public sealed record RunStep(string CommandLine) : ChaosStep;
 /// <summary>Poll <paramref name="Url"/> from now on (a node that joins).</summary>
 public sealed record WatchStep(string Url) : ChaosStep;
 
-/// <summary>What a command does: <see cref="Steps"/> in order, or nothing and <see cref="Refusal"/> saying why.</summary>
-public sealed record ChaosPlan(string Title, IReadOnlyList<ChaosStep> Steps, string? Refusal = null)
+/// <summary>What a command does: <see cref="Steps"/> in order (stopping at the first that fails unless
+/// <see cref="Independent"/>: the same request to every node), or nothing and <see cref="Refusal"/> saying why.</summary>
+public sealed record ChaosPlan(string Title, IReadOnlyList<ChaosStep> Steps, string? Refusal = null, bool Independent = false)
 {
     public static ChaosPlan Refuse(string title, string why) => new(title, [], why);
 }

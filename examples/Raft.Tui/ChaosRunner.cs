@@ -27,7 +27,7 @@ public sealed class ChaosRunner(HttpClient http, Inbox inbox, StatusPoller polle
             {
                 var (text, failed) = await RunAsync(step);
                 if (text is not null) inbox.Post(m => m.AddLog(text, failed));
-                if (failed) break;
+                if (failed && !plan.Independent) break;
             }
         });
     }
