@@ -53,7 +53,12 @@ public sealed class StatusPoller(HttpClient http, Inbox inbox, TuiOptions option
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested) { return (null, "no answer in 1 s"); }
         catch (HttpRequestException e) { return (null, e.HttpRequestError == HttpRequestError.ConnectionError ? "connection refused" : e.Message); }
-        catch (JsonException e) { return (null, $"bad status: {e.Message}"); }
+        // Anything else that is not a status document (a field of another type, a missing one): the node is shown down
+        // with the reason rather than ending the polling.
+        catch (Exception e) when (e is JsonException or InvalidOperationException or KeyNotFoundException or FormatException)
+        {
+            return (null, $"bad status: {e.Message}");
+        }
     }
 
     /// <summary>The member list from the first of <paramref name="live"/> that gives it; null when none does.</summary>
@@ -71,7 +76,8 @@ public sealed class StatusPoller(HttpClient http, Inbox inbox, TuiOptions option
                 if (!response.IsSuccessStatusCode) continue;
                 return ParseMembers(await response.Content.ReadAsStringAsync(timeout.Token));
             }
-            catch (Exception e) when (e is HttpRequestException or JsonException or OperationCanceledException && !ct.IsCancellationRequested) { }
+            catch (Exception e) when (e is HttpRequestException or JsonException or InvalidOperationException or KeyNotFoundException
+                                          || e is OperationCanceledException && !ct.IsCancellationRequested) { }
         }
         return null;
     }
