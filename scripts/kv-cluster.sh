@@ -4,6 +4,7 @@
 # $((KV_RAFT_BASE + i)) (7100 + i).
 #   scripts/kv-cluster.sh start [N]     builds once, starts the nodes in the background, waits until every node is healthy
 #   scripts/kv-cluster.sh start-node I  starts node I alone when it is down (after /admin/kill or /admin/reset)
+#   scripts/kv-cluster.sh join-node I   starts a new node I (beyond the N started), which joins once added to the members
 #   scripts/kv-cluster.sh status        each node's pid and /health
 #   scripts/kv-cluster.sh stop          SIGTERM (leaderships handed off first), then waits for the processes to exit
 # The chaos admin endpoints (/admin/...) are on for this local demo, behind the token $KV_CHAOS_TOKEN (generated and

@@ -10,6 +10,8 @@
 #                   and printed when unset, kept in $SERVER_DATA/chaos-token so a node started later takes the same one)
 #   <script> start [N]      builds once, starts the nodes in the background, waits until every node is healthy
 #   <script> start-node I   starts node I alone when it is down (after /admin/kill or /admin/reset)
+#   <script> join-node I    starts a new node I (beyond the N started) that joins once added to the members
+#                           (POST /admin/members or /cluster/members; the chaos UI's j key does both)
 #   <script> status         each node's pid and /health
 #   <script> stop           SIGTERM (leaderships handed off first), then waits for the processes to exit
 set -uo pipefail
@@ -89,6 +91,16 @@ case "$command" in
     start_node "$node" "$total"
     wait_node "$node" /alive
     ;;
+  join-node)
+    node="${2:-}"
+    [[ "$node" =~ ^[1-9][0-9]*$ ]] || { echo "usage: $0 join-node I (the new node's number)"; exit 2; }
+    [[ -f "$data/count" ]] || { echo "no cluster was started in $data (run: $0 start)"; exit 2; }
+    total="$(cat "$data/count")"
+    (( node > total )) || { echo "node $node is one of the $total nodes started in $data (start it with start-node)"; exit 2; }
+    # Told the first members only: not listed itself, it bootstraps nothing and waits to be added.
+    start_node "$node" "$total"
+    wait_node "$node" /alive
+    ;;
   stop)
     for pidfile in "$data"/node-*.pid; do
       [[ -f "$pidfile" ]] || continue
@@ -107,5 +119,5 @@ case "$command" in
       echo "node $i pid $(cat "$pidfile"): $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$((SERVER_HTTP_BASE + i))/health")"
     done
     ;;
-  *) echo "usage: $0 start [N] | start-node I | stop | status"; exit 2 ;;
+  *) echo "usage: $0 start [N] | start-node I | join-node I | stop | status"; exit 2 ;;
 esac
