@@ -63,12 +63,20 @@ let run (args: string list) =
     for q in queues do
         (send HttpMethod.Put 1 $"/queues/{q}" (fun () -> new StringContent(settings, Encoding.UTF8, "application/json"))).Wait()
     // Leaderships of the new groups given time to balance (outside any measurement), then read once.
-    let groups =
+    // Node 1's directory may trail the directory's leader for a moment: the listing is read until it has every queue.
+    let listed () =
         let listing = JsonDocument.Parse((send HttpMethod.Get 1 "/queues" (fun () -> null)).Result).RootElement
         dict [ for q in listing.EnumerateArray() -> nonNull (q.GetProperty("name").GetString()), q.GetProperty("group").GetInt64() ]
+    let leaderOf () =
+        let groups, leaders = listed (), servers.GroupLeaders http
+        fun (q: string) ->
+            match groups.TryGetValue q with
+            | true, g -> (match leaders.TryGetValue g with | true, l -> l | _ -> 0)
+            | _ -> 0
     let settle = Stopwatch.StartNew()
-    let leaderOf () = let leaders = servers.GroupLeaders http in fun (q: string) -> match leaders.TryGetValue groups[q] with | true, l -> l | _ -> 0
-    while settle.Elapsed < TimeSpan.FromSeconds 5.0 || (queues |> List.exists (fun q -> leaderOf () q = 0)) do Thread.Sleep 200
+    while settle.Elapsed < TimeSpan.FromSeconds 5.0 || (let l = leaderOf () in queues |> List.exists (fun q -> l q = 0)) do
+        if settle.Elapsed > TimeSpan.FromSeconds 60.0 then failwith "the queues' groups have no known leader within 60 s"
+        Thread.Sleep 200 // start-up polling, outside any measurement
     let leader = leaderOf ()
     let publishOne (q: string) (i: int) : Task =
         let text = body size i
