@@ -83,3 +83,37 @@ let ``the web UI in headless Chromium: every node up, the queue with its depth a
                 do! expect(third.Locator "#chaos-section").ToBeHiddenAsync()
             })
     }
+
+[<Fact>]
+let ``the web UI in headless Chromium: a node that missed compacted entries is shown catching up by snapshot, and the chart keeps the group's log`` () =
+    task {
+        // Every 20 entries a snapshot and the log compacted behind it: a node down for 60 publishes must get a snapshot.
+        use c = new QueueCluster(3, [ "--Queue:Raft:SnapshotEntries=20"; "--Queue:Raft:CompactionTrailing=0" ])
+        do! c.StartAll()
+        let! created = c.UntilAnswered(1, HttpMethod.Put, "/queues/behind")
+        created.Status |> should equal 200
+        let! group = c.GroupOf(1, "behind")
+        do! withChromium "raft-queue-ui-snapshot-chromium" (fun browser ->
+            task {
+                let! page = browser.NewPageAsync()
+                let! _ = page.GotoAsync(c.Url 1)
+                let copies = page.Locator("#replicas tbody tr").Filter(LocatorFilterOptions(HasText = "behind"))
+                do! expect(copies).ToHaveCountAsync 3 // the page has seen node 3's copy before it goes
+                let! leader = c.WaitLeaderOf(1, group)
+                let down = if leader = 3 then 2 else 3
+                let up = [ 1; 2; 3 ] |> List.find (fun i -> i <> leader && i <> down)
+                c.Kill down
+                do! expect(page.Locator($"#nodes tr[data-node='{down}'] td:nth-child(3)")).ToContainTextAsync "unreachable"
+                for i in 1 .. 60 do
+                    let! a = c.UntilAnswered(up, HttpMethod.Post, "/queues/behind/messages", $"m{i}")
+                    a.Status |> should equal 201
+                do! c.Start down
+                do! expect(page.Locator($"#nodes tr[data-node='{down}'] td:nth-child(6)")).ToContainTextAsync "behind"
+                do! expect(page.Locator($"#nodes tr[data-node='{down}']")).ToHaveClassAsync(Regex "snapshot")
+                // Its copy caught up: 60 waiting, its snapshot index past the entries it missed.
+                do! expect(page.Locator "#queues tr[data-queue='behind'] td:nth-child(3)").ToHaveTextAsync "60"
+                let downCopy = copies.Filter(LocatorFilterOptions(Has = page.Locator($"td:nth-child(2):text-is('{down}')")))
+                do! expect(downCopy.Locator "td:nth-child(9)").Not.ToHaveTextAsync "0"
+                do! expect(page.Locator $"#charts canvas[data-group='{group}']").ToBeVisibleAsync()
+            })
+    }

@@ -7,7 +7,10 @@ const REFRESH_MS = 1000;
 const CHART_SPAN_MS = 120000;
 const PUBLISH_BATCH = 500;
 const RATE_WINDOW_MS = 5000;
+const SNAPSHOT_SHOWN_MS = 60000;
 const history = new Map(); // group id -> { first, last, commit, held: [[time, value]] }
+const lastSeen = new Map(); // "node/group" -> that copy's last index at the previous refresh
+const installed = new Map(); // node id -> { name, at }: the last snapshot seen installed on it
 let consumer = null;
 
 // The group's document from the node that leads it, else from the first node that has it.
@@ -55,6 +58,26 @@ function drawCharts(queues) {
   }
 }
 
+// A copy whose first index is now past the last index it had at the previous refresh got its log from a snapshot
+// (compaction here never drops entries it has not applied): remembered for a minute, as the transfer itself is quick.
+function noteInstalls(members, names) {
+  const now = Date.now();
+  for (const m of members) for (const g of m.status?.groups || []) {
+    const key = `${m.id}/${g.groupId}`;
+    if (g.groupId !== 0 && lastSeen.has(key) && g.firstIndex > lastSeen.get(key) + 1)
+      installed.set(m.id, { name: names.get(g.groupId) || `group ${g.groupId}`, at: now });
+    lastSeen.set(key, g.lastIndex);
+  }
+  for (const [id, i] of installed) if (i.at < now - SNAPSHOT_SHOWN_MS) installed.delete(id);
+}
+
+function catchingUp(id, sending) {
+  const parts = sending ? [`receiving ${sending.join(", ")}`] : [];
+  const i = installed.get(id);
+  if (i) parts.push(`installed a snapshot of ${i.name} at ${new Date(i.at).toLocaleTimeString()}`);
+  return parts.join("; ");
+}
+
 async function refresh() {
   try {
     const [members, queues] = await Promise.all([json("/cluster/status"), json("/queues")]);
@@ -68,17 +91,18 @@ async function refresh() {
         if (r.mode === "Snapshot") snapshotting.set(r.nodeId, [...(snapshotting.get(r.nodeId) || []), names.get(g.groupId) || `group ${g.groupId}`]);
       }
     }
+    noteInstalls(members, names);
     $("nodes").tBodies[0].replaceChildren(...members.map((m) => {
       const groups = (m.status?.groups || []).filter((g) => g.groupId !== 0);
       const tr = row(["", "", nodeState(m), groups.filter((g) => g.role === "Leader").length,
-        groups.reduce((t, g) => Math.max(t, g.term), 0), (snapshotting.get(m.id) || []).join(", ")], m.status ? "" : "down");
+        groups.reduce((t, g) => Math.max(t, g.term), 0), catchingUp(m.id, snapshotting.get(m.id))], m.status ? "" : "down");
       tr.dataset.node = m.id;
       tr.cells[0].textContent = m.id;
       const link = document.createElement("a");
       link.href = m.apiUrl || "";
       link.textContent = m.apiUrl || "";
       tr.cells[1].appendChild(link);
-      if (snapshotting.has(m.id)) tr.classList.add("snapshot");
+      if (snapshotting.has(m.id) || installed.has(m.id)) tr.classList.add("snapshot");
       return tr;
     }));
     $("queues").tBodies[0].replaceChildren(...queues.map((q) => {
@@ -98,6 +122,7 @@ async function refresh() {
         if (r?.mode === "Snapshot") tr.classList.add("snapshot");
         return tr;
       }))));
+    for (const id of ["publish-queue", "consume-queue"]) if (!$(id).value && queues.length) $(id).value = queues[0].name;
     $("queue-names").replaceChildren(...queues.map((q) => Object.assign(document.createElement("option"), { value: q.name })));
     drawCharts(queues);
     $("refreshed").textContent = `updated ${new Date().toLocaleTimeString()}`;
