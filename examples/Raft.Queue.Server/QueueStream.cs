@@ -16,10 +16,6 @@ namespace Raft.Queue.Server;
 /// </summary>
 public static class QueueStream
 {
-    /// <summary>How long a stream forwarded to another node (this one holds no replica of the queue) may last; the
-    /// client's <c>EventSource</c> reconnects after it.</summary>
-    public static readonly TimeSpan ForwardedLimit = TimeSpan.FromHours(24);
-
     public static void MapQueueStream(this WebApplication app) => app.MapGet("/queues/{name}/stream", OpenAsync);
 
     private static async Task<IResult> OpenAsync(string name, HttpContext http, QueueNode node, CancellationToken ct)
@@ -34,11 +30,12 @@ public static class QueueStream
         return await QueueCalls.Answer(node, name, async () =>
         {
             if (await QueueCalls.FindAsync(node, name, ct) is not { } placement) return QueueCalls.NoSuchQueue(name);
-            // This node's copy: throws NotPlacedHere when it holds none (then the stream is forwarded to a member).
+            // This node's copy: throws NotPlacedHere when it holds none. Then the stream is forwarded to a member, and
+            // relayed as it comes; the request timeout bounds only the wait for its headers, which a stream sends at once.
             var exists = await node.Placement.ReadAsync(name, sm => sm is QueueMachine { Settings: not null }, stale: true, node.Options.RequestTimeout, ct);
             return exists is { Found: true, Value: true }
                 ? new QueueStreamLoop(node, name, placement.GroupId, credit, (long)visibility.TotalMilliseconds)
                 : QueueCalls.NoSuchQueue(name);
-        }, extra: ForwardedLimit);
+        });
     }
 }

@@ -22,12 +22,13 @@ type private Event = { Type: string; Data: JsonElement }
 /// A delivery as the stream sends it.
 type private Delivery = { Id: int64; Receipt: string; Delivery: int; Deadline: int64; Body: string; At: DateTimeOffset }
 
-/// A stream read line by line, each event within a deadline; disposing it closes the connection (the server sees the
-/// client go).
+/// A stream read line by line, each event within a deadline; disposing it closes the connection at once (the server
+/// sees the client go).
 type private Stream(response: HttpResponseMessage, reader: StreamReader, client: HttpClient) =
     static member Open(url: string) =
         task {
-            let client = new HttpClient(Timeout = Timeout.InfiniteTimeSpan)
+            // No draining of an unread response on dispose: the connection closes at once, as a browser's EventSource.close() does.
+            let client = new HttpClient(new SocketsHttpHandler(MaxResponseDrainSize = 0), Timeout = Timeout.InfiniteTimeSpan)
             let! response = client.GetAsync(url, HttpCompletionOption.ResponseHeadersRead)
             if int response.StatusCode <> 200 then
                 let! body = response.Content.ReadAsStringAsync()
@@ -151,7 +152,7 @@ let ``a stream closed unacked leaves its deliveries to their visibility: a new s
         let! _, node = follower c "left"
         let! first =
             task {
-                use! stream = Stream.Open(c.Url node + "/queues/left/stream?credit=3&visibility=2s")
+                use! stream = Stream.Open(c.Url node + "/queues/left/stream?credit=3&visibility=3s")
                 let! hello = stream.Next Wait.standard
                 hello.Type |> should equal "stream"
                 let got = Collections.Generic.List<Delivery>()
@@ -194,4 +195,43 @@ let ``a stream's bad parameters answer 400 problem+json naming the parameter; an
         badName.Status |> should equal 400
         let! unknown = c.UntilAnswered(3, HttpMethod.Get, "/queues/nothing-here/stream?credit=2")
         (unknown.Status, unknown.Body.Contains "does not exist") |> should equal (404, true)
+    }
+
+/// Whether node i holds a copy of group `group` (its /raft/status lists it).
+let private holds (c: QueueCluster) (i: int) (group: int64) =
+    task {
+        let! a = c.Send(i, HttpMethod.Get, "/raft/status")
+        use doc = JsonDocument.Parse a.Body
+        return doc.RootElement.GetProperty("groups").EnumerateArray() |> Seq.exists (fun g -> g.GetProperty("groupId").GetInt64() = group)
+    }
+
+[<Fact>]
+let ``a stream opened on a node holding no copy of the queue (replication factor 2) is forwarded to a member, flows with its credit, and outlives the request timeout`` () =
+    task {
+        use c = new QueueCluster(3, [ "--Queue:ReplicationFactor=2" ])
+        do! c.StartAll()
+        let! created = c.UntilAnswered(1, HttpMethod.Put, "/queues/elsewhere")
+        created.Status |> should equal 200
+        let! group = c.GroupOf(1, "elsewhere")
+        let! outside =
+            Wait.untilSome "the node holding no copy of the queue's group" Wait.standard (fun () ->
+                task {
+                    let! copies = Task.WhenAll [ for i in 1 .. 3 -> holds c i group ]
+                    return if (copies |> Array.filter id).Length = 2 then Some(1 + Array.findIndex not copies) else None
+                })
+        let! published = c.UntilAnswered(outside, post, "/queues/elsewhere/messages", """["x","y","z"]""", json)
+        published.Status |> should equal 201
+        use! stream = Stream.Open(c.Url outside + "/queues/elsewhere/stream?credit=2&visibility=6s")
+        let! hello = stream.Next Wait.standard
+        hello.Data.GetProperty("node").GetInt64() |> should not' (equal (int64 outside)) // a member serves it
+        let! x = stream.NextDelivery Wait.standard
+        let! y = stream.NextDelivery Wait.standard
+        let! ack = c.Send(outside, HttpMethod.Delete, $"/queues/elsewhere/messages/{x.Receipt}")
+        ack.Status |> should equal 204
+        let! z = stream.NextDelivery Wait.standard
+        [ x.Body; y.Body; z.Body ] |> should equal [ "x"; "y"; "z" ]
+        // y left unacked: its visibility (6 s, past the 5 s request timeout that bounds a forward's start) ends, which
+        // returns its credit, and the same forwarded stream delivers it again.
+        let! again = stream.NextDelivery(TimeSpan.FromSeconds 30.0)
+        (again.Body, again.Delivery) |> should equal ("y", 2)
     }
