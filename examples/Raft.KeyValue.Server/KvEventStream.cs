@@ -1,4 +1,4 @@
-using Microsoft.AspNetCore.Http.Features;
+using Raft.Server;
 
 namespace Raft.KeyValue.Server;
 
@@ -16,19 +16,14 @@ public static class KvEventStream
 
     private static async Task StreamAsync(HttpContext http, KvEvents events, CancellationToken aborted)
     {
-        http.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
-        http.Response.ContentType = "text/event-stream";
-        http.Response.Headers.CacheControl = "no-cache";
         using var subscriber = events.Subscribe();
         try
         {
-            // Reconnecting EventSource clients wait this long (ms) before trying again.
-            await http.Response.WriteAsync("retry: 2000\n\n", aborted);
-            await http.Response.Body.FlushAsync(aborted);
+            await ServerSentEvents.StartAsync(http, aborted);
             while (await subscriber.Frames.WaitToReadAsync(aborted))
             {
                 if (subscriber.TakeDropped() is var dropped and > 0)
-                    await http.Response.WriteAsync($"event: dropped\ndata: {{\"type\":\"dropped\",\"data\":{{\"count\":{dropped}}}}}\n\n", aborted);
+                    await ServerSentEvents.WriteAsync(http.Response, "dropped", $"{{\"type\":\"dropped\",\"data\":{{\"count\":{dropped}}}}}", aborted);
                 while (subscriber.Frames.TryRead(out var frame)) await http.Response.WriteAsync(frame, aborted);
                 await http.Response.Body.FlushAsync(aborted);
             }

@@ -14,9 +14,12 @@ if (builder.AddRaftServer<QueueServerOptions, QueueNode>() is not { } settings) 
 builder.Services.AddHostedService<DeadLetterMover>();
 
 var app = builder.Build();
+var node = app.Services.GetRequiredService<QueueNode>();
 app.MapQueues();
 app.MapRaftServer();
-app.MapServerChaos(app.Services.GetRequiredService<QueueNode>(), settings.Join);
-app.MapGet("/cluster/members", (QueueNode node) => Results.Json(node.Placement.Directory.Members()));
+app.MapServerChaos(node, settings.Join);
+app.MapGet("/cluster/members", () => Results.Json(node.Placement.Directory.Members()));
+app.MapClusterStatus(node);
+app.MapServerUi(typeof(QueueNode).Assembly, node);
 await app.RunAsync();
 return 0;

@@ -33,9 +33,7 @@ public static class QueueConsume
         if (query.TryGetValue("max", out var maxText) && (!int.TryParse(maxText, NumberStyles.None, CultureInfo.InvariantCulture, out max) || max < 1 || max > node.Options.MaxReceive))
             return QueueCalls.Problem(400, "bad max", $"max must be within 1-{node.Options.MaxReceive} (Queue:MaxReceive; is '{maxText}')");
         if (Duration(query, "wait", TimeSpan.Zero, MaxWait, out var wait) is { } badWait) return badWait;
-        if (Duration(query, "visibility", TimeSpan.Zero, TimeSpan.FromMilliseconds(QueueSettings.MaxVisibilityMs), out var visibility) is { } badVisibility) return badVisibility;
-        if (query.ContainsKey("visibility") && visibility < TimeSpan.FromMilliseconds(1))
-            return QueueCalls.Problem(400, "bad visibility", "visibility must be at least 1ms");
+        if (Visibility(query, out var visibility) is { } badVisibility) return badVisibility;
         var stopping = http.RequestServices.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
         using var waitEnds = CancellationTokenSource.CreateLinkedTokenSource(ct, stopping);
         var started = TimeProvider.System.GetTimestamp();
@@ -89,18 +87,26 @@ public static class QueueConsume
         });
     }
 
-    private static IResult Delivered(Delivered[] messages) => Results.Json(new
+    private static IResult Delivered(Delivered[] messages) => Results.Json(new { messages = messages.Select(Message) }, QueueEndpoints.Json);
+
+    /// <summary>A delivery as receive and the stream answer it: id, receipt, delivery count, deadline, body (as text and base64).</summary>
+    internal static object Message(Delivered m) => new
     {
-        messages = messages.Select(m => new
-        {
-            id = m.Id,
-            receipt = m.Receipt,
-            delivery = m.Delivery,
-            deadline = m.Deadline,
-            body = Encoding.UTF8.GetString(m.Body),
-            bodyBase64 = Convert.ToBase64String(m.Body),
-        }),
-    }, QueueEndpoints.Json);
+        id = m.Id,
+        receipt = m.Receipt,
+        delivery = m.Delivery,
+        deadline = m.Deadline,
+        body = Encoding.UTF8.GetString(m.Body),
+        bodyBase64 = Convert.ToBase64String(m.Body),
+    };
+
+    /// <summary>The <c>visibility</c> parameter (zero when not given: the queue's own); a 400 naming it when bad.</summary>
+    internal static IResult? Visibility(IQueryCollection query, out TimeSpan visibility)
+    {
+        if (Duration(query, "visibility", TimeSpan.Zero, TimeSpan.FromMilliseconds(QueueSettings.MaxVisibilityMs), out visibility) is { } bad) return bad;
+        return query.ContainsKey("visibility") && visibility < TimeSpan.FromMilliseconds(1)
+            ? QueueCalls.Problem(400, "bad visibility", "visibility must be at least 1ms") : null;
+    }
 
     private static IResult? Duration(IQueryCollection query, string name, TimeSpan none, TimeSpan max, out TimeSpan value)
     {

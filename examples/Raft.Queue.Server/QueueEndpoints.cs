@@ -6,7 +6,7 @@ namespace Raft.Queue.Server;
 
 /// <summary>The queue API: <c>PUT /queues/{name}</c> (settings in a JSON body), <c>DELETE /queues/{name}</c>,
 /// <c>GET /queues</c> (depth and in-flight counts), <c>POST /queues/{name}/messages</c> (publish; see
-/// <see cref="PublishAsync"/>) and the consuming endpoints of <see cref="QueueConsume"/>. Errors are
+/// <see cref="PublishAsync"/>) and the consuming endpoints of <see cref="QueueConsume"/> and <see cref="QueueStream"/>. Errors are
 /// <c>application/problem+json</c> naming what is wrong.</summary>
 public static class QueueEndpoints
 {
@@ -20,6 +20,7 @@ public static class QueueEndpoints
         app.MapGet("/queues", ListAsync);
         app.MapPost("/queues/{name}/messages", PublishAsync);
         app.MapQueueConsume();
+        app.MapQueueStream();
     }
 
     private static async Task<IResult> CreateAsync(string name, HttpContext http, QueueNode node, CancellationToken ct)

@@ -59,6 +59,17 @@ public sealed partial class QueueMachine(Action<QueueMachine>? applied = null) :
     /// <summary>How many messages a receive at <paramref name="now"/> could deliver (waiting, plus in flight past their deadline).</summary>
     public int AvailableAt(long now) => _waiting.Count + _inFlight.Count(f => f.Deadline <= Math.Max(now, Clock));
 
+    /// <summary>Whether delivery <paramref name="delivery"/> of message <paramref name="id"/> is over at <paramref name="now"/>
+    /// as this copy has applied: acked, nacked, dead, delivered again, or past its deadline. A delivery this copy has not
+    /// applied yet (a replica behind the leader that made it) is not over.</summary>
+    public bool DeliveryOver(long id, int delivery, long now)
+    {
+        if (id >= NextId) return false;
+        if (!_messages.TryGetValue(id, out var m)) return true;
+        if (m.Deliveries != delivery) return m.Deliveries > delivery;
+        return m.Deadline == 0 || m.Deadline <= Math.Max(now, Clock);
+    }
+
     /// <summary>Whether a delivery past its deadline at <paramref name="now"/> was the message's last: the next command
     /// applied makes it dead (see <see cref="DeadLetterMover"/>, which applies one when nothing else comes).</summary>
     public bool DiesAt(long now) =>

@@ -4,38 +4,20 @@
 module Raft.Host.Tests.KvServerUiTests
 
 open System
-open System.IO
 open Microsoft.Playwright
 open Xunit
 open Raft.Tests
 open Raft.Host.Tests.KvServerTests
-
-let private chromium = "/usr/bin/chromium"
-
-/// Chromium as root on a machine with no internet: no sandbox, no GPU, none of its background connections.
-let private flags =
-    [ "--headless"; "--no-sandbox"; "--disable-gpu"; "--disable-quic"; "--no-first-run"; "--disable-background-networking"
-      "--disable-component-update"; "--disable-sync" ]
-
-let private expect (locator: ILocator) = Assertions.Expect locator
+open Raft.Host.Tests.BrowserKit
 
 [<Fact>]
 let ``the web UI in headless Chromium: a key put through the form is listed with its value on two nodes' pages, and the event log shows its commit`` () =
     task {
-        if not (File.Exists chromium) then
-            failwithf "Debian's Chromium is not at %s: install it with 'apt-get install -y chromium' (.ci/run does)" chromium
         use c = new KvCluster()
         for i in 1 .. 3 do do! c.Start i
         let! _ = c.PutUntilDone(1, "warm-up", "x") // the cluster has leaders
-        Assertions.SetDefaultExpectTimeout(float32 Wait.standard.TotalMilliseconds)
-        use! playwright = Playwright.CreateAsync()
-        // A fresh profile for every run (the persistent context is how Playwright takes a user data dir).
-        let profile = Directory.CreateTempSubdirectory "raft-kv-ui-chromium"
-        try
-            let! browser =
-                playwright.Chromium.LaunchPersistentContextAsync(profile.FullName,
-                    BrowserTypeLaunchPersistentContextOptions(ExecutablePath = chromium, Headless = true, Args = flags))
-            try
+        do! withChromium "raft-kv-ui-chromium" (fun browser ->
+            task {
                 let! page = browser.NewPageAsync()
                 let! _ = page.GotoAsync(c.Url 1)
                 do! expect(page.Locator "#node-title").ToHaveTextAsync "node 1"
@@ -80,8 +62,5 @@ let ``the web UI in headless Chromium: a key put through the form is listed with
                 do! expect((groupRow elected).Locator "td:nth-child(3)").ToHaveTextAsync "Leader"
                 let roleEvents = elected.Locator("#events li[data-type='role']").Filter(LocatorFilterOptions(HasText = "from-the-page"))
                 do! expect(roleEvents.Filter(LocatorFilterOptions(HasText = "-> Leader")).First).ToBeVisibleAsync()
-            finally
-                browser.CloseAsync().Wait()
-        finally
-            try profile.Delete true with _ -> ()
+            })
     }

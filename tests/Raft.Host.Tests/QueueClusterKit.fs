@@ -14,12 +14,16 @@ open Raft.Host.Tests.ProcessCrashKit
 /// The built server (beside this test assembly's configuration and framework).
 let queueServerDll = builtDll "examples" "Raft.Queue.Server"
 
+let post = HttpMethod.Post
+/// The content type of a JSON body (settings, a batch).
+let json = "application/json"
+
 /// An answer: status, body text, and the Retry-After header ("" when absent).
 type Answer = { Status: int; Body: string; RetryAfter: string }
 
 /// `size` server processes; `Start i` (re)starts node i on its folder and ports. `settings` are extra `--Queue:...`
-/// arguments for every node.
-type QueueCluster(size: int, ?settings: string list) =
+/// arguments for every node, `nodeSettings i` more for node i alone.
+type QueueCluster(size: int, ?settings: string list, ?nodeSettings: int -> string list) =
     let root = Path.Combine(Path.GetTempPath(), "raft-queue-server-tests", Guid.NewGuid().ToString("N"))
     let ports = choosePorts (2 * size)
     let processes = Collections.Generic.Dictionary<int, Process>()
@@ -39,6 +43,7 @@ type QueueCluster(size: int, ?settings: string list) =
                                                           $"--Queue:HttpUrl={this.Url i}"; $"--Queue:DataDirectory={Path.Combine(root, string i)}"
                                                           "--Logging:LogLevel:Default=Warning" ])
             args.AddRange(defaultArg settings [])
+            args.AddRange((defaultArg nodeSettings (fun _ -> [])) i)
             for m in 1 .. size do
                 args.Add $"--Queue:Members:{m - 1}:Id={m}"
                 args.Add $"--Queue:Members:{m - 1}:RaftEndpoint=127.0.0.1:{raftPort m}"

@@ -12,8 +12,6 @@ open FsUnit.Xunit
 open Raft.Tests
 open Raft.Host.Tests.QueueClusterKit
 
-let private post = HttpMethod.Post
-let private json = "application/json"
 
 [<Fact>]
 let ``three queue server processes: publish, receive, ack, nack, visibility expiry, the dead-letter queue, a full queue and every bad input`` () =

@@ -1,27 +1,9 @@
-// The kv node's page: polls this node's /raft/status, /cluster/members and /kv, drives /kv/{key}, and shows /events.
+// The kv node's page (kit.js, shared with the other servers, comes first): polls this node's /raft/status, /cluster/members and /kv, drives /kv/{key}, and shows /events.
 "use strict";
 
-const $ = (id) => document.getElementById(id);
 const MAX_EVENTS = 200;
 const MAX_GROUP_ROWS = 300;
 let keysByGroup = new Map();
-
-function row(cells, className) {
-  const tr = document.createElement("tr");
-  for (const c of cells) {
-    const td = document.createElement("td");
-    td.textContent = c;
-    tr.appendChild(td);
-  }
-  if (className) tr.className = className;
-  return tr;
-}
-
-async function json(path) {
-  const r = await fetch(path, { cache: "no-store" });
-  if (!r.ok) throw new Error(`${path}: ${r.status}`);
-  return r.json();
-}
 
 async function refresh() {
   try {
