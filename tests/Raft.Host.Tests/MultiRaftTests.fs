@@ -216,3 +216,56 @@ let ``the balancer spreads leaderships within one of each other, again after a n
         let after = c.Nodes |> Array.sumBy (fun n -> n.TransfersStarted)
         after - before |> should be (greaterThanOrEqualTo 9L) // node 2 leads at least 10 again, each by a transfer or an election
     }
+
+[<Fact>]
+let ``idle nodes skip the reconciler's and balancer's walk over every group until a group changes, then act on it`` () =
+    task {
+        let configure (o: MultiRaftOptions) =
+            o.ReconcileInterval <- TimeSpan.FromMilliseconds 20.0
+            o.BalanceSettle <- TimeSpan.Zero
+            o.BalanceInterval <- TimeSpan.FromMilliseconds 20.0
+        let! c = PlacementCluster.StartAll([ 1L; 2L; 3L ], configure, 30)
+        use _ = { new IDisposable with member _.Dispose() = (c :> IAsyncDisposable).DisposeAsync().AsTask().Wait() }
+        let rec write (node: int64) (name: string) : Task =
+            task {
+                try
+                    let! _ = c.Node(node).ProposeAsync(name, "v")
+                    ()
+                with :? ForwardingFailedException -> do! write node name
+            }
+        do! Task.WhenAll [ for i in 1 .. 20 -> write (int64 (i % 3 + 1)) $"k{i}" ]
+        // Idle: 25 passes in a row (each 20 ms apart) on every node without one walk of the reconciler or the balancer.
+        // Without the skip every pass and every round walks, and this never holds.
+        let marks = Dictionary<int64, int64 * int64 * int64>()
+        let stillFor (passes: int64) (n: Placed) =
+            let ran, walked = n.ReconcilePasses, n.ReconcilePassesWalked
+            match marks.TryGetValue n.NodeId with
+            | true, (ran0, walked0, rounds0) when walked = walked0 && n.BalanceRoundsWalked = rounds0 -> ran - ran0 >= passes
+            | _ ->
+                marks[n.NodeId] <- (ran, walked, n.BalanceRoundsWalked)
+                false
+        do! Wait.until "every node ran 25 reconciler passes without walking its groups" (TimeSpan.FromSeconds 60.0) (fun () ->
+            c.Nodes |> Array.map (stillFor 25L) |> Array.forall id)
+        // A leadership moved by hand unbalances the spread: the moved-to node's balancer sees its groups changed, walks
+        // and hands one back.
+        let spread () =
+            let counts = c.Leading 1L
+            let per = [ for id in 1L .. 3L -> match counts.TryGetValue id with | true, n -> n | _ -> 0 ]
+            List.sum per = 21, List.max per - List.min per
+        do! Wait.until "21 leaderships within one of each other" Wait.standard (fun () -> spread () = (true, 0) || spread () = (true, 1))
+        let counts = c.Leading 1L
+        let most = [ 1L; 2L; 3L ] |> List.maxBy (fun id -> match counts.TryGetValue id with | true, n -> n | _ -> 0)
+        let target = [ 1L; 2L; 3L ] |> List.filter ((<>) most) |> List.maxBy (fun id -> match counts.TryGetValue id with | true, n -> n | _ -> 0)
+        let movable = c.Node(most).Host.Groups |> Seq.find (fun g -> g.GroupId >= 1L && g.Status.IsLeader)
+        let roundsBefore = c.Node(target).BalanceRoundsWalked
+        do! movable.TransferLeadershipAsync(target, Threading.CancellationToken.None)
+        do! Wait.until "node the leadership moved to walks its groups and the spread evens out again" Wait.standard (fun () ->
+            c.Node(target).BalanceRoundsWalked > roundsBefore && (spread () = (true, 0) || spread () = (true, 1)))
+        // A new name: the directory change wakes every reconciler, which walks and opens the new group everywhere.
+        let walkedBefore = c.Nodes |> Array.map (fun n -> n.ReconcilePassesWalked)
+        do! write 2L "fresh"
+        let! placed = c.Node(1L).FindAsync "fresh"
+        let group = (nonNull placed).GroupId
+        do! Wait.until "every node opened the new name's group" Wait.standard (fun () -> c.Nodes |> Array.forall (fun n -> fst (n.Host.TryGetGroup group)))
+        Array.map2 (fun (n: Placed) before -> n.ReconcilePassesWalked > before) c.Nodes walkedBefore |> should equal [| true; true; true |]
+    }

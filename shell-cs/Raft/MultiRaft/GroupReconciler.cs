@@ -22,12 +22,30 @@ internal sealed class GroupReconciler<TCommand, TResult>(MultiRaftNode<TCommand,
     private long _confChanges;
     private bool _seeded;
     private bool _swept;
+    // The last pass found nothing to do at this status version of the host; until a group changes (or a directory
+    // entry applies, which moves the directory group's status), or someone asks, the next passes skip the walk over
+    // every group: with thousands of idle groups that walk was most of an idle node's CPU.
+    private long _quietAt = -1;
+    private long _quietSince;
+    private int _asked;
+
+    /// <summary>How often a quiet node still walks every group, in case a change went unseen.</summary>
+    internal static readonly TimeSpan FullPassInterval = TimeSpan.FromSeconds(30);
+
+    private long _passes, _passesWalked;
+
+    /// <summary>Passes run, walking the groups or not.</summary>
+    public long Passes => Interlocked.Read(ref _passes);
+
+    /// <summary>Passes that walked the directory and every group (the others found nothing changed since a quiet one).</summary>
+    public long PassesWalked => Interlocked.Read(ref _passesWalked);
 
     public long ConfChangesStarted => Interlocked.Read(ref _confChanges);
 
     /// <summary>Asks for a pass soon (any thread; coalesced).</summary>
     public void Wake()
     {
+        Volatile.Write(ref _asked, 1);
         if (_wake.CurrentCount == 0)
         {
             try { _wake.Release(); } catch (SemaphoreFullException) { }
@@ -67,6 +85,24 @@ internal sealed class GroupReconciler<TCommand, TResult>(MultiRaftNode<TCommand,
     private async Task PassAsync(CancellationToken ct)
     {
         var host = node.Host;
+        var version = host.StatusVersion;
+        Interlocked.Increment(ref _passes);
+        var asked = Interlocked.Exchange(ref _asked, 0) == 1;
+        if (!asked && version == _quietAt && host.Time.GetElapsedTime(_quietSince) < FullPassInterval) return;
+        _quietAt = -1;
+        Interlocked.Increment(ref _passesWalked);
+        if (await WalkAsync(ct).ConfigureAwait(false))
+        {
+            _quietAt = version;
+            _quietSince = host.Time.GetTimestamp();
+        }
+    }
+
+    /// <summary>One pass over the directory and every group here; whether it found nothing to do.</summary>
+    private async Task<bool> WalkAsync(CancellationToken ct)
+    {
+        var host = node.Host;
+        var quiet = true;
         var directory = host.GetGroup(options.DirectoryGroupId);
         var members = node.Directory.Members();
         if (members.Count == 0)
@@ -77,7 +113,7 @@ internal sealed class GroupReconciler<TCommand, TResult>(MultiRaftNode<TCommand,
                 await node.SeedAsync(ct).ConfigureAwait(false);
                 _seeded = true;
             }
-            return;
+            return false;
         }
         if (!ReferenceEquals(members, _lastMembers) && !SameMembers(members, _lastMembers)) PublishMembers(members);
         var ids = members.Select(m => m.Id).ToHashSet();
@@ -88,17 +124,21 @@ internal sealed class GroupReconciler<TCommand, TResult>(MultiRaftNode<TCommand,
             foreach (var p in node.Directory.Placements())
             {
                 ct.ThrowIfCancellationRequested();
-                if (Wanted(p) && !host.TryGetGroup(p.GroupId, out _)) await OpenAsync(p, ct).ConfigureAwait(false);
+                if (!Wanted(p) || host.TryGetGroup(p.GroupId, out _)) continue;
+                quiet = false;
+                await OpenAsync(p, ct).ConfigureAwait(false);
             }
         foreach (var g in host.Groups)
         {
             if (g.GroupId < options.FirstDataGroupId || node.Directory.FindGroup(g.GroupId) is not null) continue;
+            quiet = false;
             await host.RemoveGroupAsync(g.GroupId, deleteData: true, ct).ConfigureAwait(false);
             node.Opened(g.GroupId, null);
             node.Raise(new PlacementEventArgs("closed", g.GroupId, null));
         }
 
         if (!_swept && memberHere) _swept = SweepStoredLeftovers();
+        if (!_swept) quiet = false;
 
         // Voters follow the members, on the groups this node leads. A departed member leaves the directory group last:
         // until every data group is rid of it, it keeps hearing the directory, so when it leads a data group it learns
@@ -107,19 +147,28 @@ internal sealed class GroupReconciler<TCommand, TResult>(MultiRaftNode<TCommand,
         var started = new List<Task>();
         foreach (var g in host.Groups)
         {
-            if (started.Count >= options.MaxConfChangesPerPass) break;
+            if (started.Count >= options.MaxConfChangesPerPass)
+            {
+                quiet = false;
+                break;
+            }
             if (!g.Status.IsLeader || g.Faulted) continue;
             var placedHere = g.GroupId == options.DirectoryGroupId ? null : node.Directory.FindGroup(g.GroupId);
             var want = g.GroupId == options.DirectoryGroupId ? ids : placedHere is { } placed ? Voters(placed, ids) : null;
             if (want is null) continue;
             var change = NextChange(g, want);
+            // A change still to make (or in flight), or a joint configuration still to leave: the next pass looks again.
+            if (change is not null || !g.Membership.Outgoing.IsEmpty || !g.Membership.LearnersNext.IsEmpty) quiet = false;
             if (change is null)
             {
                 // Settled: the directory learns the voters are committed, so members the group no longer has delete their copies.
                 if (placedHere is { Members: { } recorded, MembersConfirmed: false } && g.MembershipCommitted
                     && g.Membership.Voters.Select(v => (long)v).Order().SequenceEqual(recorded))
+                {
+                    quiet = false;
                     lock (_changingGate)
                         if (_changing.Add(g.GroupId)) started.Add(ConfirmAsync(g, recorded, ct));
+                }
                 continue;
             }
             if (g.GroupId == options.DirectoryGroupId && change.Value is { Add: false } removal && departedButPlaced.Contains(removal.Node)) continue;
@@ -135,12 +184,14 @@ internal sealed class GroupReconciler<TCommand, TResult>(MultiRaftNode<TCommand,
         foreach (var g in host.Groups)
         {
             if (g.GroupId == options.DirectoryGroupId || node.Directory.FindGroup(g.GroupId) is not { } p || (memberHere && Wanted(p))) continue;
+            quiet = false; // leaving, or waiting for the group's leader to let this node go
             // Or once the directory records the group's leader committed voters without this node: removed, it may
             // never hear so from the group (its leader stopped sending here).
             if ((g.Membership.Voters.Contains(node.NodeId) || g.Membership.Learners.Contains(node.NodeId)) && !p.Retired(node.NodeId)) continue;
             await host.RemoveGroupAsync(g.GroupId, deleteData: true, ct).ConfigureAwait(false);
             node.Raise(new PlacementEventArgs("closed", g.GroupId, "this node was removed"));
         }
+        return quiet;
     }
 
     /// <summary>Deletes the stored data of groups that went on without this node while it was down, groups not open

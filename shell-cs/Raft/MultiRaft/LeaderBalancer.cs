@@ -15,6 +15,15 @@ namespace Raft.MultiRaft;
 internal sealed class LeaderBalancer<TCommand, TResult>(MultiRaftNode<TCommand, TResult> node, MultiRaftOptions options, ILogger log)
 {
     private long _started;
+    // A round that moved nothing at this status version of the host: until a group here changes (a leadership, the
+    // directory's members), the next rounds would find the same, so they skip the walk over every group.
+    private long _settledAt = -1;
+    private long _settledSince;
+
+    private long _roundsWalked;
+
+    /// <summary>Rounds that walked the groups (an on-demand rebalance always does).</summary>
+    public long RoundsWalked => Interlocked.Read(ref _roundsWalked);
 
     public long Started => Interlocked.Read(ref _started);
 
@@ -27,7 +36,7 @@ internal sealed class LeaderBalancer<TCommand, TResult>(MultiRaftNode<TCommand, 
             {
                 if (options.Balance)
                 {
-                    try { await RoundAsync(ct).ConfigureAwait(false); }
+                    try { await SettledOrRoundAsync(ct).ConfigureAwait(false); }
                     catch (Exception e) when (e is not OperationCanceledException) { MultiRaftLog.BalanceFailed(log, node.NodeId, e); }
                 }
                 await Task.Delay(options.BalanceInterval, node.Host.Time, ct).ConfigureAwait(false);
@@ -36,9 +45,20 @@ internal sealed class LeaderBalancer<TCommand, TResult>(MultiRaftNode<TCommand, 
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
     }
 
+    private async Task SettledOrRoundAsync(CancellationToken ct)
+    {
+        var version = node.Host.StatusVersion;
+        if (version == _settledAt && node.Host.Time.GetElapsedTime(_settledSince) < GroupReconciler<TCommand, TResult>.FullPassInterval) return;
+        _settledAt = -1;
+        if (await RoundAsync(ct).ConfigureAwait(false) > 0) return;
+        _settledAt = version;
+        _settledSince = node.Host.Time.GetTimestamp();
+    }
+
     /// <summary>One round: the transfers it started (and waited for).</summary>
     public async Task<int> RoundAsync(CancellationToken ct)
     {
+        Interlocked.Increment(ref _roundsWalked);
         var members = node.Directory.Members().Select(m => m.Id).ToArray();
         if (members.Length < 2 || !members.Contains(node.NodeId)) return 0;
         var groups = node.Host.Groups;

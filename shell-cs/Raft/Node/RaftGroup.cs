@@ -230,9 +230,14 @@ public sealed class RaftGroup<TCommand, TResult>
         {
             if (leader == 0 && old.Leader != 0) Volatile.Write(ref _leaderlessSince, _host.Time.GetUtcNow().UtcTicks);
             _status = new RaftStatus(GroupId, _host.NodeId, role, term, leader, last, commit, appliedIndex, quiescent);
+            _host.StatusChanged();
         }
         var membership = Core.Node.membership(s);
-        if (!ReferenceEquals(membership, _membership)) _membership = membership;
+        if (!ReferenceEquals(membership, _membership))
+        {
+            _membership = membership;
+            _host.StatusChanged();
+        }
     }
 
     private volatile Membership _membership;

@@ -104,6 +104,15 @@ public sealed class RaftNodeHost<TCommand, TResult> : IRaftNode, IAsyncDisposabl
     /// <summary>Every group on this node.</summary>
     public IReadOnlyCollection<RaftGroup<TCommand, TResult>> Groups => _groups.Values.ToArray();
 
+    private long _statusVersion;
+
+    /// <summary>Moves whenever a group is added or removed here or a group's published status or membership changes:
+    /// a reader that saw the same version twice knows no group changed in between (the placement layer's passes skip
+    /// their walk over thousands of idle groups on it).</summary>
+    internal long StatusVersion => Interlocked.Read(ref _statusVersion);
+
+    internal void StatusChanged() => Interlocked.Increment(ref _statusVersion);
+
     /// <inheritdoc/>
     public NodeStatus GetStatus()
     {
@@ -197,6 +206,7 @@ public sealed class RaftNodeHost<TCommand, TResult> : IRaftNode, IAsyncDisposabl
             handle.Runtime = group;
             if (receiving is not null) group.Receiver.Resume(receiving);
             if (!_groups.TryAdd(groupId, handle)) throw new InvalidOperationException($"Group {groupId} already exists on node {NodeId}.");
+            StatusChanged();
             NodeLog.GroupOpened(_log, groupId, restored ? "restored" : "created", NodeId, Core.Node.lastIndex(state), Core.Node.term(state));
         }
         catch
@@ -212,6 +222,7 @@ public sealed class RaftNodeHost<TCommand, TResult> : IRaftNode, IAsyncDisposabl
         catch
         {
             _groups.TryRemove(groupId, out _);
+            StatusChanged();
             receiving?.Close();
             storage.Dispose();
             throw;
@@ -258,6 +269,7 @@ public sealed class RaftNodeHost<TCommand, TResult> : IRaftNode, IAsyncDisposabl
         g.Storage.Dispose();
         if (deleteData) _storage.Delete(g.GroupId);
         _groups.TryRemove(g.GroupId, out _);
+        StatusChanged();
         NodeLog.GroupRemoved(_log, g.GroupId, NodeId);
     }
 
