@@ -136,6 +136,36 @@ let ``an idle caught-up group goes quiet on every node and a proposal wakes it``
         ()
     }
 
+[<Fact>]
+let ``a quiescent group whose leader falls silent elects within the random part of its timeout after noticing`` () =
+    task {
+        // T = 50 ticks. Noticing the silence takes about T ticks (no liveness ping for T); the woken followers are then
+        // T ticks into their election timers (the ticks they missed), so the first of them campaigns within the
+        // random part [0, T) of its [T, 2T) timeout: at most about 2T after the leader went silent. Without the
+        // missed ticks each would wait a whole timeout more, never under 2T - 4.
+        let electionTicks = 50
+        use cluster = new FakeClockCluster(3, fun o -> o.Quiescence <- true; o.ElectionTicks <- electionTicks)
+        do! cluster.StartAsync()
+        let allQuiet () = cluster.Ids |> List.forall (fun id -> (cluster.Group id).Status.Quiescent)
+        let ticksTaken = ResizeArray<float>()
+        for round in 1 .. 7 do
+            let! leader = cluster.WaitLeader()
+            let! _ = (cluster.Group leader).ProposeAsync $"round {round}"
+            do! cluster.AdvanceUntil "the group quiescent on every node" allQuiet
+            let silentAt = cluster.Clock.GetUtcNow()
+            cluster.Network.Isolate leader
+            let others = cluster.Ids |> List.filter ((<>) leader)
+            do! cluster.AdvanceUntil "a new leader known to the two others" (fun () ->
+                others |> List.map (fun id -> (cluster.Group id).Status.Leader) |> fun ls -> List.distinct ls = [ ls.Head ] && ls.Head <> 0L && ls.Head <> leader)
+            ticksTaken.Add((cluster.Clock.GetUtcNow() - silentAt) / tick)
+            cluster.Network.HealAll()
+        eprintfn "ticks from the silence to a new leader, per round: %A" (List.ofSeq ticksTaken)
+        let median = ticksTaken |> Seq.sort |> Seq.item 3
+        // With the missed ticks the ticks taken spread over [T, 2T]; the median is near 1.5T.
+        (median, Seq.max ticksTaken <= 2.0 * float electionTicks + 4.0) |> should equal (median, true)
+        median |> should be (lessThan (1.8 * float electionTicks))
+    }
+
 /// Apply of a command starting with "stall" blocks the loop until the test releases it.
 type private StallingMachine() =
     let applied = Collections.Generic.List<string>()

@@ -239,7 +239,14 @@ internal sealed class NodeLoop<TCommand, TResult>
             }
             var m = envelope.Message;
             if (m.From != from) continue; // a node may only speak for itself
-            if (g.Quiescent && !IsHeartbeat(m.Body)) _quiescence.Wake(g, _tick);
+            if (g.Quiescent && !IsHeartbeat(m.Body))
+            {
+                // A vote request from a peer that noticed the leader's silence first: if this node noticed it too, the
+                // group's timer catches up, so it can grant the vote instead of still holding the leader's lease.
+                var orphaned = _quiescence.LeaderSilent(g, _tick);
+                _quiescence.Wake(g, _tick);
+                if (orphaned) CatchUp(g);
+            }
             _metrics.Received(m);
             Step(g, Input<TCommand>.NewReceive(m));
         }
@@ -263,6 +270,15 @@ internal sealed class NodeLoop<TCommand, TResult>
             g.Requests.ExpireHeld(_tick, _options.RequestTimeout);
         }
         _quiescence.Update(_tick, _groupList);
+        foreach (var g in _quiescence.Orphaned) CatchUp(g);
+        _quiescence.Orphaned.Clear();
+    }
+
+    /// <summary>Ticks a follower woken by its leader's silence through the ticks it missed while quiescent.</summary>
+    private void CatchUp(GroupRuntime<TCommand, TResult> g)
+    {
+        var tick = Input<TCommand>.Tick;
+        for (var i = 0; i < _quiescence.MissedTicks && !g.Closed && g.Fault is null; i++) Step(g, tick);
     }
 
     /// <summary>Feeds one input to a group's core and carries out its effects; the inputs the interpreter produced at

@@ -16,6 +16,21 @@ internal sealed class Quiescence<TCommand, TResult>(long nodeId, bool enabled, i
     private readonly Dictionary<long, long> _lastHeard = new();
     private readonly List<GroupRuntime<TCommand, TResult>> _awake = new();
     private bool _awakeStale = true;
+    private readonly List<GroupRuntime<TCommand, TResult>> _orphaned = new();
+
+    /// <summary>Followers the last <see cref="Update"/> woke because their leader fell silent: the loop hands each the
+    /// ticks it missed while quiescent (<see cref="MissedTicks"/>), and clears the list.</summary>
+    public List<GroupRuntime<TCommand, TResult>> Orphaned => _orphaned;
+
+    /// <summary>The ticks a follower woken by its leader's silence missed: an election timeout has passed since the
+    /// node last heard from the leader (that is what silent means), so its election timer is that far along, and only
+    /// the random part of its timeout is left. Without them it would wait a whole randomized timeout more after the
+    /// silence was noticed, so a dead leader's quiescent groups would take two to three election timeouts to elect.</summary>
+    public int MissedTicks => electionTicks;
+
+    /// <summary>Whether a quiescent follower's leader is unknown or silent (a message waking it then also catches it up).</summary>
+    public bool LeaderSilent(GroupRuntime<TCommand, TResult> g, long tick) =>
+        g.Quiescent && g.State.Role is not Role.Leader && Core.Node.leader(g.State) is var leader && (leader == 0 || Silent(leader, tick));
 
     /// <summary>Quiescent groups on this node.</summary>
     public int QuiescentCount { get; private set; }
@@ -77,7 +92,15 @@ internal sealed class Quiescence<TCommand, TResult>(long nodeId, bool enabled, i
             var leader = Core.Node.leader(s);
             if (g.Quiescent)
             {
-                if (s.Role is Role.Leader ? AnySilent(g.Peers, tick) : leader == 0 || Silent(leader, tick)) Wake(g, tick);
+                if (s.Role is Role.Leader)
+                {
+                    if (AnySilent(g.Peers, tick)) Wake(g, tick);
+                }
+                else if (leader == 0 || Silent(leader, tick))
+                {
+                    Wake(g, tick);
+                    _orphaned.Add(g);
+                }
                 continue;
             }
             if (tick - g.LastActivityTick < quietTicks || !g.Requests.Idle) continue;
