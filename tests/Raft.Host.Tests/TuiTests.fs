@@ -233,3 +233,60 @@ let ``tui in tmux: three kv nodes and the leader shown, k kills the leader, the 
             try (Process.GetProcessById(c.Pid oldLeader)).HasExited with :? ArgumentException -> true)
         session.Keys "q"
     }
+
+/// Each node row of the nodes table: id -> (role in group 0, term), as the role and term columns show them.
+let private nodeRoles (pane: string) =
+    Regex.Matches(pane, @"│\s*(\d+)\s*│\s*http://127\.0\.0\.1:\d+\s*│[^│]*│[^│]*│[^│]*│[^│]*│\s*(\w+)[ *]*│\s*(\d+)\s*│")
+    |> Seq.map (fun m -> int m.Groups[1].Value, (m.Groups[2].Value, int64 m.Groups[3].Value))
+    |> Map.ofSeq
+
+/// The peers node i's transport filter cuts it from (inbound, outbound), from its /admin/state.
+let private partitionsOf (c: KvCluster) (i: int) =
+    task {
+        let! status, state, _ = c.Send(i, HttpMethod.Get, "/admin/state", headers = [ "Authorization", $"Bearer {chaosToken}" ])
+        if status <> 200 then failwithf "/admin/state of node %d answered %d: %s" i status state
+        use doc = JsonDocument.Parse state
+        let partitions = doc.RootElement.GetProperty "partitions"
+        let ids (way: string) = [ for p in partitions.GetProperty(way).EnumerateArray() -> p.GetInt32() ]
+        return ids "inbound", ids "outbound"
+    }
+
+[<Fact>]
+let ``tui in tmux: x partitions the selected leader from its peers, another leader is elected; h heals it and it follows in the new term`` () =
+    task {
+        if not (IO.File.Exists tuiDll) then failwithf "the terminal UI is not built at %s" tuiDll
+        use c = new KvCluster([ "--Kv:RequestTimeout=00:00:02" ], chaos = true)
+        for i in 1 .. 3 do do! c.Start i
+        let nodes = String.Join(",", [ for i in 1 .. 3 -> c.Url i ])
+        use session = new TmuxSession([ "dotnet"; tuiDll; "--nodes"; nodes; "--token"; chaosToken ])
+        let deadline = TimeSpan.FromSeconds 60.0
+        let! first =
+            Wait.untilValue "the pane shows three nodes up and a leader of group 0" deadline session.Pane (fun pane ->
+                let rows = nodeRows pane
+                rows.Count = 3 && rows |> Map.forall (fun _ s -> s = "up") && (headlineLeader pane).IsSome)
+        let oldLeader, oldTerm = (headlineLeader first).Value
+        let peers = String.Join(",", [ 1; 2; 3 ] |> List.filter ((<>) oldLeader))
+        // Its digit selects the leader's row; x cuts it off from the other two.
+        session.Keys(string oldLeader)
+        session.Keys "x"
+        let! cut =
+            Wait.untilValue $"the pane shows node {oldLeader}'s partition answered and another leader elected" deadline session.Pane (fun pane ->
+                pane.Contains $"/admin/partition?peers={peers} → 200"
+                && (match headlineLeader pane with Some (l, t) -> l <> oldLeader && t > oldTerm | None -> false))
+        let newLeader, newTerm = (headlineLeader cut).Value
+        // The partition is real: the node's own filter lists both peers each way, and it still answers HTTP (up).
+        let others = [ for i in 1 .. 3 do if i <> oldLeader then i ]
+        let! during = partitionsOf c oldLeader
+        during |> should equal (others, others)
+        (nodeRows cut).TryFind oldLeader |> should equal (Some "up")
+        // h on the same (still selected) node heals it: it hears the new leader and follows it in the new term.
+        session.Keys "h"
+        let! healed =
+            Wait.untilValue $"the pane shows node {oldLeader} healed and following node {newLeader}" deadline session.Pane (fun pane ->
+                pane.Contains "/admin/heal → 200"
+                && (match (nodeRoles pane).TryFind oldLeader with Some ("Follower", t) -> t >= newTerm | _ -> false))
+        healed |> should haveSubstring "\"inbound\":[],\"outbound\":[]"
+        let! afterwards = partitionsOf c oldLeader
+        afterwards |> should equal (List.empty<int>, List.empty<int>)
+        session.Keys "q"
+    }
