@@ -7,8 +7,10 @@
 #   scripts/kv-cluster.sh join-node I   starts a new node I (beyond the N started), which joins once added to the members
 #   scripts/kv-cluster.sh status        each node's pid and /health
 #   scripts/kv-cluster.sh stop          SIGTERM (leaderships handed off first), then waits for the processes to exit
-# The chaos admin endpoints (/admin/...) are on for this local demo, behind the token $KV_CHAOS_TOKEN (generated and
-# printed when unset, kept in $KV_DATA/chaos-token); KV_CHAOS=0 turns them off. (The logic: scripts/server-cluster.sh.)
+# Every node gets the admin token $KV_CHAOS_TOKEN (Kv:Chaos:Token; generated and printed when unset, kept in
+# $KV_DATA/chaos-token): membership changes (POST/DELETE /cluster/members) need it. The chaos admin endpoints
+# (/admin/...) are on for this local demo, behind the same token; KV_CHAOS=0 turns them off (the token stays).
+# (The logic: scripts/server-cluster.sh.)
 SERVER_PROJECT=examples/Raft.KeyValue.Server
 SERVER_SECTION=Kv
 SERVER_DATA="${KV_DATA:-/tmp/raft-kv-cluster}"

@@ -6,12 +6,15 @@
 #   SERVER_DATA     the data folder (node-i/, node-i.log, node-i.pid, count, chaos-token)
 #   SERVER_HTTP_BASE, SERVER_RAFT_BASE   node i listens for HTTP on 127.0.0.1:$((SERVER_HTTP_BASE + i)), for Raft on $((SERVER_RAFT_BASE + i))
 #   SERVER_ARGS     (an array, optional) more arguments for every node, e.g. (--Queue:Raft:SnapshotEntries=500)
-#   SERVER_CHAOS    (optional, default 0) 1 turns the chaos admin endpoints on, behind SERVER_CHAOS_TOKEN (generated
-#                   and printed when unset, kept in $SERVER_DATA/chaos-token so a node started later takes the same one)
+#   SERVER_CHAOS    (optional, default 0) 1 turns the chaos admin endpoints (/admin/...) on
+#   SERVER_CHAOS_TOKEN  (optional) the admin token ($s:Chaos:Token), given to every node whether or not chaos is on:
+#                   membership changes (POST/DELETE /cluster/members) and the chaos endpoints need it. Generated when
+#                   unset, kept in $SERVER_DATA/chaos-token so a node started later takes the same one
 #   <script> start [N]      builds once, starts the nodes in the background, waits until every node is healthy
 #   <script> start-node I   starts node I alone when it is down (after /admin/kill or /admin/reset)
 #   <script> join-node I    starts a new node I (beyond the N started) that joins once added to the members
-#                           (POST /admin/members or /cluster/members; the chaos UI's j key does both)
+#                           (POST /cluster/members with the admin token, or /admin/members with chaos on; the
+#                           chaos UI's j key starts it and adds it)
 #   <script> status         each node's pid and /health
 #   <script> stop           SIGTERM (leaderships handed off first), then waits for the processes to exit
 set -uo pipefail
@@ -42,14 +45,15 @@ running() {
   [[ -n "$state" && "$state" != Z* ]]
 }
 
-# The chaos settings: the token kept beside the data, so a node started later (start-node) takes the same one.
+# The admin settings: the token (always: membership changes need it) kept beside the data, so a node started later
+# (start-node, join-node) takes the same one; the chaos endpoints only when asked for.
 chaos_args() {
-  [[ "$chaos" == "0" ]] && return
   local token="${SERVER_CHAOS_TOKEN:-}"
   if [[ -z "$token" && -f "$data/chaos-token" ]]; then token="$(cat "$data/chaos-token")"; fi
   if [[ -z "$token" ]]; then token="$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"; fi
   printf '%s' "$token" >"$data/chaos-token"
-  printf '%s\n' "--$s:Chaos:Enabled=true" "--$s:Chaos:Token=$token"
+  printf '%s\n' "--$s:Chaos:Token=$token"
+  [[ "$chaos" == "0" ]] || printf '%s\n' "--$s:Chaos:Enabled=true"
 }
 
 # Starts node $1 of a cluster of $2 in the background, unless it runs already.
@@ -78,8 +82,10 @@ case "$command" in
     echo "$count" >"$data/count"
     for i in $(seq 1 "$count"); do start_node "$i" "$count"; done
     for i in $(seq 1 "$count"); do wait_node "$i" /health; done
+    auth="-H \"Authorization: Bearer $(cat "$data/chaos-token")\""
+    echo "membership changes: curl $auth -X DELETE http://127.0.0.1:$((SERVER_HTTP_BASE + 1))/cluster/members/ID (POST to add)"
     if [[ "$chaos" != "0" ]]; then
-      echo "chaos endpoints on: curl -H \"Authorization: Bearer $(cat "$data/chaos-token")\" http://127.0.0.1:$((SERVER_HTTP_BASE + 1))/admin/state"
+      echo "chaos endpoints on: curl $auth http://127.0.0.1:$((SERVER_HTTP_BASE + 1))/admin/state"
     fi
     ;;
   start-node)

@@ -9,7 +9,8 @@ namespace Raft.KeyValue.Server;
 /// <summary>The HTTP API: <c>/kv/{key}</c> (PUT, GET, DELETE; versions as ETags, <c>If-Match</c> compare-and-set,
 /// <c>If-None-Match: *</c> create-only; GET linearizable unless <c>?consistency=stale</c>, long-polling with
 /// <c>?wait=</c>: see <see cref="KvLongPoll"/>), <c>/kv?prefix=&amp;limit=</c>,
-/// <c>/kv/rebalance</c> and <c>/cluster/members</c>. Errors are <c>application/problem+json</c>.</summary>
+/// <c>/kv/rebalance</c> and <c>/cluster/members</c> (changes behind the admin credentials: <see cref="ServerMembers"/>).
+/// Errors are <c>application/problem+json</c>.</summary>
 public static class KvEndpoints
 {
     public static void MapKv(this WebApplication app)
@@ -19,9 +20,7 @@ public static class KvEndpoints
         app.MapDelete("/kv/{key}", DeleteAsync);
         app.MapGet("/kv", ListAsync);
         app.MapPost("/kv/rebalance", async (KvNode node, CancellationToken ct) => Results.Json(new { transfers = await node.Placement.RebalanceAsync(ct) }));
-        app.MapGet("/cluster/members", (KvNode node) => Results.Json(node.Placement.Directory.Members()));
-        app.MapPost("/cluster/members", AddMemberAsync);
-        app.MapDelete("/cluster/members/{id}", RemoveMemberAsync);
+        app.MapServerMembers(app.Services.GetRequiredService<KvNode>());
     }
 
     private static async Task<IResult> PutAsync(string key, HttpContext http, KvNode node, CancellationToken ct)
@@ -120,23 +119,6 @@ public static class KvEndpoints
     }
 
     private static KvListed Listed(GroupPlacement p) => new(p.Name, p.GroupId);
-
-    private static async Task<IResult> AddMemberAsync(ClusterMember? member, KvNode node, CancellationToken ct)
-    {
-        if (member is null || member.Id <= 0) return Problem(400, "bad member", "the body must be {\"id\": positive, \"raftEndpoint\": \"host:port\", \"apiUrl\": \"http://...\"}");
-        return await Answer(node, $"member {member.Id}", async () =>
-        {
-            await node.Placement.AddMemberAsync(member, node.Options.RequestTimeout, ct);
-            return Results.Json(node.Placement.Directory.Members());
-        });
-    }
-
-    private static Task<IResult> RemoveMemberAsync(long id, KvNode node, CancellationToken ct) =>
-        Answer(node, $"member {id}", async () =>
-        {
-            await node.Placement.RemoveMemberAsync(id, node.Options.RequestTimeout, ct);
-            return Results.NoContent();
-        });
 
     /// <summary>Runs a call and maps the library's failures to problem documents.</summary>
     internal static Task<IResult> Answer(KvNode node, string subject, Func<Task<IResult>> call) =>

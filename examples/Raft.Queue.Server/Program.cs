@@ -18,7 +18,7 @@ var node = app.Services.GetRequiredService<QueueNode>();
 app.MapQueues();
 app.MapRaftServer();
 app.MapServerChaos(node, settings.Join);
-app.MapGet("/cluster/members", () => Results.Json(node.Placement.Directory.Members()));
+app.MapServerMembers(node);
 app.MapClusterStatus(node);
 app.MapServerUi(typeof(QueueNode).Assembly, node);
 await app.RunAsync();

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -90,29 +89,7 @@ public static class RaftAdminEndpoints
         }, RaftStatusEndpoint.JsonOptions));
 
         admin.MapGet("/members", () => Results.Json(node.Directory.Members()));
-        admin.MapPost("/members", async (HttpContext http, CancellationToken ct) =>
-        {
-            ClusterMember? member;
-            try { member = await http.Request.ReadFromJsonAsync<ClusterMember>(ct); }
-            // Not JSON, or not of a JSON content type: both are a bad body.
-            catch (Exception e) when (e is JsonException or InvalidOperationException) { member = null; log.LogDebug(e, "bad member body"); }
-            if (member is null || member.Id <= 0)
-                return RaftChaosEndpoints.BadParameter("body", "the body must be {\"id\": positive, \"raftEndpoint\": \"host:port\", \"apiUrl\": \"http://...\"}");
-            return await Answer($"member {member.Id}", async () =>
-            {
-                await node.AddMemberAsync(member, settings.RequestTimeout, ct);
-                return Results.Json(node.Directory.Members());
-            }) ?? Results.Empty;
-        });
-        admin.MapDelete("/members/{id}", async (string id, CancellationToken ct) =>
-        {
-            if (!long.TryParse(id, out var memberId) || memberId <= 0) return RaftChaosEndpoints.BadParameter("id", $"id must be a positive member id (is '{id}')");
-            return await Answer($"member {memberId}", async () =>
-            {
-                await node.RemoveMemberAsync(memberId, settings.RequestTimeout, ct);
-                return null;
-            }) ?? Results.NoContent();
-        });
+        RaftMembersEndpoints.MapChanges(admin, "/members", node, settings.RequestTimeout, log);
         return gate;
     }
 
@@ -172,7 +149,7 @@ public static class RaftAdminEndpoints
     }
 
     /// <summary>Runs a placement call and maps the library's failures to problem documents.</summary>
-    private static async Task<IResult?> Answer(string subject, Func<Task<IResult?>> call)
+    internal static async Task<IResult?> Answer(string subject, Func<Task<IResult?>> call)
     {
         try { return await call(); }
         catch (PlacementException e) when (e.Reason == "not a member") { return RaftChaosEndpoints.Problem(404, "no such member", e.Message); }

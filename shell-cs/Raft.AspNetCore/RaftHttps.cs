@@ -40,7 +40,7 @@ public sealed class RaftHttpsOptions
 public static class RaftHttps
 {
     /// <summary>Serves the https URLs with the configured certificate; asks for (but does not require) a client
-    /// certificate when <paramref name="admin"/> lets certificates authorize the admin endpoints (the endpoints check it
+    /// certificate when <paramref name="admin"/> lets certificates authorize the admin endpoints or membership changes (the endpoints check it
     /// themselves, so any certificate is let through the handshake). Does nothing when HTTPS is not configured.</summary>
     public static IWebHostBuilder UseRaftHttps(this IWebHostBuilder web, RaftHttpsOptions https, RaftChaosOptions? admin = null)
     {
@@ -51,7 +51,7 @@ public static class RaftHttps
         return web.ConfigureKestrel(kestrel => kestrel.ConfigureHttpsDefaults(h =>
         {
             h.ServerCertificate = certificate;
-            if (admin is { Enabled: true, UsesCertificates: true })
+            if (admin is { UsesCertificates: true })
             {
                 h.ClientCertificateMode = ClientCertificateMode.AllowCertificate;
                 h.AllowAnyClientCertificate();

@@ -119,6 +119,46 @@ let ``HTTPS by configuration: a request over https succeeds, plain http is not s
     }
 
 [<Fact>]
+let ``membership changes with the chaos endpoints off and only a client certificate rule: the allowed certificate gets in, another is 403, none 401`` () =
+    task {
+        use pem = new PemDirectory()
+        let ca = newCa "kv-members-ca"
+        let other = newCa "another-members-ca"
+        pem.WriteNode("server", issue ca 1L)
+        let allowed = issue other 7L
+        let stranger = issue other 9L
+        let file name = Path.Combine(pem.Root, name)
+        let thumbprint = allowed.Certificate.GetCertHashString HashAlgorithmName.SHA256
+        use node =
+            new OneNode(pem, "https", [ "--Kv:Https:CertificatePath=" + file "server.crt"; "--Kv:Https:KeyPath=" + file "server.key"
+                                        $"--Kv:Chaos:AllowedThumbprints:0={thumbprint}" ])
+        use anonymous = client ca None
+        use viaThumbprint = client ca (Some(withKey allowed))
+        use refused = client ca (Some(withKey stranger))
+        do! Wait.until "the node answers /alive over https" (TimeSpan.FromSeconds 60.0) (fun () ->
+            if node.Process.HasExited then failwithf "the node exited with %d: %s" node.Process.ExitCode node.Errors
+            try anonymous.GetAsync(node.Url + "/alive").Result.IsSuccessStatusCode with _ -> false)
+        // Removing a member that does not exist: past the check it is 404 (no such member), short of it 401 / 403.
+        let remove (http: HttpClient) =
+            task {
+                let! r = http.DeleteAsync(node.Url + "/cluster/members/9")
+                return int r.StatusCode
+            }
+        let! none = remove anonymous
+        let! strangerAnswer = remove refused
+        let! allowedAnswer =
+            Wait.untilSome "the allowed certificate's removal is answered by a leader" (TimeSpan.FromSeconds 60.0) (fun () ->
+                task {
+                    let! s = remove viaThumbprint
+                    return if s = 503 then None else Some s
+                })
+        (none, strangerAnswer, allowedAnswer) |> should equal (401, 403, 404)
+        // The chaos endpoints stay off.
+        let! chaos = adminState viaThumbprint node.Url None
+        chaos |> should equal 404
+    }
+
+[<Fact>]
 let ``an https URL without Kv:Https, or a certificate without its key, stops the server naming the key`` () =
     task {
         use pem = new PemDirectory()
